@@ -1,0 +1,2 @@
+"""nnrepro: reproduce the figures of five documents on optimization and sampling of deep nets."""
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from nnrepro.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Experiments: what one run of a family computes.
+
+``nnrepro/experiments/<family letter>.py`` defines ``run(spec, out, env)``: ``spec`` is the run's
+settings (the family config with the grid point applied), ``out`` a ``RunDir`` to save tidy
+tables into (``out.save_table``) and to finish (``out.finish(status=...)``), ``env`` gives the
+device and the processed data sets.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnrepro.results import RunDir
+
+log = logging.getLogger("nnrepro")
+
+
+@dataclass
+class Env:
+    device: str = "auto"
+    processed_dir: Path = Path("data/processed")
+
+    @property
+    def torch_device(self):
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def dataset(self, name: str):
+        """The processed data set ``name`` as standardized tensors on the device."""
+        from nnrepro.data import load_processed
+
+        return load_processed(Path(self.processed_dir) / f"{name}.pt", self.torch_device)
+
+
+def run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) -> None:
+    module = importlib.import_module(f"nnrepro.experiments.{family.lower()}")
+    out = RunDir(Path(out_dir), family, run_id, spec)
+    t0 = time.perf_counter()
+    log.info("family %s run %s on %s", family, run_id, env.torch_device)
+    status = module.run(spec, out, env) or "ok"
+    out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3),
+               device=str(env.torch_device))
+    log.info("family %s run %s: %s in %.1f s", family, run_id, status, time.perf_counter() - t0)

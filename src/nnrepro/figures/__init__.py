@@ -1,0 +1,50 @@
+"""Figures: one function per catalogue id, registered with ``@figure("<id>")``.
+
+A figure function takes the family's ``Results`` and returns ``(matplotlib Figure, Claim)``;
+``render`` saves ``results/figures/<id>.png`` and collects the claims. Each family's figure
+functions live in ``nnrepro/figures/<family letter>.py``.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from nnrepro.catalogue import FIGURES
+from nnrepro.claims import COLUMNS, Claim
+from nnrepro.results import Results
+
+REGISTRY: dict[str, Callable] = {}
+
+
+def figure(fig_id: str):
+    def register(fn):
+        REGISTRY[fig_id] = fn
+        return fn
+    return register
+
+
+def render(family: str, results: Results, out_dir: str | Path, profile: str) -> pd.DataFrame:
+    """Draw every figure of a family; return its claims as a table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnrepro.figures.style import apply_style, stamp_claim
+
+    importlib.import_module(f"nnrepro.figures.{family.lower()}")
+    apply_style()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for fig_id in FIGURES[family]:
+        fig, claim = REGISTRY[fig_id](results)
+        assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
+        stamp_claim(fig, claim, profile)
+        fig.savefig(out_dir / f"{fig_id}.png", dpi=110)
+        plt.close(fig)
+        rows.append(claim.row(profile))
+    return pd.DataFrame(rows, columns=COLUMNS + ["note"])

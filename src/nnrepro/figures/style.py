@@ -1,0 +1,33 @@
+"""Shared look of every figure: seaborn theme, the claim stamped under the plot."""
+from __future__ import annotations
+
+import textwrap
+
+import seaborn as sns
+
+PASS_COLOR = {True: "#1a7f37", False: "#cf222e", None: "#57606a"}
+
+
+def apply_style() -> None:
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+
+
+def stamp_claim(fig, claim, profile: str) -> None:
+    """Write the claim, its value and verdict under the axes, coloured by outcome."""
+    text = f"[{profile}] {claim.summary()}"
+    if claim.note:
+        text += f" — {claim.note}"
+    width = max(60, int(fig.get_figwidth() * 13))
+    text = "\n".join(textwrap.wrap(text, width))
+    nlines = text.count("\n") + 1
+    fig.tight_layout(rect=(0, 0.035 * nlines + 0.02, 1, 1))
+    fig.text(0.01, 0.01, text, ha="left", va="bottom", fontsize=9,
+             color=PASS_COLOR[claim.passed])
+
+
+def mark_diverged(ax, runs: list[str]) -> None:
+    """Say on the axes which runs diverged (NaN/inf loss), so a reader sees it at a glance."""
+    if runs:
+        ax.text(0.99, 0.98, "diverged: " + ", ".join(runs), transform=ax.transAxes, ha="right",
+                va="top", fontsize=8, color=PASS_COLOR[False],
+                bbox=dict(facecolor="white", alpha=0.8, edgecolor=PASS_COLOR[False]))

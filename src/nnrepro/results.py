@@ -1,0 +1,98 @@
+"""Where results live and how they are read back.
+
+One run = one folder ``results/runs/<family>/<run id>/`` holding ``run.json`` (its settings,
+grid point, status: ok / diverged, wall time, device) and tidy parquet tables (``steps``,
+``epochs`` and family-specific ones). ``Results`` concatenates a family's runs into one tidy
+table per name, with the run id and grid point as columns, for figures and for users::
+
+    import pandas as pd
+    pd.read_parquet("results/runs/B/seed~0/epochs.parquet")
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: dict) -> None:
+    atomic_write_bytes(Path(path), json.dumps(obj, indent=2, default=_jsonable).encode())
+
+
+def _jsonable(o):
+    try:
+        return o.item()  # numpy / torch scalars
+    except AttributeError:
+        return str(o)
+
+
+@dataclass
+class RunDir:
+    """Writes one run's outputs."""
+    path: Path
+    family: str
+    run_id: str
+    spec: dict
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def save_table(self, name: str, df: pd.DataFrame) -> None:
+        tmp = self.path / f"{name}.parquet.tmp"
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, self.path / f"{name}.parquet")
+
+    def finish(self, status: str = "ok", **info) -> None:
+        """Write run.json last: it is the marker Snakemake waits for."""
+        self.info.update(info)
+        write_json(self.path / "run.json", {
+            "family": self.family, "run": self.run_id, "status": status,
+            "point": self.spec.get("point", {}), "spec": self.spec, **self.info})
+
+
+class Results:
+    """A family's runs, read back for figures and claims."""
+
+    def __init__(self, run_jsons: list[str | Path]):
+        self.runs = []
+        for p in run_jsons:
+            info = json.loads(Path(p).read_text())
+            info["dir"] = Path(p).parent
+            self.runs.append(info)
+        if not self.runs:
+            raise ValueError("no runs to read")
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Concatenate ``<name>.parquet`` over runs, adding run id, status and grid columns."""
+        frames = []
+        for info in self.runs:
+            f = info["dir"] / f"{name}.parquet"
+            if not f.exists():
+                continue
+            df = pd.read_parquet(f)
+            df.insert(0, "run", info["run"])
+            df.insert(1, "status", info["status"])
+            for k, v in info.get("point", {}).items():
+                if k not in df.columns:
+                    df[k] = v
+            frames.append(df)
+        if not frames:
+            raise FileNotFoundError(f"no run has a table named {name!r}")
+        return pd.concat(frames, ignore_index=True)
+
+    def has_table(self, name: str) -> bool:
+        return any((info["dir"] / f"{name}.parquet").exists() for info in self.runs)
+
+    def diverged(self) -> list[str]:
+        return [r["run"] for r in self.runs if r["status"] == "diverged"]
