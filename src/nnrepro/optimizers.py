@@ -127,3 +127,88 @@ def build(params, cfg: dict) -> Optimizer:
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; known: {sorted(OPTIMIZERS)}")
     return OPTIMIZERS[name](params, **cfg)
+
+
+# --- Family D: steepest descent in other geometries (seed 003 "Proximal Problem", "Trust Region
+# Problem"; seed 001 eq. (2)). Each step solves min_Δ J·Δ + (distance term) in closed form, per
+# parameter tensor ("normalizing per layer / tensor of parameters", seed 003 conclusions).
+
+
+class Normalized(_FromScratch):
+    """Trust-region step, seed 003: min_{‖Δ‖ ≤ ε} J·Δ  ⇒  Δ = −ε J/‖J‖₂  (ε is ``lr``).
+
+    ``coordinatewise=True`` is the per-coordinate trust region min_{|Δᵢ| ≤ ε} J·Δ, whose step is
+    Δᵢ = −ε Jᵢ/|Jᵢ| = −ε sign(Jᵢ). The step length is ε whatever the gradient's magnitude; a zero
+    gradient gives no step.
+    """
+
+    def __init__(self, params, lr=1e-2, coordinatewise=False, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, coordinatewise=coordinatewise,
+                                      weight_decay=weight_decay))
+
+    def update(self, p, g, state, group):
+        if group["coordinatewise"]:
+            p.add_(g.sign(), alpha=-group["lr"])                           # Δᵢ = −ε sign(Jᵢ)
+        else:
+            norm = g.norm()
+            if norm > 0:
+                p.add_(g / norm, alpha=-group["lr"])                       # Δ = −ε J/‖J‖₂
+
+
+class PNorm(_FromScratch):
+    """Steepest descent in the p-norm, 1 < p < ∞ (seed 003 "p-norm SGD").
+
+    The seed's step direction is Δᵢ ∝ −sign(Jᵢ)|Jᵢ|^{1/(p−1)}. Its length depends on the problem
+    solved; both are exact here:
+
+    * ``normalize=True`` (trust region): min_{‖Δ‖_p ≤ ε} J·Δ gives
+      Δ = −ε s/‖s‖_p, s = sign(J)|J|^{1/(p−1)}, so ‖Δ‖_p = ε (p=2: ``Normalized``; p→∞: sign step;
+      p→1: a step along the largest |Jᵢ| only).
+    * ``normalize=False`` (proximal): min_Δ J·Δ + ‖Δ‖_p^p/(pα) gives Δᵢ = −sign(Jᵢ)(α|Jᵢ|)^{1/(p−1)}.
+      The seed writes α outside the power, which is this minimiser only for p = 2 or α = 1.
+    """
+
+    def __init__(self, params, lr=1e-2, p=2.0, normalize=True, weight_decay=0.0):
+        if not 1 < p < float("inf"):
+            raise ValueError(f"p must be in (1, inf), got {p}")
+        super().__init__(params, dict(lr=lr, p=float(p), normalize=normalize,
+                                      weight_decay=weight_decay))
+
+    def update(self, p, g, state, group):
+        q1 = 1.0 / (group["p"] - 1.0)                                      # 1/(p−1) = q−1, q dual
+        if group["normalize"]:
+            scale = g.abs().max()
+            if scale == 0:
+                return
+            s = g.sign() * (g.abs() / scale).pow(q1)                       # s ∝ sign(J)|J|^{1/(p−1)}
+            p.add_(s / s.norm(p=group["p"]), alpha=-group["lr"])           # Δ = −ε s/‖s‖_p
+        else:
+            p.add_(g.sign() * (g.abs() * group["lr"]).pow(q1), alpha=-1.0)  # Δᵢ = −sign(Jᵢ)(α|Jᵢ|)^{1/(p−1)}
+
+
+class Mahalanobis(_FromScratch):
+    """Steepest descent in the metric ‖Δ‖_M² = ΔᵀMΔ, M symmetric positive definite (seed 003):
+    min_Δ J·Δ + ΔᵀMΔ/(2α)  ⇒  Δ = −α M⁻¹Jᵀ. (The seed writes ‖Δ‖_M unsquared; its stated step is
+    the minimiser of the squared form.) Adagrad is the case M = diag(√Σg²) (seed 001 eq. (2)).
+
+    ``metric`` is an n×n matrix applied to each parameter flattened to n entries.
+    """
+
+    def __init__(self, params, lr=1e-2, metric=None, weight_decay=0.0):
+        if metric is None:
+            raise ValueError("Mahalanobis needs a metric matrix M")
+        metric = torch.as_tensor(metric)
+        super().__init__(params, dict(lr=lr, metric=metric, weight_decay=weight_decay))
+
+    def update(self, p, g, state, group):
+        if "chol" not in state:
+            m = group["metric"].to(device=p.device, dtype=p.dtype)
+            if m.shape != (p.numel(), p.numel()):
+                raise ValueError(f"metric {tuple(m.shape)} does not match a parameter of "
+                                 f"{p.numel()} entries")
+            state["chol"] = torch.linalg.cholesky(m)                       # M = LLᵀ (fails if not SPD)
+        step = torch.cholesky_solve(g.reshape(-1, 1), state["chol"])       # M⁻¹Jᵀ
+        p.add_(step.view_as(p), alpha=-group["lr"])                        # Δ = −α M⁻¹Jᵀ
+
+
+OPTIMIZERS.update(normalized=Normalized, pnorm=PNorm, mahalanobis=Mahalanobis)

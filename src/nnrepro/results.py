@@ -94,5 +94,14 @@ class Results:
     def has_table(self, name: str) -> bool:
         return any((info["dir"] / f"{name}.parquet").exists() for info in self.runs)
 
+    def export(self, out_dir: str | Path, family: str) -> None:
+        """Write each table concatenated over runs: ``<out_dir>/<family>/<name>.parquet``."""
+        names = sorted({f.name.removesuffix(".parquet") for info in self.runs
+                        for f in info["dir"].glob("*.parquet")})
+        out = Path(out_dir) / family
+        out.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            self.table(name).to_parquet(out / f"{name}.parquet", index=False)
+
     def diverged(self) -> list[str]:
         return [r["run"] for r in self.runs if r["status"] == "diverged"]

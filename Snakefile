@@ -1,0 +1,28 @@
+# nnrepro: recreate the figures of five documents on optimization and Bayesian sampling of deep
+# networks. Data -> training runs (one job per grid point) -> figures and claims per family ->
+# claims table and report. All logic lives in src/nnrepro; the rules only wire files to it.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/claims.csv",
+        "results/report.md",
+        "results/report.html",
+        all_figures(),
+    default_target: True

@@ -1,0 +1,110 @@
+"""Command line: the thin layer the Snakemake rules call (``python -m nnrepro <command>``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _setup(threads: int | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def cmd_prepare(a) -> None:
+    from nnrepro import data
+
+    data.fetch(a.dataset, Path(a.root) / "raw", a.mirror)
+    data.preprocess(a.dataset, Path(a.root) / "raw", Path(a.out))
+
+
+def cmd_train(a) -> None:
+    from nnrepro import experiments
+
+    spec = json.loads(a.spec)
+    env = experiments.Env(device=a.device, processed_dir=Path(a.processed_dir))
+    experiments.run(a.family, a.run, spec, Path(a.out), env)
+
+
+def cmd_figures(a) -> None:
+    from nnrepro.figures import render
+    from nnrepro.results import Results
+
+    results = Results(a.runs)
+    claims = render(a.family, results, a.out_dir, a.profile)
+    if a.tables_dir:
+        results.export(a.tables_dir, a.family)
+    Path(a.claims).parent.mkdir(parents=True, exist_ok=True)
+    claims.to_csv(a.claims, index=False)
+    for _, c in claims.iterrows():
+        logging.info("%s: %s (value %s)", c["figure_id"],
+                     {True: "PASS", False: "FAIL"}.get(c["passed"], "reference"), c["value"])
+
+
+def cmd_report(a) -> None:
+    from nnrepro.report import write_report
+
+    write_report(a.claims, Path(a.claims_out), Path(a.report), Path(a.figures_dir))
+
+
+def cmd_validate(a) -> None:
+    from nnrepro.config import load, validate
+
+    validate(load(a.config))
+    print(f"{a.config}: valid")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="nnrepro", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("prepare", help="fetch (download or mirror) and preprocess a data set")
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--root", default="data")
+    s.add_argument("--mirror", default=None)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_prepare)
+
+    s = sub.add_parser("train", help="run one grid point of a family")
+    s.add_argument("--family", required=True)
+    s.add_argument("--run", required=True)
+    s.add_argument("--spec", required=True, help="the run's settings as JSON")
+    s.add_argument("--out", required=True, help="the run's folder")
+    s.add_argument("--processed-dir", default="data/processed")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("figures", help="draw a family's figures and evaluate its claims")
+    s.add_argument("--family", required=True)
+    s.add_argument("--profile", default="quick")
+    s.add_argument("--out-dir", default="results/figures")
+    s.add_argument("--claims", required=True)
+    s.add_argument("--tables-dir", default=None, help="write the family's tables merged over runs")
+    s.add_argument("runs", nargs="+", help="run.json files of the family's runs")
+    s.set_defaults(fn=cmd_figures)
+
+    s = sub.add_parser("report", help="merge claims tables and write the reproduction report")
+    s.add_argument("--claims-out", default="results/claims.csv")
+    s.add_argument("--report", default="results/report.md")
+    s.add_argument("--figures-dir", default="results/figures")
+    s.add_argument("claims", nargs="+")
+    s.set_defaults(fn=cmd_report)
+
+    s = sub.add_parser("validate", help="check a config file against the schema")
+    s.add_argument("config")
+    s.set_defaults(fn=cmd_validate)
+
+    a = p.parse_args(argv)
+    _setup(getattr(a, "threads", None))
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()

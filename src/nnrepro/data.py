@@ -1,0 +1,190 @@
+"""Data sets: download (or take from a local mirror), verify checksums, preprocess once.
+
+``digits`` (sklearn, embedded: no download) is the quick profile's image set; ``mnist``,
+``fashion_mnist`` and ``cifar10`` are fetched with torchvision (``download=True``, md5-checked),
+or copied from a local mirror laid out as torchvision's ``root`` after checking each file's md5
+against torchvision's own table. The raw files are parsed here (IDX, CIFAR pickled batches) and
+saved once as ``<root>/processed/<name>.pt``: uint8 pixels, int64 labels, and the train set's
+per-feature mean/std used to standardize them at load time.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger("nnrepro")
+
+DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10"]
+
+
+class DataError(RuntimeError):
+    """A data file is missing or corrupt; the message names it and its expected md5."""
+
+
+def md5(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _torchvision_class(name: str):
+    from torchvision import datasets
+
+    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
+            "cifar10": datasets.CIFAR10}[name]
+
+
+def expected_files(name: str) -> list[tuple[str, str]]:
+    """(path relative to torchvision's root, md5) of the archives torchvision checks for ``name``."""
+    cls = _torchvision_class(name)
+    if name == "cifar10":
+        return [(cls.filename, cls.tgz_md5)]
+    return [(f"{cls.__name__}/raw/{fname}", md5sum) for fname, md5sum in cls.resources]
+
+
+def verify(path: Path, expected_md5: str) -> None:
+    if not path.exists():
+        raise DataError(f"missing data file {path} (expected md5 {expected_md5})")
+    got = md5(path)
+    if got != expected_md5:
+        raise DataError(f"corrupt data file {path}: md5 {got}, expected md5 {expected_md5}")
+
+
+def fetch(name: str, raw_root: Path, mirror: str | Path | None = None) -> Path:
+    """Make ``name``'s verified raw files present under ``raw_root`` (torchvision layout).
+
+    With a mirror, every expected file is checked there first (a missing or corrupt one raises
+    ``DataError`` naming it and its md5) and copied; without one, torchvision downloads and
+    checks them. Either way torchvision then finds verified archives and extracts them.
+    """
+    raw_root = Path(raw_root)
+    if name == "digits":
+        return raw_root  # shipped inside scikit-learn
+    if mirror is not None:
+        for rel, md5sum in expected_files(name):
+            src, dst = Path(mirror) / rel, raw_root / rel
+            verify(src, md5sum)
+            if not (dst.exists() and md5(dst) == md5sum):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+            log.info("%s: %s verified (md5 %s)", name, rel, md5sum)
+    cls = _torchvision_class(name)
+    for train in (True, False):  # download=True: md5-verified download, or reuse + extract
+        cls(str(raw_root), train=train, download=True)
+    return raw_root
+
+
+# ---- parsers of the official formats ------------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """IDX file (MNIST format, optionally gzipped): magic, dims (big-endian int32), uint8 data."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, dtype, ndim = data[0] * 256 + data[1], data[2], data[3]
+    if zero != 0 or dtype != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file")
+    dims = np.frombuffer(data, dtype=">i4", count=ndim, offset=4)
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 python batches: pickled dicts with b'data' (N×3072 uint8) and b'labels'."""
+    xs, ys = [], []
+    for n in names:
+        with open(Path(folder) / n, "rb") as f:
+            batch = pickle.load(f, encoding="latin1")
+        xs.append(np.asarray(batch["data"], dtype=np.uint8))
+        ys.append(np.asarray(batch["labels"], dtype=np.int64))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def read_raw(name: str, raw_root: Path, test_fraction: float = 0.25, seed: int = 0):
+    """(x_train, y_train, x_test, y_test) as flat uint8 images and int64 labels."""
+    raw_root = Path(raw_root)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        d = load_digits()  # 1797 8×8 images, pixel values 0..16
+        x = d.data.astype(np.uint8)
+        x_tr, x_te, y_tr, y_te = train_test_split(x, d.target.astype(np.int64),
+                                                  test_size=test_fraction, random_state=seed,
+                                                  stratify=d.target)
+        return x_tr, y_tr, x_te, y_te
+    if name in ("mnist", "fashion_mnist"):
+        folder = raw_root / _torchvision_class(name).__name__ / "raw"
+        part = {p: folder / f"{p}-ubyte.gz" for p in
+                ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")}
+        x_tr, x_te = (read_idx(part[p]).reshape(-1, 784) for p in ("train-images-idx3", "t10k-images-idx3"))
+        y_tr, y_te = (read_idx(part[p]).astype(np.int64) for p in ("train-labels-idx1", "t10k-labels-idx1"))
+        return x_tr, y_tr, x_te, y_te
+    if name == "cifar10":
+        folder = raw_root / "cifar-10-batches-py"
+        x_tr, y_tr = read_cifar_batches(folder, [f"data_batch_{i}" for i in range(1, 6)])
+        x_te, y_te = read_cifar_batches(folder, ["test_batch"])
+        return x_tr, y_tr, x_te, y_te
+    raise ValueError(f"unknown dataset {name!r}; known: {DATASETS}")
+
+
+def preprocess(name: str, raw_root: Path, out: Path) -> Path:
+    """Save the processed tensors of ``name`` to ``out`` (one file, written atomically)."""
+    x_tr, y_tr, x_te, y_te = read_raw(name, raw_root)
+    xf = torch.from_numpy(x_tr.astype(np.float32))
+    blob = {
+        "name": name,
+        "x_train": torch.from_numpy(np.array(x_tr)),
+        "y_train": torch.from_numpy(np.array(y_tr)),
+        "x_test": torch.from_numpy(np.array(x_te)),
+        "y_test": torch.from_numpy(np.array(y_te)),
+        "mean": xf.mean(0),
+        "std": xf.std(0).clamp_min(1.0),  # constant border pixels: leave them at 0 after centring
+        "n_classes": int(max(y_tr.max(), y_te.max()) + 1),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(out)
+    log.info("%s: %d train / %d test images of %d features -> %s", name, len(y_tr), len(y_te),
+             x_tr.shape[1], out)
+    return out
+
+
+@dataclass
+class Dataset:
+    """A processed data set, standardized, resident on one device."""
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+
+def load_processed(path: str | Path, device: torch.device | str = "cpu") -> Dataset:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"missing processed data file {path}: run the prepare step first")
+    b = torch.load(path, map_location="cpu")
+    mean, std = b["mean"], b["std"]
+
+    def standardize(x):
+        return ((x.float() - mean) / std).to(device)
+
+    return Dataset(b["name"], standardize(b["x_train"]), b["y_train"].to(device),
+                   standardize(b["x_test"]), b["y_test"].to(device), int(b["n_classes"]))

@@ -1,0 +1,106 @@
+"""The training core every family uses.
+
+The whole data set sits on the device and is shuffled by index (no DataLoader: for these
+sizes its overhead is larger than the step). One ``torch.Generator`` drives shuffling (and any
+sampler noise), so a run is a function of its seed; its state goes into each checkpoint, so a
+run killed mid-way and resumed gives the same numbers as one that never stopped.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+log = logging.getLogger("nnrepro")
+
+
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Seed torch globally (for initialisations) and return the run's own generator."""
+    torch.manual_seed(seed)
+    if torch.device(device).type == "cuda":  # CPU kernels used here are deterministic already
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def minibatches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index tensors of one epoch: a fresh permutation cut into batches (last one may be short)."""
+    perm = torch.randperm(n, generator=gen, device=gen.device)
+    yield from perm.split(batch_size)
+
+
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                batch_size: int, gen: torch.Generator,
+                loss_fn: Callable = nn.functional.cross_entropy,
+                after_step: Callable[[], None] | None = None) -> torch.Tensor:
+    """One pass over (x, y); returns the per-step minibatch losses (kept on the device)."""
+    model.train()
+    losses = []
+    for idx in minibatches(len(x), batch_size, gen):
+        loss = loss_fn(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if after_step is not None:
+            after_step()
+        losses.append(loss.detach())
+    return torch.stack(losses)
+
+
+def finite(t: torch.Tensor) -> bool:
+    return bool(torch.isfinite(t).all())
+
+
+class Checkpoint:
+    """One checkpoint file per run, written atomically (temp file + rename) every epoch."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def load(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        log.info("resuming from %s (epoch %s)", self.path, state.get("epoch"))
+        return state
+
+    def save(self, state: dict) -> None:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def progress(iterable, total: int | None = None, desc: str = ""):
+    """A tqdm bar on an interactive terminal; otherwise log lines (about ten per loop)."""
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        yield from tqdm(iterable, total=total, desc=desc, leave=False)
+        return
+    total = total if total is not None else len(iterable)
+    every = max(1, total // 10)
+    for i, item in enumerate(iterable):
+        if i % every == 0 or i == total - 1:
+            log.info("%s %d/%d", desc, i + 1, total)
+        yield item
+
+
+def to_cpu(obj):
+    """State dicts (nested) moved to CPU, for device-independent checkpoints."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj

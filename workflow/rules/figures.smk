@@ -1,0 +1,28 @@
+for _family in FAMILIES:
+
+    rule:
+        """Draw one family's figures from its runs' tables and evaluate their claims."""
+        name:
+            f"figures_{_family}"
+        input:
+            run_jsons(_family),
+        output:
+            figures=[
+                report(f"results/figures/{fid}.png", caption="../report/figure.rst", category=_family)
+                for fid in FIGURES[_family]
+            ],
+            claims=f"results/claims/{_family}.csv",
+        params:
+            family=_family,
+            profile=config["profile"],
+        log:
+            f"logs/figures_{_family}.log",
+        threads: 1
+        resources:
+            mem_mb=res("figures", "mem_mb", 4000),
+            runtime=res("figures", "runtime", 30),
+            gpu=0,
+        shell:
+            "python -m nnrepro figures --family {params.family} --profile {params.profile} "
+            "--out-dir results/figures --tables-dir results/tables --claims {output.claims} "
+            "{input} 2> {log}"
