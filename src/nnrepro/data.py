@@ -68,6 +68,7 @@ def fetch(name: str, raw_root: Path, mirror: str | Path | None = None) -> Path:
     checks them. Either way torchvision then finds verified archives and extracts them.
     """
     raw_root = Path(raw_root)
+    raw_root.mkdir(parents=True, exist_ok=True)
     if name == "digits":
         return raw_root  # shipped inside scikit-learn
     if mirror is not None:

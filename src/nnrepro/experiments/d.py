@@ -131,9 +131,10 @@ def trajectories(cfg):
 
 def adaptive_steps(cfg, cond, gen):
     """Per-coordinate effective step α/(√S + ε) of Adagrad (S = Σg²) and RMSprop (S = EWA g²)
-    with stochastic gradients ∇f + N(0, σ²): Adagrad's S grows without bound (seed 001)."""
+    with stochastic gradients ∇f + N(0, σ²) from the minimum, the regime SGD ends in: gradients
+    stay O(σ), so Adagrad's S grows like σ²t and its step like t^{−1/2} (seed 001: "S_dw → ∞")."""
     rows = []
-    x0 = torch.tensor([-4.0, 1.0], dtype=DTYPE).repeat(cfg["paths"], 1).tolist()
+    x0 = [[0.0, 0.0]] * cfg["paths"]
     for name, cls, key in (("Adagrad", optim.Adagrad, "sum"), ("RMSprop", optim.RMSprop, "square_avg")):
         steps = []
 
@@ -172,7 +173,7 @@ def reparam(cfg):
              "GD on f": descend(f2, x2.tolist(), sgd(lr), steps)[0]}
     rows = [path_frame(h, f, problem="1-D: y = 2x", method=m) for m, h in runs.items()]
     rows += [path_frame(h, f2, problem="2-D: x = Ay", method=m) for m, h in runs2.items()]
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True), grid(f2, "reparam_2d", (-1.8, 0.6), (-0.6, 1.2))
 
 
 def _numeric_step(J, p, lr, form):
@@ -273,7 +274,8 @@ def lr_schedule(cfg, gen, n_show=5):
             x.append(-u[k] + (x[-1] + u[k]) * decay[k])
         x = torch.stack(x)                                               # (T, paths)
         q = torch.quantile(x, torch.tensor([0.05, 0.95], dtype=DTYPE), dim=1)
-        stats.append(pd.DataFrame({"schedule": name, "t": t.numpy(), "gamma": gamma(t).numpy(),
+        stats.append(pd.DataFrame({"schedule": name, "noise": cfg["noise"], "t": t.numpy(),
+                                   "gamma": gamma(t).numpy(),
                                    "mean": x.mean(1).numpy(), "std": x.std(1).numpy(),
                                    "q05": q[0].numpy(), "q95": q[1].numpy()}))
         for i in range(n_show):
@@ -353,7 +355,8 @@ def run(spec: dict, out, env) -> str:
     traj, surf = trajectories(cfg["trajectories"])
     out.save_table("trajectories", traj)
     out.save_table("adaptive_steps", adaptive_steps(cfg["adaptive"], cond, gen))
-    out.save_table("reparam", reparam(cfg["reparam"]))
+    rep, rsurf = reparam(cfg["reparam"])
+    out.save_table("reparam", rep)
     check, paths, psurf = pnorm_steps(cfg["pnorm"], gen)
     out.save_table("pnorm_check", check)
     out.save_table("pnorm_paths", paths)
@@ -366,5 +369,5 @@ def run(spec: dict, out, env) -> str:
     out.save_table("saddle", saddle_escape(cfg["saddle"], gen))
     ssurf, one_d = stationary_points()
     out.save_table("stationary_1d", one_d)
-    out.save_table("surfaces", pd.concat([surf, psurf, tsurf, ssurf], ignore_index=True))
+    out.save_table("surfaces", pd.concat([surf, rsurf, psurf, tsurf, ssurf], ignore_index=True))
     return "ok"

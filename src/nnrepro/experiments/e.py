@@ -21,6 +21,7 @@ from nnrepro import synthetic
 from nnrepro.optimizers import SGD
 
 F64 = torch.float64
+ACT = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 
 
 def run(spec: dict, out, env) -> str:
@@ -34,9 +35,8 @@ def run(spec: dict, out, env) -> str:
     out.save_table("perturb", perturb(X, Y, ls["lr"], spec["perturb"], seed))
     out.save_table("deep_hessian", deep_hessian(spec["mlp"], seed))
     Xs, ys, _ = synthetic.separable(sep["n"], sep["gamma"], seed=seed)
-    w_svm = hard_margin_svm(Xs, ys)
-    out.save_table("exp_direction", exp_direction(Xs, ys, w_svm, sep, seed))
-    out.save_table("reg_norm_es", reg_norm_es(Xs, ys, w_svm, sep))
+    out.save_table("exp_direction", exp_direction(Xs, ys, sep, seed))
+    out.save_table("reg_norm_es", reg_norm_es(Xs, ys, sep))
     out.save_table("homogeneity", homogeneity(spec["homogeneity"], seed))
     return "ok"
 
@@ -131,44 +131,60 @@ def perturb(X, Y, lr, cfg, seed) -> pd.DataFrame:
 # --- square loss, deep net: H = Σ ∂f∂fᵀ − E_n ∂²f + λI ---------------------------------------
 
 def deep_hessian(cfg, seed) -> pd.DataFrame:
-    """E-deep-hessian: spectrum at a minimum of a ReLU MLP with #params ≫ N, for each λ."""
+    """E-deep-hessian: spectrum at a minimum of a ReLU MLP with #params ≫ N, λ = 0 and λ > 0.
+
+    GD (from-scratch SGD, full batch) nears an interpolating minimum; from there L-BFGS
+    converges to the minimum of each λ (GD's rate ηλ would need ~1/(ηλ) steps). The
+    activation is smooth (tanh) by default: H needs a C² loss, and ReLU minima at λ > 0 sit on
+    kinks (a pre-activation at 0) where H is undefined.
+    """
     g = torch.Generator().manual_seed(seed + 3)
     x = torch.randn(cfg["n"], cfg["d"], generator=g, dtype=F64)
     y = torch.randn(cfg["n"], 1, generator=g, dtype=F64)
-    rows = []
-    for lam in cfg["lambdas"]:
-        torch.manual_seed(seed + 4)  # same init for every λ
-        net = torch.nn.Sequential(torch.nn.Linear(cfg["d"], cfg["hidden"]), torch.nn.ReLU(),
-                                  torch.nn.Linear(cfg["hidden"], 1)).to(F64)
-        opt = SGD(net.parameters(), lr=cfg["lr"], weight_decay=lam)  # ∇(L + λ/2‖W‖²)
-        for _ in range(cfg["steps"]):
-            opt.zero_grad()
-            (0.5 * ((net(x) - y) ** 2).sum()).backward()
-            opt.step()
-        names = [n for n, _ in net.named_parameters()]
-        shapes = [p.shape for p in net.parameters()]
-        theta = torch.cat([p.detach().flatten() for p in net.parameters()])
+    torch.manual_seed(seed + 4)
+    net = torch.nn.Sequential(torch.nn.Linear(cfg["d"], cfg["hidden"]), ACT[cfg.get("activation", "tanh")](),
+                              torch.nn.Linear(cfg["hidden"], 1)).to(F64)
+    names, shapes = zip(*[(n, p.shape) for n, p in net.named_parameters()])
 
-        def L(th):  # the loss as a function of the flat parameter vector
-            ps = dict(zip(names, th.split([s.numel() for s in shapes])))
-            ps = {k: v.view(s) for (k, v), s in zip(ps.items(), shapes)}
-            return 0.5 * ((functional_call(net, ps, (x,)) - y) ** 2).sum() + 0.5 * lam * (th ** 2).sum()
+    def L(th, lam):  # ½Σ_n (f(x_n) − y_n)² + λ/2‖θ‖² as a function of the flat parameters
+        ps = {n: v.view(s) for n, s, v in zip(names, shapes, th.split([s.numel() for s in shapes]))}
+        return 0.5 * ((functional_call(net, ps, (x,)) - y) ** 2).sum() + 0.5 * lam * (th ** 2).sum()
 
-        grad = torch.func.grad(L)(theta).norm().item()
-        mu = torch.linalg.eigvalsh(hessian(L)(theta))
-        rows += [dict(lam=lam, index=i, eigenvalue=m.item(), params=theta.numel(), n=cfg["n"],
-                      grad_norm=grad, loss=0.5 * ((net(x) - y) ** 2).sum().item())
-                 for i, m in enumerate(mu)]
+    theta = torch.cat([p.detach().flatten() for p in net.parameters()]).requires_grad_()
+    opt = SGD([theta], lr=cfg["lr"])
+    for _ in range(cfg["steps"]):  # GD: θ ← θ − η∇L
+        opt.zero_grad()
+        L(theta, 0.0).backward()
+        opt.step()
+    theta0, rows = theta.detach().clone(), []
+    for lam in [0.0] + list(cfg["lambdas"]):
+        th = theta0.clone().requires_grad_()
+        if cfg.get("lbfgs_iters", 500):
+            lbfgs = torch.optim.LBFGS([th], lr=1, max_iter=cfg.get("lbfgs_iters", 500),
+                                      tolerance_grad=1e-12, tolerance_change=0,
+                                      line_search_fn="strong_wolfe")
+            def closure():
+                lbfgs.zero_grad()
+                loss = L(th, lam)
+                loss.backward()
+                return loss
+            lbfgs.step(closure)
+        th = th.detach()
+        mu = torch.linalg.eigvalsh(hessian(L)(th, lam))
+        grad = torch.func.grad(L)(th, lam).norm().item()
+        rows += [dict(lam=lam, index=i, eigenvalue=m.item(), params=th.numel(), n=cfg["n"],
+                      grad_norm=grad, loss=L(th, 0.0).item()) for i, m in enumerate(mu)]
     return pd.DataFrame(rows)
 
 
-# --- exponential-type losses on separable data ------------------------------------------------
+# --- exponential-type losses on separable data: w(t) = ŵ log t + g(t) -----------------------
 
-def hard_margin_svm(X, y) -> np.ndarray:
-    """ŵ = argmin ‖w‖² s.t. y_n wᵀx_n ≥ 1 (no intercept), exactly, as a least-distance program.
+def hard_margin_svm(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """ŵ = argmin ‖w‖² s.t. y_n wᵀx_n ≥ 1 (no intercept), exactly, and its duals α ≥ 0.
 
-    Lawson & Hanson (1974, ch. 23): with G = rows y_n x_n, solve the NNLS problem
-    min_{u ≥ 0} ‖[Gᵀ; 1ᵀ] u − e_{d+1}‖; the residual r gives ŵ = −r_{1..d} / r_{d+1}.
+    Least-distance programming (Lawson & Hanson 1974, ch. 23): with G = rows y_n x_n, solve the
+    NNLS problem min_{u ≥ 0} ‖[Gᵀ; 1ᵀ] u − e_{d+1}‖ (active set, exact); the residual r gives
+    ŵ = −r_{1..d} / r_{d+1} = Gᵀα with α = u / (1 − 1ᵀu).
     """
     G = y[:, None] * X
     E = np.vstack([G.T, np.ones((1, len(y)))])
@@ -176,66 +192,84 @@ def hard_margin_svm(X, y) -> np.ndarray:
     f[-1] = 1.0
     u, _ = nnls(E, f)
     r = E @ u - f
-    return -r[:-1] / r[-1]
+    return -r[:-1] / r[-1], u / (1 - u.sum())
+
+
+def svm_offset(X, y, alpha, lr) -> np.ndarray:
+    """w̃ in w(t) = ŵ log t + w̃ + o(1) [Soudry et al. 2018, Thm. 3] for GD on the mean loss:
+    (η/N) exp(−y_n x_nᵀw̃) = α_n on the support vectors (min-norm solution)."""
+    sv = alpha > 1e-12
+    rhs = np.log(lr / (len(y) * alpha[sv]))
+    return np.linalg.lstsq(y[sv, None] * X[sv], rhs, rcond=None)[0]
 
 
 def angle_deg(W, w) -> np.ndarray:
-    cos = W @ w / (np.linalg.norm(W, axis=-1) * np.linalg.norm(w))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = W @ w / (np.linalg.norm(W, axis=-1) * np.linalg.norm(w))
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-def loss_weights(m, loss):
-    """−∂l/∂m for l = e^{−m} (exponential) or log(1 + e^{−m}) (logistic), m = y wᵀx."""
-    return np.exp(-m) if loss == "exponential" else 0.5 * (1 - np.tanh(m / 2))  # σ(−m)
-
-
-def exp_direction(X, y, w_svm, cfg, seed) -> pd.DataFrame:
-    """E-exp-direction: ẇ = (1/N) Σ y_n x_n e^{−y_n wᵀx_n}; ‖w‖ ~ log t, w/‖w‖ → ŵ/‖ŵ‖."""
+def exp_direction(X, y, cfg, seed) -> pd.DataFrame:
+    """E-exp-direction: GD on (1/N) Σ_n l(y_n wᵀx_n), ẇ = (η/N) Σ_n y_n x_n (−l'(m_n)),
+    −l' = e^{−m} (exponential) or σ(−m) (logistic); rows: ‖w‖, angle to ŵ and distance to the
+    asymptote ŵ log t + w̃ at log-spaced t, for every init."""
     Z = y[:, None] * X
+    w_svm, alpha = hard_margin_svm(X, y)
+    w_off, lr = svm_offset(X, y, alpha, cfg["lr"]), cfg["lr"]
     rng = np.random.default_rng(seed + 5)
     W0 = np.r_[np.zeros((1, 2)), cfg["init_scale"] * rng.standard_normal((cfg["inits"] - 1, 2))]
+    W = np.r_[W0, W0]  # rows: exponential loss from each init, then logistic
+    is_exp = np.repeat([True, False], len(W0))[:, None]
     rec, rows = set(log_steps(cfg["steps"])), []
-    for loss in ("exponential", "logistic"):
-        W = W0.copy()
-        for t in range(cfg["steps"] + 1):
-            if t in rec:
-                for i, (nrm, a) in enumerate(zip(np.linalg.norm(W, axis=1), angle_deg(W, w_svm))):
-                    rows.append(dict(loss=loss, init=i, step=t, norm=nrm, angle=a,
-                                     svm_norm=np.linalg.norm(w_svm)))
-            W = W + cfg["lr"] * loss_weights(W @ Z.T, loss) @ Z / len(y)
+    for t in range(cfg["steps"] + 1):
+        if t in rec:
+            asym = w_svm * np.log(max(t, 1)) + w_off
+            for i, (w, a) in enumerate(zip(W, angle_deg(W, w_svm))):
+                rows.append(dict(loss="exponential" if is_exp[i, 0] else "logistic",
+                                 init=i % len(W0), step=t, norm=np.linalg.norm(w), angle=a,
+                                 asym_dist=np.linalg.norm(w - asym) if t else np.nan,
+                                 asym_norm=np.linalg.norm(asym), asym_angle=angle_deg(asym, w_svm),
+                                 svm_norm=np.linalg.norm(w_svm)))
+        m = W @ Z.T
+        W = W + lr * np.where(is_exp, np.exp(-m), 0.5 * (1 - np.tanh(m / 2))) @ Z / len(y)
     return pd.DataFrame(rows)
 
 
-def reg_norm_es(X, y, w_svm, cfg) -> pd.DataFrame:
+def reg_norm_es(X, y, cfg) -> pd.DataFrame:
     """E-reg-norm-es: three ways to control the norm, each indexed by the ‖w‖ it reaches.
 
     regularized:   ẇ = (1/N) Σ z_n e^{−wᵀz_n} − λw, run to its (hyperbolic) fixed point;
     early-stopped: plain GD (λ = 0) stopped at step T;
     normalized:    GD on the sphere ‖w‖ = ρ (w̃̇ = S ẇ, S = I − w̃w̃ᵀ), whose fixed point is
                    w̃* = x/‖x‖ with x = Σ_n e^{−ρ w̃*ᵀz_n} z_n (the seed's stationary point).
+    off_line: distance from w to the line {ŵ s + w̃} along which GD's w(t) = ŵ log t + w̃ runs;
+    residual: ‖∇‖ at the regularized fixed point, ‖w̃ − x/‖x‖‖ for normalized GD.
     """
     Z = y[:, None] * X
-    lams, rhos, lr = np.array(cfg["lambdas"], float), np.array(cfg["radii"], float), cfg["lr"]
+    w_svm, alpha = hard_margin_svm(X, y)
+    w_off, lr = svm_offset(X, y, alpha, cfg["lr"]), cfg["lr"]
+    P = np.eye(2) - np.outer(w_svm, w_svm) / (w_svm @ w_svm)  # projector orthogonal to ŵ
+    lams, rhos = np.array(cfg["lambdas"], float), np.array(cfg["radii"], float)
     W = np.zeros((len(lams) + 1, 2))  # last row: λ = 0, the early-stopped path
     V = rhos[:, None] * np.array([[1.0, 0.0]])  # normalized GD, one row per radius
     grid = np.r_[lams, 0.0][:, None]
     rec, rows = set(log_steps(cfg["steps"], 30)[1:]), []
+
+    def row(method, param, w, residual):
+        return dict(method=method, param=param, norm=np.linalg.norm(w), angle=angle_deg(w, w_svm),
+                    off_line=np.linalg.norm(P @ (w - w_off)), residual=residual)
+
     for t in range(1, cfg["steps"] + 1):
         W = W + lr * (np.exp(-W @ Z.T) @ Z / len(y) - grid * W)
         V = V + lr * np.exp(-V @ Z.T) @ Z / len(y)
-        V *= (rhos / np.linalg.norm(V, axis=1))[:, None]  # back onto the sphere: S ẇ step
+        V *= (rhos / np.linalg.norm(V, axis=1))[:, None]  # back onto the sphere: the S ẇ step
         if t in rec:
-            rows.append(dict(method="early-stopped", param=t, norm=np.linalg.norm(W[-1]),
-                             angle=angle_deg(W[-1], w_svm), residual=np.nan))
+            rows.append(row("early-stopped", t, W[-1], np.nan))
     grad = np.exp(-W @ Z.T) @ Z / len(y) - grid * W
-    for lam, w, g in zip(lams, W, grad):
-        rows.append(dict(method="regularized", param=lam, norm=np.linalg.norm(w),
-                         angle=angle_deg(w, w_svm), residual=np.linalg.norm(g)))
+    rows += [row("regularized", lam, w, np.linalg.norm(g)) for lam, w, g in zip(lams, W, grad)]
     for rho, v in zip(rhos, V):
         x = np.exp(-v @ Z.T) @ Z  # the seed's x (up to its normalization Z)
-        rows.append(dict(method="normalized", param=rho, norm=np.linalg.norm(v),
-                         angle=angle_deg(v, w_svm),
-                         residual=np.linalg.norm(v / rho - x / np.linalg.norm(x))))
+        rows.append(row("normalized", rho, v, np.linalg.norm(v / rho - x / np.linalg.norm(x))))
     return pd.DataFrame(rows).assign(svm_norm=np.linalg.norm(w_svm))
 
 

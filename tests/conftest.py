@@ -1,0 +1,53 @@
+"""Shared fixtures: the repository, small configs, and a Snakemake runner."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = REPO.parent / "shared" / "datasets"   # real MNIST, byte-identical to the official files
+
+# A family-B config small enough for a test: 2 seeds, a few epochs each, on digits.
+TINY_B = {
+    "dataset": "digits",
+    "model": {"hidden": [32, 16], "activation": "relu"},
+    "optimizer": {"name": "adam", "lr": 0.003},
+    "epochs": 4,
+    "batch_size": 128,
+    "swa": {"epochs": 4, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+            "schedule": "cyclic", "cycle_epochs": 1},
+    "swag": {"rank": 3, "scale": 0.5, "samples": 5, "ci_images": 4},
+    "landscape": {"plane_points": 5, "directions": 2, "distances": 5, "max_distance": 5.0},
+    "grid": {"seed": [0, 1]},
+}
+
+
+def tiny_config(**families) -> dict:
+    return {"profile": "test", "device": "cpu", "data": {"root": "data", "mirror": None},
+            "run": list(families), "families": families}
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    def write(cfg: dict, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return path
+    return write
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
+    """Run the real Snakemake CLI on this repository's Snakefile in ``workdir``."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(workdir), "--cores", "2", *args]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in (workdir / "logs").rglob("*.log"))
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-5000:]}\n{logs}")
+    return proc

@@ -1,0 +1,88 @@
+"""Data: verified local mirror, clear errors for missing/corrupt files, the official formats."""
+import gzip
+import pickle
+import shutil
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from nnrepro import data
+
+from conftest import MIRROR
+
+needs_mirror = pytest.mark.skipif(not (MIRROR / "MNIST").exists(), reason="no local MNIST mirror")
+
+
+def _write_idx(path, array: np.ndarray):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}i", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_read_idx_roundtrip(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28))
+    _write_idx(tmp_path / "x-idx3-ubyte.gz", images)
+    assert np.array_equal(data.read_idx(tmp_path / "x-idx3-ubyte.gz"), images)
+
+
+def test_read_cifar_batches(tmp_path):
+    """Small files in CIFAR-10's pickled-batch format, as the official archive holds them."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, n in [*[(f"data_batch_{i}", 4) for i in range(1, 6)], ("test_batch", 3)]:
+        batch = {"batch_label": name, "labels": rng.integers(0, 10, n).tolist(),
+                 "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 "filenames": [f"{i}.png" for i in range(n)]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    x_tr, y_tr, x_te, y_te = data.read_raw("cifar10", tmp_path)
+    assert x_tr.shape == (20, 3072) and x_te.shape == (3, 3072) and y_tr.dtype == np.int64
+    out = data.preprocess("cifar10", tmp_path, tmp_path / "processed" / "cifar10.pt")
+    ds = data.load_processed(out)
+    assert ds.n_features == 3072 and abs(ds.x_train.mean().item()) < 1e-5
+
+
+def test_digits_needs_no_download(tmp_path):
+    data.fetch("digits", tmp_path / "raw")
+    ds = data.load_processed(data.preprocess("digits", tmp_path / "raw", tmp_path / "digits.pt"))
+    assert (len(ds.y_train), len(ds.y_test), ds.n_features, ds.n_classes) == (1347, 450, 64, 10)
+    assert ds.x_train.dtype == torch.float32
+
+
+def test_missing_processed_file_is_named(tmp_path):
+    with pytest.raises(data.DataError, match="nothing.pt"):
+        data.load_processed(tmp_path / "nothing.pt")
+
+
+@needs_mirror
+def test_corrupt_mirror_names_file_and_checksum(tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(MIRROR / "MNIST", mirror / "MNIST")
+    bad = mirror / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(data.DataError) as err:
+        data.fetch("mnist", tmp_path / "raw", mirror)
+    msg = str(err.value)
+    assert "t10k-labels-idx1-ubyte.gz" in msg and "ec29112dd5afa0611ce80d1b7f02629c" in msg
+    assert "corrupt" in msg
+
+
+@needs_mirror
+def test_missing_mirror_file_names_file_and_checksum(tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(MIRROR / "MNIST", mirror / "MNIST")
+    (mirror / "MNIST" / "raw" / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(data.DataError, match="missing.*train-labels-idx1-ubyte.gz.*d53e105ee54ea40749a09fcbcd1e9432"):
+        data.fetch("mnist", tmp_path / "raw", mirror)
+
+
+@needs_mirror
+def test_real_mnist_from_mirror(tmp_path):
+    """The real files, verified and extracted by torchvision (download=True finds them present)."""
+    data.fetch("mnist", tmp_path / "raw", MIRROR)
+    ds = data.load_processed(data.preprocess("mnist", tmp_path / "raw", tmp_path / "mnist.pt"))
+    assert (len(ds.y_train), len(ds.y_test), ds.n_features) == (60000, 10000, 784)
+    assert ds.y_test[:5].tolist() == [7, 2, 1, 0, 4]

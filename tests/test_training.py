@@ -1,0 +1,89 @@
+"""Training core: deterministic, resumes after a kill, records divergence instead of crashing."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from nnrepro import data, experiments
+from nnrepro.figures import render
+from nnrepro.results import Results
+
+from conftest import REPO, TINY_B
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    data.preprocess("digits", root / "raw", root / "processed" / "digits.pt")
+    return root / "processed"
+
+
+def _run(spec, out, processed):
+    experiments.run("B", out.name, spec, out, experiments.Env("cpu", processed))
+    return json.loads((out / "run.json").read_text())
+
+
+def test_same_seed_same_numbers(tmp_path, processed):
+    spec = {**TINY_B, "seed": 0}
+    _run(spec, tmp_path / "a", processed)
+    _run(spec, tmp_path / "b", processed)
+    for table in ("steps", "epochs", "swag_samples", "flatness"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / f"{table}.parquet"),
+                                      pd.read_parquet(tmp_path / "b" / f"{table}.parquet"))
+    other = {**spec, "seed": 1}
+    _run(other, tmp_path / "c", processed)
+    assert not pd.read_parquet(tmp_path / "a" / "steps.parquet").equals(
+        pd.read_parquet(tmp_path / "c" / "steps.parquet"))
+
+
+def test_resume_after_kill_gives_the_same_numbers(tmp_path, processed):
+    spec = {**TINY_B, "model": {"hidden": [256, 128]}, "batch_size": 16, "epochs": 60,
+            "swa": {**TINY_B["swa"], "epochs": 10}, "seed": 0}
+    cmd = [sys.executable, "-m", "nnrepro", "train", "--family", "B", "--run", "seed~0",
+           "--spec", json.dumps(spec), "--processed-dir", str(processed), "--device", "cpu",
+           "--threads", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, stderr=subprocess.DEVNULL)
+    ckpt = killed / "checkpoint.pt"
+    deadline = time.time() + 120
+    epoch = 0
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists():
+            try:
+                epoch = torch.load(ckpt, weights_only=False)["epoch"]
+            except Exception:  # noqa: BLE001 - a checkpoint is replaced atomically; retry
+                continue
+            if epoch >= 3:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 3 <= epoch < spec["epochs"], "the run should be killed mid-way"
+    assert not (killed / "run.json").exists()
+    subprocess.run(cmd + ["--out", str(killed)], env=env, check=True, stderr=subprocess.DEVNULL)
+    straight = tmp_path / "straight"
+    subprocess.run(cmd + ["--out", str(straight)], env=env, check=True, stderr=subprocess.DEVNULL)
+    for table in ("steps", "epochs", "ensembles"):
+        pd.testing.assert_frame_equal(pd.read_parquet(killed / f"{table}.parquet"),
+                                      pd.read_parquet(straight / f"{table}.parquet"))
+
+
+def test_divergence_is_recorded_and_drawn(tmp_path, processed):
+    spec = {**TINY_B, "optimizer": {"name": "sgd", "lr": 1e6}, "seed": 0}
+    info = _run(spec, tmp_path / "runs" / "seed~0", processed)
+    assert info["status"] == "diverged"
+    steps = pd.read_parquet(tmp_path / "runs" / "seed~0" / "steps.parquet")
+    assert not steps["loss"].map(lambda v: v == v and abs(v) < float("inf")).all()
+    ok = tmp_path / "runs" / "seed~1"
+    _run({**TINY_B, "seed": 1}, ok, processed)
+    claims = render("B", Results([tmp_path / "runs" / "seed~0" / "run.json", ok / "run.json"]),
+                    tmp_path / "fig", "test")
+    assert len(claims) == 5 and claims["note"].str.contains("diverged").all()
+    assert all((tmp_path / "fig" / f"{fid}.png").exists() for fid in claims["figure_id"])
