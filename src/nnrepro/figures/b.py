@@ -50,13 +50,16 @@ def b_swa(res: Results):
     ep = ep[ep["model"].isin(["base", "swa"])].assign(
         test_error=lambda d: 100 * d["err"],
         model=lambda d: d["model"].map({"base": "base run (Adam)", "swa": "SWA average"}))
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    sns.lineplot(ep, x="epoch", y="test_error", hue="model", style="model", markers=True, ax=ax,
-                 errorbar=("pi", 100))
     n_base = res.runs[0]["spec"]["epochs"]
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for a, d, band in ((ax, ep, ("pi", 100)), (zoom, ep[ep["epoch"] > n_base], None)):
+        sns.lineplot(d, x="epoch", y="test_error", hue="model", style="model", markers=True, ax=a,
+                     errorbar=band)
+        a.set(xlabel="epoch", ylabel="test error (%)")
     ax.axvline(n_base + 0.5, color="grey", ls=":", lw=1)
     ax.text(n_base + 0.7, ax.get_ylim()[1], "SWA starts", va="top", fontsize=8, color="grey")
-    ax.set(xlabel="epoch", ylabel="test error (%)", title="SWA result: test error of the base run and of the SWA average")
+    ax.set_title("Test error: base run and SWA average (band: range over seeds)")
+    zoom.set_title("Zoom on the SWA phase (mean over seeds)")
     mark_diverged(ax, res.diverged())
     last = _ok(ep).sort_values("epoch").groupby(["run", "model"]).tail(1)
     by = last.groupby("model")["test_error"].mean()

@@ -61,24 +61,24 @@ def ridge(res):
 @figure("E-perturb")
 def perturb(res):
     df = res.table("perturb")
-    df = df.assign(run=df.weight_decay.map(lambda v: f"weight decay λ = {v:g}"))
+    df = df.assign(setting=df.weight_decay.map(lambda v: f"weight decay λ = {v:g}"))
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    sns.lineplot(df[df.shift > 0], x="step", y="shift", hue="run", units="trial",
+    sns.lineplot(df[df["shift"] > 0], x="step", y="shift", hue="setting", units="trial",
                  estimator=None, ax=ax, lw=1.2)
     for v in df[df.weight_decay == 0].groupby("trial").null_part.first():
         ax.axhline(v, color="gray", ls=":", lw=1)
-    ax.axvline(df[df.shift > 0].step.min(), color="k", lw=0.8, ls="--")
+    ax.axvline(df[df["shift"] > 0].step.min(), color="k", lw=0.8, ls="--")
     ax.set(yscale="log", xlabel="GD step t",
            ylabel="‖W_t(perturbed) − W_t(unperturbed)‖",
            title="GD kicked at mid-run (dashed): the hyperbolic minimum returns,\n"
                  "the degenerate one keeps the kick's null-space part (dotted)")
     ax.legend(title=None)
     end = _last(df)
-    back = end[end.weight_decay > 0].shift.max()
-    kept = (end[end.weight_decay == 0].shift - end[end.weight_decay == 0].null_part).abs().max()
+    decay, free = end[end.weight_decay > 0], end[end.weight_decay == 0]
+    back, kept = decay["shift"].max(), (free["shift"] - free.null_part).abs().max()
     return fig, less("E-perturb", "worst of: end-point shift with decay; |shift − ‖δP_null‖| "
                      "without decay; < 1e-6", max(back, kept), 1e-6,
-                     note=f"shift without decay {end[end.weight_decay == 0].shift.min():.2f} or more")
+                     note=f"shift without decay {free['shift'].min():.2f} or more")
 
 
 @figure("E-deep-hessian")
