@@ -183,7 +183,8 @@ class PNorm(_FromScratch):
             s = g.sign() * (g.abs() / scale).pow(q1)                       # s ∝ sign(J)|J|^{1/(p−1)}
             p.add_(s / s.norm(p=group["p"]), alpha=-group["lr"])           # Δ = −ε s/‖s‖_p
         else:
-            p.add_(g.sign() * (g.abs() * group["lr"]).pow(q1), alpha=-1.0)  # Δᵢ = −sign(Jᵢ)(α|Jᵢ|)^{1/(p−1)}
+            step = g.sign() * (g.abs() * group["lr"]).pow(q1)              # sign(Jᵢ)(α|Jᵢ|)^{1/(p−1)}
+            p.sub_(step)                                                   # Δ = −step
 
 
 class Mahalanobis(_FromScratch):
@@ -206,7 +207,7 @@ class Mahalanobis(_FromScratch):
             if m.shape != (p.numel(), p.numel()):
                 raise ValueError(f"metric {tuple(m.shape)} does not match a parameter of "
                                  f"{p.numel()} entries")
-            state["chol"] = torch.linalg.cholesky(m)                       # M = LLᵀ (fails if not SPD)
+            state["chol"] = torch.linalg.cholesky(m)                       # M = LLᵀ, M must be SPD
         step = torch.cholesky_solve(g.reshape(-1, 1), state["chol"])       # M⁻¹Jᵀ
         p.add_(step.view_as(p), alpha=-group["lr"])                        # Δ = −α M⁻¹Jᵀ
 

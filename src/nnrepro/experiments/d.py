@@ -40,7 +40,7 @@ DEFAULTS = {
     # D-adam-counterexample: Reddi, Kale & Kumar (2018), α_t = lr/√t
     "adam": {"lr": 0.5, "steps": 20200, "betas": [0.9, 0.99]},
     # D-saddle-escape: f = ½xᵀAx, A = diag(1, −1), from the stable manifold
-    "saddle": {"lr": 0.1, "steps": 100, "noise": 0.05, "paths": 32},
+    "saddle": {"lr": 0.1, "steps": 150, "noise": 0.05, "paths": 32},
 }
 
 # the optimizers compared in D-trajectories, torch defaults otherwise
@@ -135,18 +135,20 @@ def adaptive_steps(cfg, cond, gen):
     stay O(σ), so Adagrad's S grows like σ²t and its step like t^{−1/2} (seed 001: "S_dw → ∞")."""
     rows = []
     x0 = [[0.0, 0.0]] * cfg["paths"]
-    for name, cls, key in (("Adagrad", optim.Adagrad, "sum"), ("RMSprop", optim.RMSprop, "square_avg")):
-        steps = []
+    for name, cls, key in (("Adagrad", optim.Adagrad, "sum"),
+                           ("RMSprop", optim.RMSprop, "square_avg")):
+        eff = []
 
         def make(ps, cls=cls, key=key):
             opt = cls(ps, lr=cfg["lr"])
-            hook = lambda o, *_: steps.append(  # noqa: E731  α/(√S + ε), mean over paths
-                (cfg["lr"] / (o.state[ps[0]][key].sqrt() + o.defaults["eps"])).mean(0))
-            opt.register_step_post_hook(hook)
+
+            def record(o, *_):  # α/(√S + ε) per coordinate, mean over paths
+                eff.append((cfg["lr"] / (o.state[ps[0]][key].sqrt() + o.defaults["eps"])).mean(0))
+            opt.register_step_post_hook(record)
             return opt
 
         descend(lambda x: quadratic(x, cond), x0, make, cfg["steps"], cfg["noise"], gen)
-        eff = torch.stack(steps).numpy()
+        eff = torch.stack(eff).numpy()
         for i, coord in enumerate(("x (shallow)", "y (steep)")):
             rows.append(pd.DataFrame({"method": name, "coordinate": coord,
                                       "step": np.arange(1, len(eff) + 1), "effective_lr": eff[:, i]}))
@@ -166,9 +168,9 @@ def reparam(cfg):
     f2 = lambda x: quadratic(x, 4.0) + 0.5 * x[..., 0] * x[..., 1]  # noqa: E731
     x2 = torch.tensor([-1.5, 1.0], dtype=DTYPE)
     yrun = descend(lambda y: f2(y @ A.T), torch.linalg.solve(A, x2).tolist(), sgd(lr), steps)[0]
+    metric = torch.linalg.inv(A @ A.T)
     runs2 = {"Mahalanobis on f, M⁻¹ = AAᵀ": descend(
-                 f2, x2.tolist(), lambda ps: optim.Mahalanobis(ps, lr=lr, metric=torch.linalg.inv(A @ A.T)),
-                 steps)[0],
+                 f2, x2.tolist(), lambda ps: optim.Mahalanobis(ps, lr=lr, metric=metric), steps)[0],
              "GD on f(Ay), x = Ay": yrun @ A.T,
              "GD on f": descend(f2, x2.tolist(), sgd(lr), steps)[0]}
     rows = [path_frame(h, f, problem="1-D: y = 2x", method=m) for m, h in runs.items()]
@@ -220,7 +222,8 @@ def pnorm_steps(cfg, gen):
                  for p in (1.1, 1.5, 2.0, 3.0, 10.0) for form in ("prox", "trust")]
         cases.append(("Mahalanobis", "prox", M, lambda ps: optim.Mahalanobis(ps, lr=lr, metric=M)))
         for name, form, p, make in cases:
-            ours, ref = _one_step(make, J), _numeric_step(J, p, lr, form if name != "Mahalanobis" else "M")
+            ref = _numeric_step(J, p, lr, "M" if name == "Mahalanobis" else form)
+            ours = _one_step(make, J)
             rows.append(dict(check=i, metric=name, form=form,
                              rel_error=np.linalg.norm(ours - ref) / np.linalg.norm(ref),
                              step_norm=np.linalg.norm(ours)))
@@ -239,9 +242,11 @@ def trust_region(cfg):
     bowl = lambda x: 0.5 * (x[..., 0] ** 2 + 3 * x[..., 1] ** 2)  # noqa: E731
     methods = {"GD": lambda ps: optim.SGD(ps, lr=cfg["gd_lr"]),
                "normalized": lambda ps: optim.Normalized(ps, lr=cfg["lr"]),
-               "sign (per-coordinate)": lambda ps: optim.Normalized(ps, lr=cfg["lr"], coordinatewise=True)}
+               "sign (per-coordinate)": lambda ps: optim.Normalized(ps, lr=cfg["lr"],
+                                                                    coordinatewise=True)}
     rows = []
-    for problem, fn, x0 in (("convex bowl", bowl, [3.0, 2.0]), ("plateau + cliff", plateau_cliff, [-5.0])):
+    for problem, fn, x0 in (("convex bowl", bowl, [3.0, 2.0]),
+                            ("plateau + cliff", plateau_cliff, [-5.0])):
         for name, make in methods.items():
             if len(x0) == 1 and name.startswith("sign"):
                 continue  # in 1-D the sign step is the normalized step
@@ -250,7 +255,8 @@ def trust_region(cfg):
     xs = torch.linspace(-6, 3, 400, dtype=DTYPE)[:, None]
     curve = pd.DataFrame({"problem": "plateau_cliff", "x": xs[:, 0].numpy(), "y": 0.0,
                           "f": plateau_cliff(xs).numpy()})
-    return pd.concat(rows, ignore_index=True), pd.concat([grid(bowl, "bowl", (-1, 3.5), (-1.5, 2.5)), curve])
+    surf = pd.concat([grid(bowl, "bowl", (-1, 3.5), (-1.5, 2.5)), curve])
+    return pd.concat(rows, ignore_index=True), surf
 
 
 SCHEDULES = {  # γ(t) and Γ(t) = ∫γ dt in closed form
@@ -279,7 +285,8 @@ def lr_schedule(cfg, gen, n_show=5):
                                    "mean": x.mean(1).numpy(), "std": x.std(1).numpy(),
                                    "q05": q[0].numpy(), "q95": q[1].numpy()}))
         for i in range(n_show):
-            shown.append(pd.DataFrame({"schedule": name, "path": i, "t": t.numpy(), "x": x[:, i].numpy()}))
+            shown.append(pd.DataFrame({"schedule": name, "path": i, "t": t.numpy(),
+                                       "x": x[:, i].numpy()}))
     return pd.concat(stats, ignore_index=True), pd.concat(shown, ignore_index=True)
 
 
@@ -291,14 +298,14 @@ def adam_counterexample(cfg):
     opt = optim.Adam([{"params": [x["Adam"]], "amsgrad": False},
                       {"params": [x["AMSGrad"]], "amsgrad": True}],
                      lr=cfg["lr"], betas=tuple(cfg["betas"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1 / math.sqrt(k + 1))  # α_t = α/√t
+    grad = {True: torch.tensor([1010.0], dtype=DTYPE), False: torch.tensor([-10.0], dtype=DTYPE)}
     hist = []
     for t in range(1, cfg["steps"] + 1):
-        c = 1010.0 if t % 101 == 1 else -10.0                       # ∇f_t(x) = c
+        for group in opt.param_groups:
+            group["lr"] = cfg["lr"] / math.sqrt(t)                   # α_t = α/√t
         for p in x.values():
-            p.grad = torch.full_like(p, c)
+            p.grad = grad[t % 101 == 1]                              # ∇f_t(x) = 1010 or −10
         opt.step()
-        sched.step()
         for p in x.values():
             p.clamp_(-1.0, 1.0)                                      # projection onto [−1, 1]
         hist.append([p.item() for p in x.values()])

@@ -102,7 +102,8 @@ def ridge(X, Y, cfg) -> tuple[pd.DataFrame, pd.DataFrame]:
     for lam in cfg["hessian_lambdas"]:
         W = W_pinv if lam == 0 else w_lam(lam)
         mu = np.linalg.eigvalsh(loss_hessian(X, Y, W, lam))
-        eigs += [dict(lam=lam, index=i, eigenvalue=m, n=X.shape[1], d=d) for i, m in enumerate(mu)]
+        eigs += [dict(lam=lam, index=i, eigenvalue=m, n=X.shape[1], d=d, outputs=Y.shape[0])
+                 for i, m in enumerate(mu)]
     return path, pd.DataFrame(eigs)
 
 
@@ -212,7 +213,9 @@ def angle_deg(W, w) -> np.ndarray:
 def exp_direction(X, y, cfg, seed) -> pd.DataFrame:
     """E-exp-direction: GD on (1/N) Σ_n l(y_n wᵀx_n), ẇ = (η/N) Σ_n y_n x_n (−l'(m_n)),
     −l' = e^{−m} (exponential) or σ(−m) (logistic); rows: ‖w‖, angle to ŵ and distance to the
-    asymptote ŵ log t + w̃ at log-spaced t, for every init."""
+    asymptote ŵ log t + w̃ at log-spaced t, for every init. The theorem needs a step that is stable
+    on the initial sublevel set (η < 2/(β σ²_max)); a large init (big e^{−m}) with η = 1 can
+    overshoot to a far point whose log-time is much later, so keep init_scale ≲ 0.5."""
     Z = y[:, None] * X
     w_svm, alpha = hard_margin_svm(X, y)
     w_off, lr = svm_offset(X, y, alpha, cfg["lr"]), cfg["lr"]

@@ -112,15 +112,17 @@ def reparam(res):
     two = r[r.problem == "2-D: x = Ay"]
     _contour(axes[1], surf, "reparam_2d", levels=20)
     for m, g in two.groupby("method", sort=False):
-        kw = dict(ls="none", marker="o", ms=4) if m.startswith("GD on f(Ay)") else dict(lw=2.5, alpha=0.7)
+        dots = m.startswith("GD on f(Ay)")
+        kw = dict(ls="none", marker="o", ms=4) if dots else dict(lw=2.5, alpha=0.7)
         axes[1].plot(g.x, g.y, label=m, **kw)
     axes[1].set_title("2-D: GD on f(Ay), mapped back, is the step −α AAᵀ∇f")
     axes[1].legend(fontsize=8)
-    gap = lambda d, a, b: float(np.abs(d[d.method == a].x.values - d[d.method == b].x.values).max())  # noqa: E731
+    def gap(d, a, b, col="x"):
+        return float(np.abs(d[d.method == a][col].values - d[d.method == b][col].values).max())
+
     dev1 = gap(one, "GD on g(y)=f(y/2), x=y/2", "GD on f, lr α/4")
-    dev2 = max(gap(two, "GD on f(Ay), x = Ay", "Mahalanobis on f, M⁻¹ = AAᵀ"),
-               float(np.abs(two[two.method == "GD on f(Ay), x = Ay"].y.values
-                            - two[two.method == "Mahalanobis on f, M⁻¹ = AAᵀ"].y.values).max()))
+    dev2 = max(gap(two, "GD on f(Ay), x = Ay", "Mahalanobis on f, M⁻¹ = AAᵀ", col)
+               for col in ("x", "y"))
     return fig, less(
         "D-reparam",
         "max over steps |x from GD on g(y)=f(y/2) − x from GD on f with lr/4| (and, in 2-D, GD on "
@@ -190,7 +192,8 @@ def trust_region(res):
     axes[1].plot(curve.x, curve.f, color="0.5", lw=2, label="f(x)")
     cross = {}
     for m, g in plat.groupby("method", sort=False):
-        axes[1].plot(g.x[::5], g.loss[::5], "o", ms=7 if m == "GD" else 3, mfc="none" if m == "GD" else None,
+        gd = m == "GD"  # hollow and larger, so that both show where they overlap
+        axes[1].plot(g.x[::5], g.loss[::5], "o", ms=7 if gd else 3, mfc="none" if gd else None,
                      color=colors[m], label=f"{m} (every 5th iterate)")
         past = g[g.x > 0].step
         cross[m] = int(past.min()) if len(past) else None
@@ -211,7 +214,8 @@ def trust_region(res):
         "on the plateau-plus-cliff function, steps for normalized steps Δ = −ε∇f/‖∇f‖ to cross the "
         "cliff (x > 0) < GD's steps", nz, gd,
         note=("" if cross["GD"] is not None else f"GD had not crossed after {budget} steps; ")
-        + "final f on the bowl: " + ", ".join(f"{m} {g.loss.iloc[-1]:.2g}" for m, g in bowl.groupby("method")))
+        + "final f on the bowl: "
+        + ", ".join(f"{m} {g.loss.iloc[-1]:.2g}" for m, g in bowl.groupby("method")))
 
 
 @figure("D-lr-schedule")
@@ -228,7 +232,8 @@ def lr_schedule(res):
         ax.axhline(0, color="k", lw=0.8)
         end = g.iloc[-1]
         err[name] = max(abs(end["mean"]) / g["mean"].iloc[0], end["std"] / end["noise"])
-        ax.set(xscale="log", xlabel="t", title=f"{name}: x(T) mean {end['mean']:.3f}, std {end['std']:.3f}")
+        ax.set(xscale="log", xlabel="t",
+               title=f"{name}: x(T) mean {end['mean']:.3f}, std {end['std']:.3f}")
     axes[0].set_ylabel("x(t)")
     axes[0].legend(loc="lower left")
     fig.suptitle("ẋ + γ(t)(x + u(t)) = 0, x(1) = 1, noise u held on unit intervals (thin: sample paths)")
@@ -249,17 +254,19 @@ def adam_counterexample(res):
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.2))
     last = {}
     for m, g in a.groupby("method", sort=False):
-        cyc = g.groupby((g.step - 1) // 101).agg(step=("step", "max"), x=("x", "mean"))
-        axes[0].plot(g.step, g.x, lw=0.4, alpha=0.35, color=colors[m])
-        axes[0].plot(cyc.step, cyc.x, lw=2, color=colors[m], label=f"{m} (mean per 101-step cycle)")
+        cyc = g.groupby((g.step - 1) // 101).agg(step=("step", "max"), x=("x", "mean"),
+                                                  lo=("x", "min"), hi=("x", "max"))
+        axes[0].fill_between(cyc.step, cyc.lo, cyc.hi, color=colors[m], alpha=0.2, lw=0)
+        axes[0].plot(cyc.step, cyc.x, lw=2, color=colors[m],
+                     label=f"{m}: mean (band: range) per 101-step cycle")
         axes[1].plot(g.step, g.avg_regret, color=colors[m], label=m)
         last[m] = cyc.x.iloc[-1]
     axes[0].axhline(-1, color="k", ls=":", label="optimum x* = −1")
     axes[0].set(xscale="log", xlabel="t", ylabel="$x_t$", ylim=(-1.1, 1.1),
-                title="f_t(x) = 1010x if t mod 101 = 1 else −10x, x ∈ [−1, 1]\n"
-                      "α_t = α/√t, β = (0.9, 0.99)")
+                title="$f_t(x)$ = 1010x if t mod 101 = 1 else −10x, x ∈ [−1, 1]\n"
+                      "$\\alpha_t = \\alpha/\\sqrt{t}$, β = (0.9, 0.99)")
     axes[0].legend(fontsize=8)
-    axes[1].axhline(20 / 101, color="k", ls=":", label="limit when stuck at x = +1: 20/101")
+    axes[1].axhline(20 / 101, color="k", ls=":", label="20/101: regret per step of x ≡ +1")
     axes[1].set(xscale="log", yscale="log", xlabel="t", ylabel="average regret $R_t/t$",
                 title="$R_t = \\sum_{s \\leq t} f_s(x_s) - f_s(x^*)$ per step")
     axes[1].legend()
@@ -279,26 +286,32 @@ def saddle_escape(res):
     gd = s[s.method == "GD"]
     sgd = s[s.method == "SGD"]
     for i, (_, g) in enumerate(sgd.groupby("path")):
-        axes[0].plot(g.x, g.y, lw=0.8, color="C1", alpha=0.7, label="SGD (noisy gradients)" if i == 0 else None)
-        axes[1].plot(g.step, g.loss, lw=0.8, color="C1", alpha=0.5, label="SGD paths" if i == 0 else None)
+        axes[0].plot(g.x, g.y, lw=0.8, color="C1", alpha=0.7,
+                     label="SGD (noisy gradients)" if i == 0 else None)
+        axes[1].plot(g.step, g.loss, lw=0.8, color="C1", alpha=0.5,
+                     label="SGD paths" if i == 0 else None)
     axes[0].plot(gd.x, gd.y, "o-", ms=3, color="C0", label="GD")
     axes[0].plot([1], [0], "ko", label="x₀ = (1, 0) on the stable manifold")
     axes[0].set(aspect="equal", title="f = ½xᵀAx, A = diag(1, −1)")
     axes[0].legend(fontsize=8, loc="lower left")
     axes[1].plot(gd.step, gd.loss, lw=2.5, color="C0", label="GD")
     axes[1].axhline(0, color="k", ls=":", label="saddle value f = 0")
-    axes[1].set(yscale="symlog", xlabel="step", ylabel="$f(x_t)$", title="loss: GD stays at the saddle, SGD escapes")
+    axes[1].axhline(-1, color="C3", ls="--", lw=1, label="escaped: f < −1")
+    axes[1].set(yscale="symlog", ylim=(None, 10), xlabel="step", ylabel="$f(x_t)$",
+                title="loss: GD stays at the saddle, SGD escapes")
     axes[1].legend()
     end = s.groupby(["method", "path"]).tail(1)
-    worst_sgd = float(end[end.method == "SGD"].loss.max())
+    sgd_end = end[end.method == "SGD"].loss
+    escaped = float((sgd_end < -1).mean())
     g_end = gd.iloc[-1]
     gd_stays = bool((gd.y == 0).all() and (gd.loss >= 0).all() and np.hypot(g_end.x, g_end.y) < 1e-3)
-    return fig, _also(less(
+    return fig, _also(greater(
         "D-saddle-escape",
-        "every SGD path ends with f < −1, i.e. below the saddle value 0 (value: the highest final f); "
-        "GD keeps y ≡ 0, f ≥ 0 and ends within 1e-3 of the saddle", worst_sgd, -1.0),
+        "fraction of SGD paths that end with f < −1, i.e. escaped below the saddle value 0, ≥ 0.95; "
+        "and GD keeps y ≡ 0, f ≥ 0 and ends within 1e-3 of the saddle", escaped, 0.95, inclusive=True),
         gd_stays, f"GD ends at ‖x‖ = {np.hypot(g_end.x, g_end.y):.2g}, f = {g_end.loss:.2g}; "
-        f"{(end[end.method == 'SGD'].loss < -1).sum()}/{len(end) - 1} SGD paths escaped")
+        f"{int((sgd_end < -1).sum())}/{len(sgd_end)} SGD paths escaped, "
+        f"median final f {sgd_end.median():.3g}")
 
 
 @figure("D-saddle-surface")

@@ -1,0 +1,77 @@
+"""Family E against references computed another way, and end to end (experiment → figures)."""
+import numpy as np
+import pytest
+import torch
+from sklearn.svm import SVC
+
+from nnrepro import synthetic
+from nnrepro.catalogue import FIGURES
+from nnrepro.experiments import Env, e, run
+from nnrepro.figures import render
+from nnrepro.results import Results
+
+SPEC = dict(
+    seed=0,
+    least_squares=dict(n=12, d=30, outputs=2, lr=0.3, steps=1500, init_scales=[0.0, 0.1, 1.0]),
+    ridge=dict(lambda_min=1e-8, lambda_max=100.0, num=11, hessian_lambdas=[0.0, 0.1]),
+    perturb=dict(steps=1600, at=800, scale=1.0, weight_decay=0.1, trials=2),
+    mlp=dict(n=6, d=3, hidden=8, activation="tanh", lr=0.015, steps=1500, lambdas=[0.1]),
+    separable=dict(n=20, gamma=0.5, lr=1.0, steps=100000, inits=3, init_scale=0.5,
+                   lambdas=[0.1, 0.01, 0.001, 0.0001], radii=[1, 2, 4, 8]),
+    homogeneity=dict(depths=[1, 3, 5], width=8, d=4, points=8),
+)
+
+
+def test_gd_reaches_pseudoinverse_plus_null_part():
+    X, Y = synthetic.least_squares(12, 30, 2)
+    W0 = np.random.default_rng(1).standard_normal((2, 30))
+    W, _ = e.gd_square(W0, X, Y, 0.3, 2000)
+    pinv = Y @ np.linalg.pinv(X)
+    Q = np.linalg.svd(X)[0][:, 12:]  # basis of the null space of Xᵀ
+    assert np.abs(W - (pinv + W0 @ Q @ Q.T)).max() < 1e-9
+    assert np.abs(e.gd_square(0 * W0, X, Y, 0.3, 2000)[0] - pinv).max() < 1e-9
+
+
+def test_ridge_closed_form_and_hessian():
+    X, Y = synthetic.least_squares(12, 30, 1)
+    path, eig = e.ridge(X, Y, dict(lambda_min=1e-8, lambda_max=1.0, num=3, hessian_lambdas=[0.0, 0.5]))
+    for lam, rel in zip(path.lam, path.rel_dist):  # push-through form Y (XᵀX + λI)⁻¹ Xᵀ
+        ref = Y @ np.linalg.inv(X.T @ X + lam * np.eye(12)) @ X.T
+        pinv = Y @ np.linalg.pinv(X)
+        assert rel == pytest.approx(np.linalg.norm(ref - pinv) / np.linalg.norm(pinv), rel=1e-4, abs=1e-8)
+    for lam in (0.0, 0.5):
+        ref = np.linalg.eigvalsh(X @ X.T + lam * np.eye(30))
+        assert np.allclose(np.sort(eig[eig.lam == lam].eigenvalue), ref, atol=1e-12)
+
+
+def test_svm_matches_libsvm_and_construction():
+    X, y, w_known = synthetic.separable(20, 0.5, seed=3)
+    w, alpha = e.hard_margin_svm(X, y)
+    # no intercept: mirrored points (−x, −y) make the optimal libsvm intercept 0
+    svc = SVC(kernel="linear", C=1e8, tol=1e-10).fit(np.r_[X, -X], np.r_[y, -y])
+    assert np.allclose(w, svc.coef_[0], atol=1e-5) and abs(svc.intercept_[0]) < 1e-5
+    assert np.allclose(w, w_known, atol=1e-10)
+    m = y * (X @ w)  # KKT: feasible, α ≥ 0, complementary slackness, w = Σ α y x
+    assert m.min() > 1 - 1e-10 and alpha.min() >= 0 and np.abs(alpha * (m - 1)).max() < 1e-10
+    assert np.allclose(w, (alpha * y) @ X, atol=1e-10)
+
+
+def test_relu_homogeneity_per_layer():
+    torch.manual_seed(0)
+    net, x = e.relu_net(3, 4, 8), torch.randn(5, 4, dtype=torch.float64)
+    for c in (0.5, 2.0):  # f(cW_k) = c f(W): scaling one layer scales f
+        scaled = e.relu_net(3, 4, 8)
+        scaled.load_state_dict({k: v * (c if k == "2.weight" else 1) for k, v in net.state_dict().items()})
+        assert torch.allclose(scaled(x), c * net(x), atol=1e-14)
+    df = e.homogeneity(dict(depths=[2, 4], width=8, d=4, points=4), 0)
+    assert (df.w_grad - df.f).abs().max() < 1e-12
+
+
+def test_end_to_end(tmp_path):
+    out = tmp_path / "runs/E/default"
+    run("E", "default", SPEC, out, Env(device="cpu"))
+    claims = render("E", Results([out / "run.json"]), tmp_path / "fig", "quick")
+    assert list(claims.figure_id) == FIGURES["E"]
+    assert all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["E"])
+    failed = claims[claims.passed != True]  # noqa: E712
+    assert failed.empty, failed[["figure_id", "value", "threshold"]].to_string()
