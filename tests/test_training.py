@@ -87,3 +87,11 @@ def test_divergence_is_recorded_and_drawn(tmp_path, processed):
                     tmp_path / "fig", "test")
     assert len(claims) == 5 and claims["note"].str.contains("diverged").all()
     assert all((tmp_path / "fig" / f"{fid}.png").exists() for fid in claims["figure_id"])
+
+
+def test_checkpoint_of_other_settings_is_ignored(tmp_path):
+    from nnrepro.training import Checkpoint
+
+    Checkpoint(tmp_path / "c.pt", {"lr": 0.1}).save({"epoch": 3})
+    assert Checkpoint(tmp_path / "c.pt", {"lr": 0.1}).load()["epoch"] == 3
+    assert Checkpoint(tmp_path / "c.pt", {"lr": 0.2}).load() is None

@@ -8,6 +8,7 @@ run killed mid-way and resumed gives the same numbers as one that never stopped.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import sys
@@ -57,21 +58,29 @@ def finite(t: torch.Tensor) -> bool:
 
 
 class Checkpoint:
-    """One checkpoint file per run, written atomically (temp file + rename) every epoch."""
+    """One checkpoint file per run, written atomically (temp file + rename) every epoch.
 
-    def __init__(self, path: str | Path):
+    ``spec`` (the run's settings) is stored with it: a checkpoint left by a run with other
+    settings is ignored, so a changed config never resumes from a stale state.
+    """
+
+    def __init__(self, path: str | Path, spec: dict | None = None):
         self.path = Path(path)
+        self.key = json.dumps(spec, sort_keys=True, default=str)
 
     def load(self) -> dict | None:
         if not self.path.exists():
             return None
         state = torch.load(self.path, map_location="cpu", weights_only=False)
+        if state.get("_spec") != self.key:
+            log.info("ignoring %s: written by a run with other settings", self.path)
+            return None
         log.info("resuming from %s (epoch %s)", self.path, state.get("epoch"))
         return state
 
     def save(self, state: dict) -> None:
         buf = io.BytesIO()
-        torch.save(state, buf)
+        torch.save({**state, "_spec": self.key}, buf)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, self.path)

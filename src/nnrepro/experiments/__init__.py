@@ -44,6 +44,7 @@ def run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) -> 
     t0 = time.perf_counter()
     log.info("family %s run %s on %s", family, run_id, env.torch_device)
     status = module.run(spec, out, env) or "ok"
+    (out.path / "checkpoint.pt").unlink(missing_ok=True)  # finished: nothing left to resume
     out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3),
                device=str(env.torch_device))
     log.info("family %s run %s: %s in %.1f s", family, run_id, status, time.perf_counter() - t0)

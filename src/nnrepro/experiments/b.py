@@ -72,7 +72,7 @@ def run(spec: dict, out, env) -> str:
     swa_model = swa_opt = sched = averaged = swag = None
     iterates: dict[int, torch.Tensor] = {}
     steps, epochs = [], []
-    ckpt = Checkpoint(out.path / "checkpoint.pt")
+    ckpt = Checkpoint(out.path / "checkpoint.pt", spec)
 
     def start_swa():
         nonlocal swa_model, swa_opt, sched, averaged, swag

@@ -1,0 +1,87 @@
+"""Family A end to end on digits: a tiny sweep, its six figures and claims; divergence; resume."""
+import copy
+import math
+
+import pandas as pd
+import pytest
+
+from nnrepro import config
+from nnrepro.catalogue import FIGURES
+from nnrepro.data import preprocess
+from nnrepro.experiments import Env, run
+from nnrepro.figures import render
+from nnrepro.results import Results
+
+TINY_A = {
+    "dataset": "digits",
+    "model": {"hidden": [32, 16], "activation": "relu"},
+    "epochs": 3,
+    "batch_size": 128,
+    "sampler": {"name": "sghmc", "lr": 0.003, "friction": 30.0, "mass": 1.0, "temperature": 1.0,
+                "gamma": 1.0, "alpha": 1.0, "prior_scale": 1.0, "schedule": "constant",
+                "cycle_epochs": 1, "burnin_cycles": 0, "resample": "none"},
+    "seed": 0,
+    "grid": [
+        {"sampler.temperature": [1.0, 0.01], "seed": [0]},
+        {"sampler.gamma": [1.0, 0.01], "sampler.resample": ["none", "cycle"], "seed": [0]},
+        {"sampler.gamma": [1.0, 0.01], "sampler.alpha": [1.0, 10.0], "sampler.resample": ["cycle"],
+         "seed": [0]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    preprocess("digits", root / "raw", root / "processed" / "digits.pt")
+    return Env(device="cpu", processed_dir=root / "processed")
+
+
+def _run(spec, path, env, run_id="r"):
+    run("A", run_id, spec, path, env)
+    return path / "run.json"
+
+
+def test_tiny_sweep_renders_six_figures_with_claims(env, tmp_path):
+    runs = config.expand_runs(TINY_A)
+    assert len(runs) == 2 + 4 + 4
+    paths = [_run(spec, tmp_path / "runs" / rid, env, rid) for rid, spec in runs.items()]
+    res = Results(paths)
+    steps = res.table("steps")
+    assert {"norm2", "theta_r", "r_norm2", "U", "nll", "kinetic_temperature"} <= set(steps.columns)
+    assert res.table("samples")["distance"].notna().any()
+    claims = render("A", res, tmp_path / "fig", "quick")
+    assert list(claims["figure_id"]) == FIGURES["A"]
+    for fig_id in FIGURES["A"]:
+        assert (tmp_path / "fig" / f"{fig_id}.png").stat().st_size > 10_000
+    assert all(math.isfinite(v) for v in claims["value"]), claims
+
+
+def test_huge_step_diverges_and_figures_still_render(env, tmp_path):
+    bad = copy.deepcopy(TINY_A)
+    bad["grid"] = [{"sampler.temperature": [1.0, 0.01], "seed": [0]}]
+    runs = config.expand_runs(bad)
+    runs["temperature~1_seed~0"]["sampler"]["lr"] = 50.0
+    paths = [_run(spec, tmp_path / rid, env, rid) for rid, spec in runs.items()]
+    res = Results(paths)
+    assert res.diverged() == ["temperature~1_seed~0"]
+    U = pd.read_parquet(tmp_path / "temperature~1_seed~0" / "steps.parquet")["U"]
+    assert not U.map(math.isfinite).all()            # the non-finite potential was recorded
+    claims = render("A", res, tmp_path / "fig", "quick")
+    assert len(claims) == 6 and all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["A"])
+
+
+def test_resume_from_checkpoint_equals_straight_run(env, tmp_path):
+    spec = copy.deepcopy({k: v for k, v in TINY_A.items() if k != "grid"})
+    spec["sampler"].update(resample="cycle", gamma=0.1, alpha=10.0)
+    spec["epochs"] = 4
+    _run(spec, tmp_path / "straight", env)
+    short = copy.deepcopy(spec)
+    short["epochs"] = 2
+    _run(short, tmp_path / "resumed", env)
+    _run(spec, tmp_path / "resumed", env)            # picks up the epoch-2 checkpoint
+    for name in ("steps", "epochs", "samples"):
+        a = pd.read_parquet(tmp_path / "straight" / f"{name}.parquet")
+        b = pd.read_parquet(tmp_path / "resumed" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(a, b)
+    assert len(pd.read_parquet(tmp_path / "resumed" / "epochs.parquet")) == 4
