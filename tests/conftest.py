@@ -9,8 +9,30 @@ from pathlib import Path
 import pytest
 import yaml
 
+# one thread per process: several test processes and Snakemake jobs share 2 cores, and torch's
+# default (all cores each) oversubscribes them badly
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = REPO.parent / "shared" / "datasets"   # real MNIST, byte-identical to the official files
+
+# A family-A sweep small enough for a test: 10 runs of 3 epochs on digits.
+TINY_A = {
+    "dataset": "digits",
+    "model": {"hidden": [32, 16], "activation": "relu"},
+    "epochs": 3,
+    "batch_size": 128,
+    "sampler": {"name": "sghmc", "lr": 0.003, "friction": 30.0, "mass": 1.0, "temperature": 1.0,
+                "gamma": 1.0, "alpha": 1.0, "prior_scale": 1.0, "schedule": "constant",
+                "cycle_epochs": 1, "burnin_cycles": 0, "resample": "none"},
+    "seed": 0,
+    "grid": [
+        {"sampler.temperature": [1.0, 0.01], "seed": [0]},
+        {"sampler.gamma": [1.0, 0.01], "sampler.resample": ["none", "cycle"], "seed": [0]},
+        {"sampler.gamma": [1.0, 0.01], "sampler.alpha": [1.0, 10.0], "sampler.resample": ["cycle"],
+         "seed": [0]},
+    ],
+}
 
 # A family-B config small enough for a test: 2 seeds, a few epochs each, on digits.
 TINY_B = {
@@ -27,9 +49,9 @@ TINY_B = {
 }
 
 
-def tiny_config(**families) -> dict:
+def tiny_config(runs_per_job: int = 1, **families) -> dict:
     return {"profile": "test", "device": "cpu", "data": {"root": "data", "mirror": None},
-            "run": list(families), "families": families}
+            "runs_per_job": runs_per_job, "run": list(families), "families": families}
 
 
 @pytest.fixture

@@ -12,22 +12,8 @@ from nnrepro.experiments import Env, run
 from nnrepro.figures import render
 from nnrepro.results import Results
 
-TINY_A = {
-    "dataset": "digits",
-    "model": {"hidden": [32, 16], "activation": "relu"},
-    "epochs": 3,
-    "batch_size": 128,
-    "sampler": {"name": "sghmc", "lr": 0.003, "friction": 30.0, "mass": 1.0, "temperature": 1.0,
-                "gamma": 1.0, "alpha": 1.0, "prior_scale": 1.0, "schedule": "constant",
-                "cycle_epochs": 1, "burnin_cycles": 0, "resample": "none"},
-    "seed": 0,
-    "grid": [
-        {"sampler.temperature": [1.0, 0.01], "seed": [0]},
-        {"sampler.gamma": [1.0, 0.01], "sampler.resample": ["none", "cycle"], "seed": [0]},
-        {"sampler.gamma": [1.0, 0.01], "sampler.alpha": [1.0, 10.0], "sampler.resample": ["cycle"],
-         "seed": [0]},
-    ],
-}
+from conftest import TINY_A
+
 
 
 @pytest.fixture(scope="module")

@@ -45,12 +45,12 @@ def test_same_seed_same_numbers(tmp_path, processed):
 def test_resume_after_kill_gives_the_same_numbers(tmp_path, processed):
     spec = {**TINY_B, "model": {"hidden": [256, 128]}, "batch_size": 16, "epochs": 60,
             "swa": {**TINY_B["swa"], "epochs": 10}, "seed": 0}
-    cmd = [sys.executable, "-m", "nnrepro", "train", "--family", "B", "--run", "seed~0",
-           "--spec", json.dumps(spec), "--processed-dir", str(processed), "--device", "cpu",
-           "--threads", "1"]
+    cmd = [sys.executable, "-m", "nnrepro", "train", "--family", "B",
+           "--specs", json.dumps({"seed~0": spec}), "--processed-dir", str(processed),
+           "--device", "cpu", "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, stderr=subprocess.DEVNULL)
+    killed = tmp_path / "killed" / "seed~0"
+    proc = subprocess.Popen(cmd + ["--runs-dir", str(killed.parent)], env=env, stderr=subprocess.DEVNULL)
     ckpt = killed / "checkpoint.pt"
     deadline = time.time() + 120
     epoch = 0
@@ -67,9 +67,9 @@ def test_resume_after_kill_gives_the_same_numbers(tmp_path, processed):
     proc.wait()
     assert 3 <= epoch < spec["epochs"], "the run should be killed mid-way"
     assert not (killed / "run.json").exists()
-    subprocess.run(cmd + ["--out", str(killed)], env=env, check=True, stderr=subprocess.DEVNULL)
-    straight = tmp_path / "straight"
-    subprocess.run(cmd + ["--out", str(straight)], env=env, check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd + ["--runs-dir", str(killed.parent)], env=env, check=True, stderr=subprocess.DEVNULL)
+    straight = tmp_path / "straight" / "seed~0"
+    subprocess.run(cmd + ["--runs-dir", str(straight.parent)], env=env, check=True, stderr=subprocess.DEVNULL)
     for table in ("steps", "epochs", "ensembles"):
         pd.testing.assert_frame_equal(pd.read_parquet(killed / f"{table}.parquet"),
                                       pd.read_parquet(straight / f"{table}.parquet"))

@@ -39,7 +39,7 @@ TITLES: dict[str, str] = {
 }
 
 # families whose experiments and figures are implemented in this package
-IMPLEMENTED: list[str] = ["B", "D", "E"]
+IMPLEMENTED: list[str] = ["A", "B", "D", "E"]
 
 
 def figure_ids(family: str) -> list[str]:

@@ -25,11 +25,24 @@ def cmd_prepare(a) -> None:
 
 
 def cmd_train(a) -> None:
+    """Run each (run id, settings) in turn; a run already finished with the same settings is
+    kept, so a job interrupted between runs picks up where it stopped."""
     from nnrepro import experiments
+    from nnrepro.results import write_json
 
-    spec = json.loads(a.spec)
     env = experiments.Env(device=a.device, processed_dir=Path(a.processed_dir))
-    experiments.run(a.family, a.run, spec, Path(a.out), env)
+    status = {}
+    for run_id, spec in json.loads(a.specs).items():
+        out = Path(a.runs_dir) / run_id
+        done = out / "run.json"
+        if done.exists() and json.loads(done.read_text()).get("spec") == spec:
+            logging.info("run %s: already done with these settings", run_id)
+        else:
+            experiments.run(a.family, run_id, spec, out, env)
+        status[run_id] = json.loads(done.read_text())["status"]
+    if a.marker:
+        Path(a.marker).parent.mkdir(parents=True, exist_ok=True)
+        write_json(Path(a.marker), {"family": a.family, "runs": status})
 
 
 def cmd_figures(a) -> None:
@@ -71,11 +84,11 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_prepare)
 
-    s = sub.add_parser("train", help="run one grid point of a family")
+    s = sub.add_parser("train", help="run grid points of a family, one after another")
     s.add_argument("--family", required=True)
-    s.add_argument("--run", required=True)
-    s.add_argument("--spec", required=True, help="the run's settings as JSON")
-    s.add_argument("--out", required=True, help="the run's folder")
+    s.add_argument("--specs", required=True, help='JSON: {"<run id>": {settings}, ...}')
+    s.add_argument("--runs-dir", required=True, help="the family's folder; each run gets <run id>/")
+    s.add_argument("--marker", default=None, help="JSON written at the end: the runs and their status")
     s.add_argument("--processed-dir", default="data/processed")
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int, default=None)

@@ -21,18 +21,39 @@ RES = config.get("resources", {})
 
 wildcard_constraints:
     family="[A-L]",
-    run="[^/]+",
+    job="[^/]+",
     dataset="|".join(DATASETS) or "none",
+
+
+def jobs(family):
+    """Training jobs of a family: job id -> run ids. One run per job, or `runs_per_job` runs
+    trained one after another (a job's Python start-up, ~5 s, dwarfs a quick run)."""
+    ids, k = list(RUNS[family]), config.get("runs_per_job", 1)
+    if k == 1:
+        return {run: [run] for run in ids}
+    return {f"batch{i // k:02d}": ids[i : i + k] for i in range(0, len(ids), k)}
+
+
+JOBS = {f: jobs(f) for f in FAMILIES}
+
+
+def job_markers(family):
+    return [f"results/runs/{family}/jobs/{job}.json" for job in JOBS[family]]
 
 
 def run_jsons(family):
     return [f"results/runs/{family}/{run}/run.json" for run in RUNS[family]]
 
 
-def run_data(wildcards):
-    """A run's processed data set; ancient(): `dvc checkout` rewrites mtimes, which must not retrain."""
-    spec = RUNS[wildcards.family][wildcards.run]
-    return [ancient(f"{DATA}/processed/{spec['dataset']}.pt")] if "dataset" in spec else []
+def job_specs(wildcards):
+    return json.dumps({r: RUNS[wildcards.family][r] for r in JOBS[wildcards.family][wildcards.job]},
+                      sort_keys=True)
+
+
+def job_data(wildcards):
+    """The job's processed data sets; ancient(): `dvc checkout` rewrites mtimes, which must not retrain."""
+    specs = [RUNS[wildcards.family][r] for r in JOBS[wildcards.family][wildcards.job]]
+    return sorted({ancient(f"{DATA}/processed/{s['dataset']}.pt") for s in specs if "dataset" in s})
 
 
 def all_figures():

@@ -5,7 +5,7 @@ for _family in FAMILIES:
         name:
             f"figures_{_family}"
         input:
-            run_jsons(_family),
+            job_markers(_family),
         output:
             figures=[
                 report(f"results/figures/{fid}.png", caption="../report/figure.rst", category=_family)
@@ -14,6 +14,7 @@ for _family in FAMILIES:
             claims=f"results/claims/{_family}.csv",
         params:
             family=_family,
+            runs=run_jsons(_family),
             profile=config["profile"],
         log:
             f"logs/figures_{_family}.log",
@@ -25,4 +26,4 @@ for _family in FAMILIES:
         shell:
             "python -m nnrepro figures --family {params.family} --profile {params.profile} "
             "--out-dir results/figures --tables-dir results/tables --claims {output.claims} "
-            "{input} 2> {log}"
+            "{params.runs:q} 2> {log}"

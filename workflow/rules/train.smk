@@ -1,21 +1,22 @@
 rule train:
-    """One grid point of a family: train / sample / compute, save tidy tables and run.json."""
+    """Runs of a family (one grid point each): train / sample / compute, save tidy tables and
+    each run's run.json; the job's marker lists its runs and their status."""
     input:
-        run_data,
+        job_data,
     output:
-        "results/runs/{family}/{run}/run.json",
+        "results/runs/{family}/jobs/{job}.json",
     params:
-        spec=lambda w: json.dumps(RUNS[w.family][w.run], sort_keys=True),
+        specs=job_specs,
         processed=f"{DATA}/processed",
         device=config["device"],
     log:
-        "logs/train/{family}/{run}.log",
+        "logs/train/{family}/{job}.log",
     threads: res("train", "threads", 1)
     resources:
         mem_mb=res("train", "mem_mb", 4000),
         runtime=res("train", "runtime", 60),
         gpu=res("train", "gpu", 0),
     shell:
-        "python -m nnrepro train --family {wildcards.family} --run {wildcards.run:q} "
-        "--spec {params.spec:q} --out results/runs/{wildcards.family}/{wildcards.run:q} "
+        "python -m nnrepro train --family {wildcards.family} --specs {params.specs:q} "
+        "--runs-dir results/runs/{wildcards.family} --marker {output:q} "
         "--processed-dir {params.processed} --device {params.device} --threads {threads} 2> {log}"
