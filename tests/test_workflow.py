@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -69,14 +70,15 @@ def test_dvc_repro(tmp_path, write_config):
         return proc.stdout + proc.stderr
 
     sh("git", "init", "-q")
-    sh("dvc", "init", "-q")
-    sh("dvc", "repro")
+    dvc = (sys.executable, "-m", "dvc")
+    sh(*dvc, "init", "-q")
+    sh(*dvc, "repro")
     assert (tmp_path / "dvc.lock").exists()
     assert (tmp_path / "results" / "claims.csv").exists()
     assert (tmp_path / "data" / "processed" / "digits.pt").exists()
-    out = sh("dvc", "status")
+    out = sh(*dvc, "status")
     assert "up to date" in out.lower()
     # DVC's cache holds the data and results: a checkout after deletion restores them
     shutil.rmtree(tmp_path / "results" / "figures")
-    sh("dvc", "checkout")
+    sh(*dvc, "checkout")
     assert (tmp_path / "results" / "figures" / "B-swa.png").exists()
