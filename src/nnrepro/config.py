@@ -21,19 +21,45 @@ def load(path: str | Path) -> dict:
         return yaml.safe_load(f)
 
 
-def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
-    """Validate (and fill defaults into) a config; raise ValueError naming the offending key."""
+def _errors(schema: dict, instance, prefix: str = "") -> list[str]:
     import jsonschema
 
-    with open(schema_path) as f:
-        schema = yaml.safe_load(f)
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  at '{'.'.join(map(str, e.absolute_path)) or '<top>'}': {e.message}"
-                 for e in errors]
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    return [f"  at '{prefix + '.'.join(map(str, e.absolute_path)) or '<top>'}': {e.message}"
+            for e in errors]
+
+
+def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+    """Validate a config, then every run its grids expand to; raise ValueError naming the
+    offending key (a grid's dotted keys and values are checked as the settings they become)."""
+    schema = load(schema_path)
+    lines = _errors(schema, config) or grid_errors(config, schema)
+    if lines:
         raise ValueError("invalid config:\n" + "\n".join(lines))
     return config
+
+
+def validate_grids(config: dict, schema_path: str | Path = SCHEMA) -> None:
+    """The grid half of ``validate``, for the Snakefile (Snakemake validates the rest)."""
+    lines = grid_errors(config, load(schema_path))
+    if lines:
+        raise ValueError("invalid config:\n" + "\n".join(lines))
+
+
+def grid_errors(config: dict, schema: dict) -> list[str]:
+    """Errors of the runs a family's grid expands to, each validated against the family's schema
+    (``$defs/family_<X>``): a misspelt dotted key or a value of the wrong type in a grid."""
+    lines = []
+    for family, cfg in config.get("families", {}).items():
+        family_schema = {"$ref": f"#/$defs/family_{family}", "$defs": schema["$defs"]}
+        for rid, spec in expand_runs(cfg).items():
+            spec = {k: v for k, v in spec.items() if k != "point"}
+            lines += [f"{e} (grid point {rid})"
+                      for e in _errors(family_schema, spec, f"families.{family}.grid -> ")]
+            if lines:
+                return lines  # the first bad point says it; the others repeat it
+    return lines
 
 
 def format_value(v) -> str:
