@@ -55,19 +55,3 @@ def test_huge_step_diverges_and_figures_still_render(env, tmp_path):
     assert not U.map(math.isfinite).all()            # the non-finite potential was recorded
     claims = render("A", res, tmp_path / "fig", "quick")
     assert len(claims) == 6 and all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["A"])
-
-
-def test_resume_from_checkpoint_equals_straight_run(env, tmp_path):
-    spec = copy.deepcopy({k: v for k, v in TINY_A.items() if k != "grid"})
-    spec["sampler"].update(resample="cycle", gamma=0.1, alpha=10.0)
-    spec["epochs"] = 4
-    _run(spec, tmp_path / "straight", env)
-    short = copy.deepcopy(spec)
-    short["epochs"] = 2
-    _run(short, tmp_path / "resumed", env)
-    _run(spec, tmp_path / "resumed", env)            # picks up the epoch-2 checkpoint
-    for name in ("steps", "epochs", "samples"):
-        a = pd.read_parquet(tmp_path / "straight" / f"{name}.parquet")
-        b = pd.read_parquet(tmp_path / "resumed" / f"{name}.parquet")
-        pd.testing.assert_frame_equal(a, b)
-    assert len(pd.read_parquet(tmp_path / "resumed" / "epochs.parquet")) == 4

@@ -14,7 +14,9 @@ from nnrepro import data, experiments
 from nnrepro.figures import render
 from nnrepro.results import Results
 
-from conftest import REPO, TINY_B
+from nnrepro.training import Checkpoint
+
+from conftest import REPO, TINY_A, TINY_B
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +92,42 @@ def test_divergence_is_recorded_and_drawn(tmp_path, processed):
 
 
 def test_checkpoint_of_other_settings_is_ignored(tmp_path):
-    from nnrepro.training import Checkpoint
-
     Checkpoint(tmp_path / "c.pt", {"lr": 0.1}).save({"epoch": 3})
     assert Checkpoint(tmp_path / "c.pt", {"lr": 0.1}).load()["epoch"] == 3
     assert Checkpoint(tmp_path / "c.pt", {"lr": 0.2}).load() is None
+
+
+class Interrupted(Exception):
+    """Stands for a kill right after a checkpoint was written."""
+
+
+@pytest.mark.parametrize("family,spec,crash_epoch", [
+    ("A", {**{k: v for k, v in TINY_A.items() if k != "grid"}, "epochs": 4,
+           "sampler": {**TINY_A["sampler"], "resample": "cycle", "gamma": 0.1, "alpha": 10.0}}, 2),
+    ("B", {**TINY_B, "seed": 0}, TINY_B["epochs"] + 2),   # interrupted inside the SWA phase
+])
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, processed, monkeypatch, caplog,
+                                                     family, spec, crash_epoch):
+    """A run stopped after epoch k resumes there (it says so) and ends with the numbers of a run
+    that never stopped."""
+    env = experiments.Env("cpu", processed)
+    save = Checkpoint.save
+
+    def save_then_crash(self, state):
+        save(self, state)
+        if state["epoch"] == crash_epoch:
+            raise Interrupted
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_crash)
+    with pytest.raises(Interrupted):
+        experiments.run(family, "r", spec, tmp_path / "resumed", env)
+    assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert not (tmp_path / "resumed" / "run.json").exists()
+    monkeypatch.setattr(Checkpoint, "save", save)
+    with caplog.at_level("INFO", logger="nnrepro"):
+        experiments.run(family, "r", spec, tmp_path / "resumed", env)
+    assert f"(epoch {crash_epoch})" in caplog.text           # it did resume, not start over
+    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+    experiments.run(family, "r", spec, tmp_path / "straight", env)
+    for f in sorted((tmp_path / "straight").glob("*.parquet")):
+        pd.testing.assert_frame_equal(pd.read_parquet(f), pd.read_parquet(tmp_path / "resumed" / f.name))

@@ -81,7 +81,7 @@ def run(spec: dict, out, env) -> str:
     steps: list[torch.Tensor] = []                       # one (k, len(STEP_COLUMNS)) block per epoch
     epochs, samples = [], []
     prev_sample, path, t = None, 0.0, 0.0
-    ckpt = Checkpoint(out.path / "checkpoint.pt")
+    ckpt = Checkpoint(out.path / "checkpoint.pt", spec)
 
     state = ckpt.load()
     start = 0
