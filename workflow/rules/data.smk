@@ -3,7 +3,7 @@ rule prepare_data:
     output:
         f"{DATA}/processed/{{dataset}}.pt",
     params:
-        root=DATA,
+        root=lambda w, output: Path(output[0]).parents[1],  # <root>/processed/<dataset>.pt
         mirror=f"--mirror {config['data']['mirror']}" if config["data"].get("mirror") else "",
     log:
         "logs/prepare_{dataset}.log",

@@ -18,6 +18,8 @@ for _family in FAMILIES:
             profile=config["profile"],
         log:
             f"logs/figures_{_family}.log",
+        benchmark:
+            f"results/benchmarks/figures_{_family}.tsv"
         threads: 1
         resources:
             mem_mb=res("figures", "mem_mb", 4000),

@@ -11,6 +11,8 @@ rule train:
         device=config["device"],
     log:
         "logs/train/{family}/{job}.log",
+    benchmark:
+        "results/benchmarks/train/{family}/{job}.tsv"
     threads: res("train", "threads", 1)
     resources:
         mem_mb=res("train", "mem_mb", 4000),

@@ -57,7 +57,7 @@ def b_swa(res: Results):
                      errorbar=band)
         a.set(xlabel="epoch", ylabel="test error (%)")
     ax.axvline(n_base + 0.5, color="grey", ls=":", lw=1)
-    ax.text(n_base + 0.7, ax.get_ylim()[1], "SWA starts", va="top", fontsize=8, color="grey")
+    ax.text(n_base + 0.7, ax.get_ylim()[0], " SWA starts", va="bottom", fontsize=8, color="grey")
     ax.set_title("Test error: base run and SWA average (band: range over seeds)")
     zoom.set_title("Zoom on the SWA phase (mean over seeds)")
     mark_diverged(ax, res.diverged())
