@@ -4,7 +4,9 @@
 
 nnrepro: data resident on the device, shuffled by index, Adam written from scratch
 (nnrepro.optimizers.Adam). Plain: the usual TensorDataset + DataLoader(shuffle=True) and
-torch.optim.Adam. MLP 256-128-10 on digits-sized, MNIST-sized and CIFAR-10-sized data.
+torch.optim.Adam. "nnrepro SGHMC": family A's step, SGHMC (nnrepro.samplers) on the potential
+U = N·NLL + ‖θ‖²/2 with its per-step diagnostics (‖θ‖², θᵀr, ‖r‖², ...) kept on the device.
+MLP 256-128-10 on digits-sized, MNIST-sized and CIFAR-10-sized data.
 Prints a table and writes benchmarks/results.csv.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from nnrepro.models import MLP
 from nnrepro.optimizers import Adam
+from nnrepro.samplers import SGHMC, potential
 from nnrepro.training import generator, train_epoch
 
 SIZES = {"digits": (1347, 64), "mnist": (60000, 784), "cifar10": (50000, 3072)}
@@ -36,6 +39,23 @@ def ours(x, y, epochs, batch, device):
     for _ in range(epochs):
         sync(device); t = time.perf_counter()
         train_epoch(model, opt, x, y, batch, gen)
+        sync(device); times.append(time.perf_counter() - t)
+    return times
+
+
+def sghmc(x, y, epochs, batch, device):
+    model = MLP(x.shape[1]).to(device)
+    gen = generator(0, device)
+    opt = SGHMC(model.parameters(), lr=5e-4, friction=200.0, generator=gen)
+    times = []
+    for _ in range(epochs):
+        sync(device); t = time.perf_counter()
+        rows = []
+        for idx in torch.randperm(len(x), generator=gen, device=device).split(batch):
+            U, nll = potential(model, x[idx], y[idx], len(x))
+            opt.zero_grad(); U.backward(); opt.step()
+            rows.append(torch.stack([U.detach(), nll.detach(), *opt.diagnostics.values()]))
+        torch.stack(rows).cpu()
         sync(device); times.append(time.perf_counter() - t)
     return times
 
@@ -69,13 +89,14 @@ def main():
     for name, (n, d) in SIZES.items():
         x = torch.randn(n, d, device=device)
         y = torch.randint(0, 10, (n,), device=device)
-        for loop, fn in (("nnrepro", ours), ("plain PyTorch", plain)):
+        for loop, fn in (("nnrepro", ours), ("plain PyTorch", plain), ("nnrepro SGHMC", sghmc)):
             times = fn(x, y, a.epochs + 1, a.batch_size, device)[1:]  # first epoch: warm-up
             rows.append({"data": name, "n": n, "features": d, "loop": loop, "device": a.device,
                          "s_per_epoch": sum(times) / len(times)})
     df = pd.DataFrame(rows)
     wide = df.pivot(index="data", columns="loop", values="s_per_epoch")
     wide["ratio nnrepro / plain"] = wide["nnrepro"] / wide["plain PyTorch"]
+    wide["ratio SGHMC / plain"] = wide["nnrepro SGHMC"] / wide["plain PyTorch"]
     print(wide.round(4).to_string())
     df.to_csv(Path(__file__).with_name("results.csv"), index=False)
 
