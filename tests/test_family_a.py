@@ -35,7 +35,11 @@ def test_tiny_sweep_renders_six_figures_with_claims(env, tmp_path):
     res = Results(paths)
     steps = res.table("steps")
     assert {"norm2", "theta_r", "r_norm2", "U", "nll", "kinetic_temperature"} <= set(steps.columns)
-    assert res.table("samples")["distance"].notna().any()
+    samples = res.table("samples")
+    assert samples["distance"].notna().any()
+    # the sample ensemble is scored with the shared metrics, ECE and Brier included
+    for col in ("ens_acc", "ens_nll", "ens_ece", "ens_brier", "test_ece"):
+        assert samples[col].between(0, 10).all(), col
     claims = render("A", res, tmp_path / "fig", "quick")
     assert list(claims["figure_id"]) == FIGURES["A"]
     for fig_id in FIGURES["A"]:

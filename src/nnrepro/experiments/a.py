@@ -10,7 +10,8 @@ stationary law. ``schedule: cosine`` makes the step size cyclical within each cy
 Tables:
   steps    per recorded step: ε, time t = Σε, U, minibatch NLL, ‖θ‖², θᵀr, 2γM⁻¹θᵀr,
            (‖θ_{k+1}‖² − ‖θ_k‖²)/ε, ‖r‖², kinetic temperature, ‖Δθ‖
-  epochs   per epoch: ‖θ‖₂, train NLL, test acc/NLL of the current θ and of the ensemble,
+  epochs   per epoch: ‖θ‖₂, train NLL, test accuracy, NLL, ECE and Brier score of the current θ
+           and of the running ensemble of collected samples (nnrepro.metrics),
            Rademacher proxy Π_l‖W_l‖_F · max‖x‖/√n (Bartlett & Mendelson bound, seed 000)
   samples  per collected sample: distance to the previous one, path length since it, metrics
 """
@@ -35,6 +36,8 @@ DEFAULTS = {"sampler": {"name": "sghmc", "friction": 1.0, "mass": 1.0, "temperat
                         "resample": "none"},
             "record_every": 1, "seed": 0}
 
+METRICS = ("acc", "nll", "ece", "brier")   # of a predictive distribution (nnrepro.metrics)
+
 STEP_COLUMNS = ["step", "epoch", "lr", "t", "U", "nll", "norm2", "theta_r", "thetar_rate",
                 "dnorm2_dt", "r_norm2", "kinetic_temperature", "step_length"]
 
@@ -43,6 +46,11 @@ def settings(spec: dict) -> dict:
     s = {**DEFAULTS, **copy.deepcopy(spec)}
     s["sampler"] = {**DEFAULTS["sampler"], **spec.get("sampler", {})}
     return s
+
+
+def prefixed(metrics, prefix: str) -> dict:
+    """``{"acc": .9, ...}`` -> ``{"test_acc": .9, ...}`` for the metrics in METRICS."""
+    return {f"{prefix}_{k}": metrics[k] for k in METRICS}
 
 
 def build_sampler(params, cfg: dict, gen: torch.Generator):
@@ -132,27 +140,23 @@ def run(spec: dict, out, env) -> str:
                if ok else math.nan}
         row["layer_norm_product"], row["rademacher_proxy"] = rademacher_proxy(model, ds.x_train)
         m = evaluate(probs, ds.y_test)
-        row.update(test_acc=m["acc"], test_nll=m["nll"])
+        row.update(prefixed(m, "test"))
         cycle, cycle_end = divmod(epoch, sc["cycle_epochs"])
         collect = ok and cycle_end == 0 and cycle > sc["burnin_cycles"]
         if collect:
             ensemble.add(probs)
+        e = ensemble.evaluate(ds.y_test) if ensemble.count else dict.fromkeys(METRICS, math.nan)
+        row.update(prefixed(e, "ens"), ens_size=ensemble.count)
+        if collect:
             theta = flat_params(model).clone()
             dist = math.nan if prev_sample is None else (theta - prev_sample).norm().item()
-            e = ensemble.evaluate(ds.y_test)
             samples.append({"sample": ensemble.count - 1, "epoch": epoch, "cycle": cycle,
                             "norm": row["norm"], "distance": dist,
                             "path_length": float(path) if prev_sample is not None else math.nan,
-                            "test_acc": m["acc"], "test_nll": m["nll"],
-                            "ens_acc": e["acc"], "ens_nll": e["nll"]})
+                            **prefixed(m, "test"), **prefixed(e, "ens")})
             prev_sample, path = theta, 0.0
         if ok and cycle_end == 0 and sc["resample"] == "cycle":
             opt.resample_momentum()                      # r ~ N(0, MαT/γ) once per cycle
-        if ensemble.count:
-            e = ensemble.evaluate(ds.y_test)
-            row.update(ens_acc=e["acc"], ens_nll=e["nll"], ens_size=ensemble.count)
-        else:
-            row.update(ens_acc=math.nan, ens_nll=math.nan, ens_size=0)
         row["collected"] = collect
         epochs.append(row)
         if not ok:
@@ -168,6 +172,6 @@ def run(spec: dict, out, env) -> str:
                                          columns=STEP_COLUMNS).astype({"step": int, "epoch": int}))
     out.save_table("epochs", pd.DataFrame(epochs))
     out.save_table("samples", pd.DataFrame(samples, columns=[
-        "sample", "epoch", "cycle", "norm", "distance", "path_length", "test_acc", "test_nll",
-        "ens_acc", "ens_nll"]))
+        "sample", "epoch", "cycle", "norm", "distance", "path_length",
+        *(f"{p}_{k}" for p in ("test", "ens") for k in METRICS)]))
     return status
