@@ -319,7 +319,9 @@ def a_gamma_alpha(res: Results):
             parts.append(f"γ={gm:g} α={al:g}: dist {d:.3g} vs {d1:.3g}, ens NLL {n:.3g} vs {n1:.3g}")
     value = float(np.mean(checks)) if checks else math.nan
     T = meta["T"].iloc[0] if len(meta) else math.nan
-    fig.suptitle(f"γ × α grid at T = {T:g} (mean over seeds; 'div.' = diverged runs)")
+    fig.suptitle(f"γ × α grid at T = {T:g} (mean over seeds; 'div.' = diverged runs)\n"
+                 "cells on one diagonal share γα, which sets the drift's step ε²γα/M "
+                 "(friction scales as γ², noise as γ³α)", fontsize=11)
     return fig, greater("A-gamma-alpha", "fraction of (γ ≤ 0.01, α > 1) cells with larger distance between "
                         "collected samples AND lower ensemble NLL than α = 1 at the same γ; must be 1",
                         value, 1.0, _note(res, "gamma_alpha") + "; " + "; ".join(parts), inclusive=True)
