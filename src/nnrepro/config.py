@@ -40,26 +40,17 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     return config
 
 
-def validate_grids(config: dict, schema_path: str | Path = SCHEMA) -> None:
-    """The grid half of ``validate``, for the Snakefile (Snakemake validates the rest)."""
-    lines = grid_errors(config, load(schema_path))
-    if lines:
-        raise ValueError("invalid config:\n" + "\n".join(lines))
-
-
 def grid_errors(config: dict, schema: dict) -> list[str]:
     """Errors of the runs a family's grid expands to, each validated against the family's schema
     (``$defs/family_<X>``): a misspelt dotted key or a value of the wrong type in a grid."""
-    lines = []
     for family, cfg in config.get("families", {}).items():
         family_schema = {"$ref": f"#/$defs/family_{family}", "$defs": schema["$defs"]}
         for rid, spec in expand_runs(cfg).items():
             spec = {k: v for k, v in spec.items() if k != "point"}
-            lines += [f"{e} (grid point {rid})"
-                      for e in _errors(family_schema, spec, f"families.{family}.grid -> ")]
-            if lines:
-                return lines  # the first bad point says it; the others repeat it
-    return lines
+            errors = _errors(family_schema, spec, f"families.{family}.grid -> ")
+            if errors:  # the first bad point says it; the others would repeat it
+                return [f"{e} (grid point {rid})" for e in errors]
+    return []
 
 
 def format_value(v) -> str:

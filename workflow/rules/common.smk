@@ -5,9 +5,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # works before `pip install -e .` too
 
 from nnrepro.catalogue import FIGURES
-from nnrepro.config import expand_runs, validate_grids
+from nnrepro.config import expand_runs, validate
 
-validate_grids(config)  # each grid point's settings, against its family's schema
+validate(config)  # again with defaults filled in, and each grid point against its family's schema
 
 FAMILIES = config["run"]
 for _family in FAMILIES:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import seaborn as sns
 
 from nnrepro.claims import greater, less
