@@ -1,19 +1,27 @@
 # nnrepro: recreate the figures of five documents on optimization and Bayesian sampling of deep
-# networks. Data -> training runs (one job per grid point) -> figures and claims per family ->
-# claims table and report. All logic lives in src/nnrepro; the rules only wire files to it.
-from snakemake.utils import min_version, validate
+# networks. Data -> training runs (jobs of runs) -> figures and claims per family -> claims
+# table and report. All logic lives in src/nnrepro; the rules only wire files to it.
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
 
 min_version("9.0")
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # works before `pip install -e .` too
+
+from nnrepro.config import resolve_extend, validate
 
 
 # config.yaml is the quick profile; a --configfile given on the command line replaces it whole
-# (no silent merging of two profiles' settings).
+# (no silent merging of two profiles' settings), unless it says `extend: <file>` itself.
 if not workflow.overwrite_configfiles:
 
     configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+_resolved = resolve_extend(dict(config), Path((workflow.overwrite_configfiles or ["config.yaml"])[-1]).parent)
+config.clear()
+config.update(validate(_resolved))  # schema defaults filled in; every grid point checked too
 
 
 include: "workflow/rules/common.smk"

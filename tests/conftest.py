@@ -26,12 +26,12 @@ TINY_A = {
                 "gamma": 1.0, "alpha": 1.0, "prior_scale": 1.0, "schedule": "constant",
                 "cycle_epochs": 1, "burnin_cycles": 0, "resample": "none"},
     "seed": 0,
-    "grid": [
-        {"sampler.temperature": [1.0, 0.01], "seed": [0]},
-        {"sampler.gamma": [1.0, 0.01], "sampler.resample": ["none", "cycle"], "seed": [0]},
-        {"sampler.gamma": [1.0, 0.01], "sampler.alpha": [1.0, 10.0], "sampler.resample": ["cycle"],
-         "seed": [0]},
-    ],
+    "grid": {
+        "temperature": {"sampler.temperature": [1.0, 0.01], "seed": [0]},
+        "gamma": {"sampler.gamma": [1.0, 0.01], "sampler.resample": ["none", "cycle"], "seed": [0]},
+        "gamma_alpha": {"sampler.gamma": [1.0, 0.01], "sampler.alpha": [1.0, 10.0],
+                        "sampler.resample": ["cycle"], "seed": [0]},
+    },
 }
 
 # A family-B config small enough for a test: 2 seeds, a few epochs each, on digits.
@@ -45,7 +45,7 @@ TINY_B = {
             "schedule": "cyclic", "cycle_epochs": 1},
     "swag": {"rank": 3, "scale": 0.5, "samples": 5, "ci_images": 4},
     "landscape": {"plane_points": 5, "directions": 2, "distances": 5, "max_distance": 5.0},
-    "grid": {"seed": [0, 1]},
+    "grid": {"seeds": {"seed": [0, 1]}},
 }
 
 

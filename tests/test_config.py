@@ -3,9 +3,9 @@ import copy
 
 import pytest
 
-from nnrepro.config import expand_runs, load, run_id, validate
+from nnrepro.config import expand_runs, family_runs, jobs, load, merge, run_id, validate
 
-from conftest import REPO, TINY_B, snakemake, tiny_config
+from conftest import REPO, TINY_A, TINY_B, snakemake, tiny_config
 
 
 def _bad(mutate):
@@ -23,10 +23,10 @@ BAD = {
     "negative lr": (lambda c: c["families"]["B"]["optimizer"].update(lr=-1), "families.B.optimizer.lr"),
     "unknown top-level key": (lambda c: c.update(epochs=3), "epochs"),
     # a grid's dotted keys and values are checked as the settings they become
-    "misspelt grid key": (lambda c: c["families"]["B"].update(grid={"optimizer.lrr": [0.1]}),
-                          ("families.B.grid -> optimizer", "'lrr' was unexpected")),
-    "wrong type in grid": (lambda c: c["families"]["B"].update(grid={"optimizer.lr": ["fast"]}),
-                           ("families.B.grid -> optimizer.lr", "'fast'")),
+    "misspelt grid key": (lambda c: c["families"]["B"].update(grid={"lr": {"optimizer.lrr": [0.1]}}),
+                          ("families.B.grid.lr -> optimizer", "'lrr' was unexpected")),
+    "wrong type in grid": (lambda c: c["families"]["B"].update(grid={"lr": {"optimizer.lr": ["fast"]}}),
+                           ("families.B.grid.lr -> optimizer.lr", "'fast'")),
 }
 
 
@@ -57,12 +57,79 @@ def test_snakemake_rejects_before_any_job(tmp_path, write_config, case, words):
 
 def test_grid_expansion():
     runs = expand_runs({"lr": 0.1, "sampler": {"temperature": 1.0, "gamma": 1},
-                        "grid": [{"sampler.temperature": [1.0, 0.1], "seed": [0, 1]},
-                                 {"sampler.gamma": [0.1]}]})
-    assert list(runs) == ["temperature~1_seed~0", "temperature~1_seed~1", "temperature~0.1_seed~0",
-                          "temperature~0.1_seed~1", "gamma~0.1"]
-    assert runs["temperature~0.1_seed~1"]["sampler"] == {"temperature": 0.1, "gamma": 1}
-    assert runs["temperature~0.1_seed~1"]["point"] == {"temperature": 0.1, "seed": 1}
-    assert runs["gamma~0.1"]["sampler"]["gamma"] == 0.1 and runs["gamma~0.1"]["lr"] == 0.1
-    assert expand_runs({"lr": 1}) == {"default": {"lr": 1, "point": {}}}
+                        "grid": {"temperature": {"sampler.temperature": [1.0, 0.1], "seed": [0, 1]},
+                                 "gamma": {"sampler.gamma": [0.1]}}})
+    assert list(runs) == ["sampler.temperature~1_seed~0", "sampler.temperature~1_seed~1",
+                          "sampler.temperature~0.1_seed~0", "sampler.temperature~0.1_seed~1",
+                          "sampler.gamma~0.1"]
+    r = runs["sampler.temperature~0.1_seed~1"]
+    assert r["sampler"] == {"temperature": 0.1, "gamma": 1}
+    assert r["point"] == {"sampler.temperature": 0.1, "seed": 1} and r["sweep"] == "temperature"
+    assert runs["sampler.gamma~0.1"]["sampler"]["gamma"] == 0.1 and runs["sampler.gamma~0.1"]["lr"] == 0.1
+    assert expand_runs({"lr": 1}) == {"default": {"lr": 1, "sweep": "default", "point": {}}}
     assert run_id({"resample": True, "alpha": 1e-3}) == "resample~true_alpha~0.001"
+    assert run_id({"model.hidden": [32, 16]}) == "model.hidden~32-16"   # no space, no bracket
+
+
+def test_sweeps_sharing_a_last_key_part_stay_two_runs():
+    """Defect: run ids kept only a key's last part, so these two sweeps collapsed into one run."""
+    runs = expand_runs({"optimizer": {"lr": 1.0}, "swa": {"optimizer": {"lr": 1.0}},
+                        "grid": {"base_lr": {"optimizer.lr": [0.1]},
+                                 "swa_lr": {"swa.optimizer.lr": [0.1]}}})
+    assert list(runs) == ["optimizer.lr~0.1", "swa.optimizer.lr~0.1"]
+    assert runs["optimizer.lr~0.1"]["swa"]["optimizer"]["lr"] == 1.0
+    assert runs["swa.optimizer.lr~0.1"]["optimizer"]["lr"] == 1.0
+
+
+def test_a_duplicate_run_is_an_error_naming_it():
+    cfg = tiny_config(B={**TINY_B, "grid": {"a": {"seed": [0, 1]}, "b": {"seed": [1, 2]}}})
+    with pytest.raises(ValueError, match=r"run seed~1 appears twice: in sweep 'a' and in sweep 'b'"):
+        validate(cfg)
+
+
+def test_validation_fills_the_schema_defaults_into_config_and_runs():
+    cfg = tiny_config(B={k: v for k, v in TINY_B.items() if k not in ("landscape", "model")})
+    validate(cfg)
+    b = cfg["families"]["B"]
+    assert b["seed"] == 0 and b["model"] == {"hidden": [256, 128], "activation": "relu",
+                                              "batchnorm": False, "dropout": 0.0,
+                                              "dropout_kind": "bernoulli", "init": "default",
+                                              "gain": 1.0, "bias": True}
+    assert b["landscape"]["max_distance"] == 1.0 and b["swa"]["min_lr_ratio"] == 0.05
+    assert cfg["runs_per_job"] == 1 and cfg["resources"]["train"]["gpu"] == 0
+    run = family_runs(cfg, "B")["seed~1"]
+    assert run["seed"] == 1 and run["swag"]["rank"] == 3 and run["sweep"] == "seeds"
+
+
+def test_paper_configs_extend_the_quick_profile():
+    quick, paper, mnist = (load(REPO / p) for p in ("config.yaml", "configs/paper.yaml",
+                                                    "configs/paper-mnist.yaml"))
+    assert "extend" not in paper and paper["profile"] == "paper"
+    assert paper["families"]["A"]["sampler"]["lr"] == 0.0005                  # changed
+    assert paper["families"]["A"]["sampler"]["mass"] == quick["families"]["A"]["sampler"]["mass"]
+    assert paper["families"]["A"]["grid"]["temperature"] == {                  # merged key by key
+        "sampler.temperature": quick["families"]["A"]["grid"]["temperature"]["sampler.temperature"],
+        "seed": [0, 1, 2]}
+    assert mnist["families"]["B"]["dataset"] == "mnist" and mnist["families"]["B"]["epochs"] == 50
+    assert merge({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}
+
+
+def test_jobs_are_keyed_by_content():
+    """Adding a value to a sweep adds a job and leaves every other job's id (and runs) alone."""
+    def job_map(temps):
+        fam = {**TINY_A, "grid": {**TINY_A["grid"], "temperature": {"sampler.temperature": temps,
+                                                                    "seed": [0, 1, 2]}}}
+        cfg = tiny_config(A=fam)
+        validate(cfg)
+        return jobs(family_runs(cfg, "A"), fam["grid"], runs_per_job=4)
+
+    before, after = job_map([1.0, 0.1]), job_map([1.0, 0.3, 0.1])
+    new = {j: r for j, r in after.items() if j not in before}
+    assert set(before) < set(after) and len(new) == 1
+    assert list(new.values())[0] == [f"sampler.temperature~0.3_seed~{s}" for s in range(3)]
+    assert all(after[j] == before[j] for j in before)
+    # one run per job when runs_per_job is 1; all of a small sweep in one job otherwise
+    assert all(len(r) == 1 for r in jobs(family_runs(tiny_config(A=TINY_A), "A"), TINY_A["grid"], 1).values())
+    # with 4 runs per job: one job per T (3 seeds), per γ (2 modes; 2 α), never two values of
+    # a sweep's first key in one job
+    assert sorted(map(len, job_map([1.0]).values())) == [2, 2, 2, 2, 3]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from nnrepro import config
-from nnrepro.catalogue import FIGURES
+from nnrepro.families import FIGURES
 from nnrepro.data import preprocess
 from nnrepro.experiments import Env, run
 from nnrepro.figures import render
@@ -33,6 +33,15 @@ def test_tiny_sweep_renders_six_figures_with_claims(env, tmp_path):
     assert len(runs) == 2 + 4 + 4
     paths = [_run(spec, tmp_path / "runs" / rid, env, rid) for rid, spec in runs.items()]
     res = Results(paths)
+    # every row carries its sweep and the effective value of every swept setting: γ = 1 in the
+    # T sweep (which does not vary it) is 1, not NaN, so a filter on γ keeps those runs
+    epochs = res.table("epochs")
+    assert {"sweep", "temperature", "gamma", "alpha", "resample", "seed"} <= set(epochs.columns)
+    assert epochs[["temperature", "gamma", "alpha", "resample", "seed"]].notna().all().all()
+    by_sweep = epochs.groupby("sweep")["run"].nunique().to_dict()
+    assert by_sweep == {"temperature": 2, "gamma": 4, "gamma_alpha": 4}
+    t_sweep = epochs[epochs["sweep"] == "temperature"]
+    assert set(t_sweep["gamma"]) == {1.0} and len(epochs[epochs["gamma"] == 1]) > len(t_sweep)
     steps = res.table("steps")
     assert {"norm2", "theta_r", "r_norm2", "U", "nll", "kinetic_temperature"} <= set(steps.columns)
     samples = res.table("samples")
@@ -49,13 +58,13 @@ def test_tiny_sweep_renders_six_figures_with_claims(env, tmp_path):
 
 def test_huge_step_diverges_and_figures_still_render(env, tmp_path):
     bad = copy.deepcopy(TINY_A)
-    bad["grid"] = [{"sampler.temperature": [1.0, 0.01], "seed": [0]}]
+    bad["grid"] = {"temperature": {"sampler.temperature": [1.0, 0.01], "seed": [0]}}
     runs = config.expand_runs(bad)
-    runs["temperature~1_seed~0"]["sampler"]["lr"] = 50.0
+    runs["sampler.temperature~1_seed~0"]["sampler"]["lr"] = 50.0
     paths = [_run(spec, tmp_path / rid, env, rid) for rid, spec in runs.items()]
     res = Results(paths)
-    assert res.diverged() == ["temperature~1_seed~0"]
-    U = pd.read_parquet(tmp_path / "temperature~1_seed~0" / "steps.parquet")["U"]
+    assert res.diverged() == ["sampler.temperature~1_seed~0"]
+    U = pd.read_parquet(tmp_path / "sampler.temperature~1_seed~0" / "steps.parquet")["U"]
     assert not U.map(math.isfinite).all()            # the non-finite potential was recorded
     claims = render("A", res, tmp_path / "fig", "quick")
     assert len(claims) == 6 and all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["A"])

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from nnrepro.catalogue import FIGURES
+from nnrepro.config import fill
+from nnrepro.families import FIGURES
 from nnrepro.experiments import Env, d
 from nnrepro.experiments import run as run_experiment
 from nnrepro.figures import render
@@ -48,7 +49,7 @@ def test_gd_on_the_saddle_follows_the_closed_form(run_dir):
     """Seed 004 §6.2.3: x_t = Σ (1 − ηλᵢ)^t c_{i,0} vᵢ; from (1, 0): x_t = ((1 − η)^t, 0)."""
     s = table(run_dir, "saddle")
     gd = s[s.method == "GD"]
-    eta = d.DEFAULTS["saddle"]["lr"]
+    eta = fill("family_D", {})["saddle"]["lr"]
     assert np.allclose(gd.x, (1 - eta) ** gd.step, rtol=1e-12)
     assert (gd.y == 0).all()
 
@@ -57,7 +58,7 @@ def test_lr_schedule_matches_its_exact_solution(run_dir):
     """γ = 1/t: x(T) = (x(1) − Σu)/T, mean 1/T and std σ√(T−1)/T; γ = 1/t²: the noise-free part
     stops at x(1)e^{−(1 − 1/T)}; γ = 1: stationary std σ(1 − e⁻¹)/√(1 − e⁻²)."""
     s = table(run_dir, "lr_schedule").groupby("schedule").tail(1).set_index("schedule")
-    cfg = d.DEFAULTS["lr_schedule"]
+    cfg = fill("family_D", {})["lr_schedule"]
     T, sigma, n = cfg["horizon"], cfg["noise"], cfg["paths"]
     se = lambda sd: 4 * sd / math.sqrt(n)  # noqa: E731  4 standard errors of a mean over paths
     sd_t = sigma * math.sqrt(T - 1) / T

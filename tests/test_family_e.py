@@ -5,7 +5,7 @@ import torch
 from sklearn.svm import SVC
 
 from nnrepro import synthetic
-from nnrepro.catalogue import FIGURES
+from nnrepro.families import FIGURES
 from nnrepro.experiments import Env, e, run
 from nnrepro.figures import render
 from nnrepro.results import Results

@@ -1,5 +1,6 @@
 """Training core: deterministic, resumes after a kill, records divergence instead of crashing."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -53,7 +54,7 @@ def test_resume_after_kill_gives_the_same_numbers(tmp_path, processed):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     killed = tmp_path / "killed" / "seed~0"
     proc = subprocess.Popen(cmd + ["--runs-dir", str(killed.parent)], env=env, stderr=subprocess.DEVNULL)
-    ckpt = killed / "checkpoint.pt"
+    ckpt = killed.with_name("seed~0.checkpoint.pt")   # beside the run folder (RunDir.checkpoint)
     deadline = time.time() + 120
     epoch = 0
     while time.time() < deadline and proc.poll() is None:
@@ -121,13 +122,52 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, processed, monkey
     monkeypatch.setattr(Checkpoint, "save", save_then_crash)
     with pytest.raises(Interrupted):
         experiments.run(family, "r", spec, tmp_path / "resumed", env)
-    assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert (tmp_path / "resumed.checkpoint.pt").exists()
     assert not (tmp_path / "resumed" / "run.json").exists()
     monkeypatch.setattr(Checkpoint, "save", save)
     with caplog.at_level("INFO", logger="nnrepro"):
         experiments.run(family, "r", spec, tmp_path / "resumed", env)
     assert f"(epoch {crash_epoch})" in caplog.text           # it did resume, not start over
-    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert not (tmp_path / "resumed.checkpoint.pt").exists()
     experiments.run(family, "r", spec, tmp_path / "straight", env)
     for f in sorted((tmp_path / "straight").glob("*.parquet")):
         pd.testing.assert_frame_equal(pd.read_parquet(f), pd.read_parquet(tmp_path / "resumed" / f.name))
+
+
+def _toy_fit(tmp_path, epochs, lr=0.1, crash_at=None):
+    """A linear regression trained by the shared fit loop; returns its status and loss rows."""
+    from nnrepro.training import RunState, fit
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=gen)
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    st = RunState(model=model, opt=torch.optim.SGD(model.parameters(), lr=lr), gen=gen, rows=[])
+
+    def epoch(k):
+        for idx in torch.randperm(64, generator=st.gen).split(16):
+            loss = ((st.model(x[idx]).squeeze(1) - y[idx]) ** 2).mean()
+            st.opt.zero_grad()
+            loss.backward()
+            st.opt.step()
+            st.rows.append((k, loss.item()))
+        if k == crash_at:
+            raise Interrupted
+        return torch.tensor([r[1] for r in st.rows if r[0] == k])
+
+    tmp_path.mkdir(exist_ok=True)
+    status = fit(st, epochs, Checkpoint(tmp_path / "toy.pt", {"lr": lr}), epoch)
+    return status, st.rows
+
+
+def test_fit_resumes_to_the_same_numbers_and_stops_a_diverged_run(tmp_path):
+    status, straight = _toy_fit(tmp_path / "a", 6)
+    assert status == "ok" and straight[-1][1] < 0.01 * straight[0][1]
+    with pytest.raises(Interrupted):                      # killed during epoch 4
+        _toy_fit(tmp_path / "b", 6, crash_at=4)
+    status, resumed = _toy_fit(tmp_path / "b", 6)         # resumes after epoch 3
+    assert status == "ok" and resumed == straight
+    status, rows = _toy_fit(tmp_path / "c", 6, lr=10.0)   # the loss overflows to inf / nan
+    assert status == "diverged" and rows[-1][0] < 6
+    assert not math.isfinite(rows[-1][1])

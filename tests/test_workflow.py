@@ -1,5 +1,7 @@
 """Real Snakemake and DVC runs of the pipeline on tiny configs in a temporary directory."""
+import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -7,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from nnrepro.catalogue import FIGURES
+from nnrepro.families import FIGURES
 from nnrepro.claims import COLUMNS
 
 from nnrepro.config import load
@@ -19,7 +21,8 @@ QUICK = load(REPO / "config.yaml")["families"]   # D and E are fast at quick sca
 
 
 def test_snakemake_all_families_end_to_end(tmp_path, write_config):
-    write_config(tiny_config(runs_per_job=4, A=TINY_A, B=TINY_B, D=QUICK["D"], E=QUICK["E"]))
+    cfg = tiny_config(runs_per_job=4, A=TINY_A, B=TINY_B, D=QUICK["D"], E=QUICK["E"])
+    write_config(cfg)
     snakemake(tmp_path)
     ids = [fid for fam in "ABDE" for fid in FIGURES[fam]]
     for fid in ids:
@@ -34,8 +37,9 @@ def test_snakemake_all_families_end_to_end(tmp_path, write_config):
     assert len(de) == 15 and de["passed"].all(), de
     report = (tmp_path / "results" / "report.md").read_text()
     assert all(f"figures/{fid}.png" in report for fid in ids)
-    # runs_per_job = 4: family A's 10 runs in 3 jobs, each run with its own folder
-    assert len(list((tmp_path / "results" / "runs" / "A" / "jobs").glob("*.json"))) == 3
+    # runs_per_job = 4: family A's 10 runs in 6 jobs (one per value of each sweep's first key:
+    # 2 temperatures, 2 γ, 2 γ), each run with its own folder
+    assert len(list((tmp_path / "results" / "runs" / "A" / "jobs").glob("*.json"))) == 6
     assert len(list((tmp_path / "results" / "runs" / "A").glob("*/run.json"))) == 10
     assert (tmp_path / "results" / "report.html").stat().st_size > 50_000  # figures embedded
     # tidy tables a user loads with pandas: per run, and merged per family
@@ -49,6 +53,24 @@ def test_snakemake_all_families_end_to_end(tmp_path, write_config):
     dry = snakemake(tmp_path, "--dry-run")
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
+    # one more temperature: the dry run schedules one training job, holding only the new run
+    plus = copy.deepcopy(cfg)
+    plus["families"]["A"]["grid"]["temperature"]["sampler.temperature"].append(0.1)
+    write_config(plus)
+    dry = snakemake(tmp_path, "--dry-run")
+    out = dry.stdout + dry.stderr
+    trained = re.findall(r"^rule (train_\S+):\n.*?^\s+output: (.*?)$", out, re.M | re.S)
+    assert [t[0].split("_")[1:3] for t in trained] == [["A", "temperature"]], out[-3000:]
+    assert trained[0][1].split(", ")[1:] == ["results/runs/A/sampler.temperature~0.1_seed~0"]
+    write_config(cfg)
+
+    # every run folder and merged table is a declared output: Snakemake can rebuild and clean it
+    dry = snakemake(tmp_path, "--delete-all-output", "--dry-run")
+    out = dry.stdout + dry.stderr
+    for path in ("results/runs/B/seed~0", "results/runs/A/sampler.gamma~0.01_sampler.alpha~10_"
+                 "sampler.resample~cycle_seed~0", "results/tables/A", "results/tables/B"):
+        assert f"Would delete {path}\n" in out, path
+
     # snakemake --report works
     snakemake(tmp_path, "--report", str(tmp_path / "snakemake-report.html"))
     assert (tmp_path / "snakemake-report.html").stat().st_size > 10_000
@@ -60,7 +82,7 @@ def test_dvc_repro(tmp_path, write_config):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
     shutil.copytree(REPO / "src" / "nnrepro", tmp_path / "src" / "nnrepro",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    cfg = tiny_config(B={**TINY_B, "grid": {"seed": [0]}})
+    cfg = tiny_config(B={**TINY_B, "grid": {"seeds": {"seed": [0]}}})
     write_config(cfg)
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
 

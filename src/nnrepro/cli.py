@@ -35,7 +35,7 @@ def cmd_train(a) -> None:
     for run_id, spec in json.loads(a.specs).items():
         out = Path(a.runs_dir) / run_id
         done = out / "run.json"
-        if done.exists() and json.loads(done.read_text()).get("spec") == spec:
+        if done.exists() and json.loads(done.read_text()).get("spec") == experiments.full_settings(a.family, spec):
             logging.info("run %s: already done with these settings", run_id)
         else:
             experiments.run(a.family, run_id, spec, out, env)
@@ -49,10 +49,12 @@ def cmd_figures(a) -> None:
     from nnrepro.figures import render
     from nnrepro.results import Results
 
-    results = Results(a.runs)
+    runs = [Path(m).parents[1] / run / "run.json" for m in a.jobs
+            for run in json.loads(Path(m).read_text())["runs"]]
+    results = Results(runs)
     claims = render(a.family, results, a.out_dir, a.profile)
     if a.tables_dir:
-        results.export(a.tables_dir, a.family)
+        results.export(a.tables_dir)
     Path(a.claims).parent.mkdir(parents=True, exist_ok=True)
     claims.to_csv(a.claims, index=False)
     for _, c in claims.iterrows():
@@ -69,8 +71,44 @@ def cmd_report(a) -> None:
 def cmd_validate(a) -> None:
     from nnrepro.config import load, validate
 
-    validate(load(a.config))
+    try:
+        validate(load(a.config))
+    except ValueError as e:
+        sys.exit(f"{a.config}: {e}")
     print(f"{a.config}: valid")
+
+
+def cmd_list(a) -> None:
+    from nnrepro.families import FAMILIES, IMPLEMENTED, status
+
+    df = status(a.results)
+    png = f"png in {a.results}/figures"
+    w, wp = df["figure_id"].str.len().max() + 2, len(png) + 2
+    print(f"  {'figure':<{w}}{'implemented':<13}{png:<{wp}}verdict")
+    for letter, fam in FAMILIES.items():
+        state = "implemented" if letter in IMPLEMENTED else "not yet implemented"
+        print(f"{letter}. {fam.title} ({state})")
+        for r in df[df["family"] == letter].itertuples():
+            print(f"  {r.figure_id:<{w}}{'yes' if r.implemented else 'no':<13}"
+                  f"{'yes' if r.present else '-':<{wp}}{r.verdict or '-'}")
+    counts = df["verdict"].value_counts()
+    print(f"{len(df)} figures: {int(df['implemented'].sum())} implemented, "
+          f"{int(df['present'].sum())} drawn in {a.results}/figures, {counts.get('PASS', 0)} PASS, "
+          f"{counts.get('FAIL', 0)} FAIL, {counts.get('reference', 0)} reference")
+
+
+def cmd_catalogue(a) -> None:
+    from nnrepro.families import catalogue_markdown
+
+    page, out = catalogue_markdown(), Path(a.out)
+    if a.check:
+        if not out.exists() or out.read_text() != page:
+            sys.exit(f"{out} is out of date with src/nnrepro/families.py: run `nnrepro catalogue`")
+        print(f"{out}: up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page)
+    print(f"wrote {out}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,8 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--profile", default="quick")
     s.add_argument("--out-dir", default="results/figures")
     s.add_argument("--claims", required=True)
-    s.add_argument("--tables-dir", default=None, help="write the family's tables merged over runs")
-    s.add_argument("runs", nargs="+", help="run.json files of the family's runs")
+    s.add_argument("--tables-dir", default=None, help="folder for the family's tables merged over runs")
+    s.add_argument("jobs", nargs="+", help="the family's job markers (results/runs/<family>/jobs/*.json)")
     s.set_defaults(fn=cmd_figures)
 
     s = sub.add_parser("report", help="merge claims tables and write the reproduction report")
@@ -113,6 +151,16 @@ def main(argv: list[str] | None = None) -> None:
     s = sub.add_parser("validate", help="check a config file against the schema")
     s.add_argument("config")
     s.set_defaults(fn=cmd_validate)
+
+    s = sub.add_parser("list", help="every family and figure: implemented, figure present, verdict")
+    s.add_argument("--results", default="results", help="the results folder to look in")
+    s.set_defaults(fn=cmd_list)
+
+    s = sub.add_parser("catalogue", help="write the figure catalogue page from the registry")
+    s.add_argument("--out", default="docs/catalogue.md")
+    s.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the page differs from the registry")
+    s.set_defaults(fn=cmd_catalogue)
 
     a = p.parse_args(argv)
     _setup(getattr(a, "threads", None))

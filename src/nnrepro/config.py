@@ -1,71 +1,138 @@
-"""Config as plain data: load, validate, and expand a family's run grid.
+"""Config as plain data: load (with ``extend``), validate (filling the schema's defaults), and
+expand a family's named sweeps into runs and training jobs.
 
-A family's config holds its base settings and an optional ``grid``: a mapping of
-setting -> list of values, or a list of such mappings (several sub-sweeps). Each point of the
-cartesian product(s) is one run; dotted keys (``sampler.temperature``) reach nested settings.
+A family's config holds its base settings and an optional ``grid``: a mapping from a sweep name
+(``temperature``, ``gamma``, ``seeds``...) to a sweep, itself a mapping of setting -> list of
+values. Each point of a sweep's cartesian product is one run; dotted keys
+(``sampler.temperature``) reach nested settings. A run's id is its grid point in Snakemake's
+``key~value`` style with full dotted keys (``sampler.temperature~0.1_seed~0``); two runs with
+one id are an error. The schema (``workflow/schemas/config.schema.yaml``) is the one place that
+holds defaults: validation writes them into the config and into every run.
+
 Kept free of heavy imports: the Snakefile uses it to build the DAG.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
+import json
+import math
+import re
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+RESERVED = ("sweep", "point")     # keys expand_runs adds to a run's settings
 
 
+# ---------------------------------------------------------------- loading, `extend`
 def load(path: str | Path) -> dict:
+    """Read a YAML config; ``extend: other.yaml`` (relative to this file) is resolved first."""
+    path = Path(path)
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    return resolve_extend(cfg, path.parent)
+
+
+def resolve_extend(cfg: dict, base_dir: str | Path) -> dict:
+    """``cfg`` laid over the config its ``extend`` key names: mappings merge key by key, any
+    other value (lists included) replaces the base's."""
+    if "extend" not in cfg:
+        return cfg
+    cfg = dict(cfg)
+    base = load(Path(base_dir) / cfg.pop("extend"))
+    return merge(base, cfg)
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+# ---------------------------------------------------------------- validation with defaults
+@lru_cache(maxsize=None)
+def _schema(path: str) -> dict:
     with open(path) as f:
         return yaml.safe_load(f)
 
 
-def _errors(schema: dict, instance, prefix: str = "") -> list[str]:
+def _validator(schema: dict):
+    """A Draft 2020-12 validator that writes each property's ``default`` into the instance
+    (the jsonschema FAQ's recipe, as ``snakemake.utils.validate(set_default=True)`` does)."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, sch):
+        if validator.is_type(instance, "object"):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, props, instance, sch)
+
+    return jsonschema.validators.extend(base, {"properties": properties})(schema)
+
+
+def _errors(schema: dict, instance, prefix: str = "") -> list[str]:
+    errors = sorted(_validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     return [f"  at '{prefix + '.'.join(map(str, e.absolute_path)) or '<top>'}': {e.message}"
             for e in errors]
 
 
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
-    """Validate a config, then every run its grids expand to; raise ValueError naming the
-    offending key (a grid's dotted keys and values are checked as the settings they become)."""
-    schema = load(schema_path)
-    lines = _errors(schema, config) or grid_errors(config, schema)
+    """Fill in the schema's defaults and validate the config, then every run its sweeps expand
+    to; raise ValueError naming the offending key (a grid's dotted keys and values are checked
+    as the settings they become). Returns the config, defaults filled in."""
+    schema = _schema(str(schema_path))
+    lines = _errors(schema, config)
+    if not lines:
+        for family in config.get("families", {}):
+            try:
+                family_runs(config, family, schema_path)
+            except ValueError as e:
+                lines += str(e).splitlines()
     if lines:
         raise ValueError("invalid config:\n" + "\n".join(lines))
     return config
 
 
-def grid_errors(config: dict, schema: dict) -> list[str]:
-    """Errors of the runs a family's grid expands to, each validated against the family's schema
-    (``$defs/family_<X>``): a misspelt dotted key or a value of the wrong type in a grid."""
-    for family, cfg in config.get("families", {}).items():
-        family_schema = {"$ref": f"#/$defs/family_{family}", "$defs": schema["$defs"]}
-        for rid, spec in expand_runs(cfg).items():
-            spec = {k: v for k, v in spec.items() if k != "point"}
-            errors = _errors(family_schema, spec, f"families.{family}.grid -> ")
-            if errors:  # the first bad point says it; the others would repeat it
-                return [f"{e} (grid point {rid})" for e in errors]
-    return []
+def fill(definition: str, settings: dict, schema_path: str | Path = SCHEMA) -> dict:
+    """A copy of ``settings`` checked against the schema's ``$defs/<definition>`` (e.g.
+    ``family_A``, ``mlp``) with its defaults filled in; ValueError names any bad key."""
+    schema = _schema(str(schema_path))
+    settings = {k: v for k, v in copy.deepcopy(settings).items() if k not in RESERVED}
+    lines = _errors({"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}, settings)
+    if lines:
+        raise ValueError(f"invalid {definition} settings:\n" + "\n".join(lines))
+    return settings
 
 
+# ---------------------------------------------------------------- sweeps -> runs -> jobs
 def format_value(v) -> str:
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, float):
         return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return "-".join(map(format_value, v))
     return str(v)
 
 
 def run_id(point: dict) -> str:
-    """``{'sampler.temperature': 0.1, 'seed': 0}`` -> ``temperature~0.1_seed~0``."""
+    """``{'sampler.temperature': 0.1, 'seed': 0}`` -> ``sampler.temperature~0.1_seed~0``."""
     if not point:
         return "default"
-    return "_".join(f"{k.split('.')[-1]}~{format_value(v)}" for k, v in point.items())
+    rid = "_".join(f"{k}~{format_value(v)}" for k, v in point.items())
+    if not re.fullmatch(r"[A-Za-z0-9._~+-]+", rid):
+        raise ValueError(f"grid point {point} gives run id {rid!r}: values must be numbers, "
+                         "booleans, lists of numbers or words of letters, digits, '.', '-', '+'")
+    return rid
 
 
 def set_dotted(d: dict, key: str, value) -> None:
@@ -75,19 +142,73 @@ def set_dotted(d: dict, key: str, value) -> None:
     d[leaf] = value
 
 
+def get_dotted(d: dict, key: str):
+    for part in key.split("."):
+        d = d[part]
+    return d
+
+
 def expand_runs(family_cfg: dict) -> dict[str, dict]:
-    """All runs of one family: run id -> full settings (with the grid point under ``point``)."""
+    """All runs of one family: run id -> settings, with the run's ``sweep`` name and grid
+    ``point`` (full dotted keys) beside them. A family without a grid is one run, ``default``."""
     base = {k: v for k, v in family_cfg.items() if k != "grid"}
-    grid = family_cfg.get("grid") or {}
-    sweeps = grid if isinstance(grid, list) else [grid]
+    sweeps = family_cfg.get("grid") or {"default": {}}
     runs: dict[str, dict] = {}
-    for sweep in sweeps:
+    for name, sweep in sweeps.items():
         keys = list(sweep)
         for values in itertools.product(*(sweep[k] for k in keys)):
             point = dict(zip(keys, values))
+            rid = run_id(point)
+            if rid in runs:
+                raise ValueError(f"run {rid} appears twice: in sweep '{runs[rid]['sweep']}' and in "
+                                 f"sweep '{name}' (or a value is repeated in one sweep)")
             spec = copy.deepcopy(base)
             for k, v in point.items():
                 set_dotted(spec, k, v)
-            spec["point"] = {k.split(".")[-1]: v for k, v in point.items()}
-            runs.setdefault(run_id(point), spec)
+            runs[rid] = {**spec, "sweep": name, "point": point}
     return runs
+
+
+def family_runs(config: dict, family: str, schema_path: str | Path = SCHEMA) -> dict[str, dict]:
+    """The family's runs, each validated against the family's schema with its defaults filled
+    in; all bad grid points are reported, each with its key path."""
+    schema = _schema(str(schema_path))
+    family_schema = {"$ref": f"#/$defs/family_{family}", "$defs": schema["$defs"]}
+    try:
+        runs = expand_runs(config["families"][family])
+    except ValueError as e:
+        raise ValueError(f"  at 'families.{family}.grid': {e}") from None
+    lines = []
+    for rid, spec in runs.items():
+        settings = {k: v for k, v in spec.items() if k not in RESERVED}
+        errors = _errors(family_schema, settings, f"families.{family}.grid.{spec['sweep']} -> ")
+        lines += [f"{e} (grid point {rid})" for e in errors]
+        spec.update(settings)                                    # defaults filled in
+    if lines:
+        raise ValueError("\n".join(lines))
+    return runs
+
+
+def jobs(runs: dict[str, dict], sweeps: dict, runs_per_job: int) -> dict[str, list[str]]:
+    """Training jobs: job id -> run ids. A job holds the runs of one sweep that share the value
+    of its first key, and of as many next keys as it takes to keep at most ``runs_per_job`` runs
+    together (the T sweep {T: 6 values, seed: 3} with 8 runs per job: one job of 3 runs per T).
+    Adding a value to a sweep's first key adds a job and changes none. A job's id is its sweep
+    and a hash of its runs' settings, so a job whose runs changed gets a new id: Snakemake
+    reruns exactly those jobs, and a dry run lists them."""
+    out: dict[str, list[str]] = {}
+    for name, sweep in (sweeps or {"default": {}}).items():
+        keys = list(sweep)
+        sizes = [len(sweep[k]) for k in keys]
+        fixed = next(p for p in range(min(1, len(keys)), len(keys) + 1)
+                     if math.prod(sizes[p:]) <= runs_per_job)
+        groups: dict[tuple, list[str]] = {}
+        for rid, spec in runs.items():
+            if spec["sweep"] == name:
+                key = tuple(format_value(spec["point"][k]) for k in keys[:fixed])
+                groups.setdefault(key, []).append(rid)
+        for ids in groups.values():
+            digest = hashlib.sha1(json.dumps({r: runs[r] for r in ids}, sort_keys=True,
+                                             default=str).encode()).hexdigest()[:8]
+            out[f"{name}-{digest}"] = ids
+    return out

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nnrepro.catalogue import FIGURES, TITLES
+from nnrepro.families import FIGURES, TITLES
 from nnrepro.claims import COLUMNS
 
 

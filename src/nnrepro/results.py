@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from nnrepro.config import get_dotted
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -53,12 +55,19 @@ class RunDir:
         df.to_parquet(tmp, index=False)
         os.replace(tmp, self.path / f"{name}.parquet")
 
+    @property
+    def checkpoint(self) -> Path:
+        """Where the run's checkpoint lives: beside its folder, not in it, so that Snakemake,
+        which deletes an unfinished job's output folders, leaves it for the resume."""
+        return self.path.with_name(self.path.name + ".checkpoint.pt")
+
     def finish(self, status: str = "ok", **info) -> None:
-        """Write run.json last: it is the marker Snakemake waits for."""
+        """Write run.json last: it says the run is complete."""
         self.info.update(info)
         write_json(self.path / "run.json", {
             "family": self.family, "run": self.run_id, "status": status,
-            "point": self.spec.get("point", {}), "spec": self.spec, **self.info})
+            "sweep": self.spec.get("sweep", "default"), "point": self.spec.get("point", {}),
+            "spec": self.spec, **self.info})
 
 
 class Results:
@@ -73,9 +82,18 @@ class Results:
         if not self.runs:
             raise ValueError("no runs to read")
 
+    def swept(self) -> dict[str, str]:
+        """Column name -> dotted key of every setting a sweep of this family varies; the column
+        is the key's last part (``gamma``) unless two swept keys share it."""
+        keys = sorted({k for info in self.runs for k in info.get("point", {})})
+        last = [k.split(".")[-1] for k in keys]
+        return {(k.split(".")[-1] if last.count(k.split(".")[-1]) == 1 else k): k for k in keys}
+
     def table(self, name: str) -> pd.DataFrame:
-        """Concatenate ``<name>.parquet`` over runs, adding run id, status and grid columns."""
+        """Concatenate ``<name>.parquet`` over runs, adding run id, status, sweep name and the
+        effective value of every swept setting (also in runs whose sweep left it alone)."""
         frames = []
+        swept = self.swept()
         for info in self.runs:
             f = info["dir"] / f"{name}.parquet"
             if not f.exists():
@@ -83,9 +101,10 @@ class Results:
             df = pd.read_parquet(f)
             df.insert(0, "run", info["run"])
             df.insert(1, "status", info["status"])
-            for k, v in info.get("point", {}).items():
-                if k not in df.columns:
-                    df[k] = v
+            df.insert(2, "sweep", info.get("sweep", "default"))
+            for col, key in swept.items():
+                if col not in df.columns:
+                    df[col] = get_dotted(info["spec"], key)
             frames.append(df)
         if not frames:
             raise FileNotFoundError(f"no run has a table named {name!r}")
@@ -94,11 +113,11 @@ class Results:
     def has_table(self, name: str) -> bool:
         return any((info["dir"] / f"{name}.parquet").exists() for info in self.runs)
 
-    def export(self, out_dir: str | Path, family: str) -> None:
-        """Write each table concatenated over runs: ``<out_dir>/<family>/<name>.parquet``."""
+    def export(self, out_dir: str | Path) -> None:
+        """Write each table concatenated over runs: ``<out_dir>/<name>.parquet``."""
         names = sorted({f.name.removesuffix(".parquet") for info in self.runs
                         for f in info["dir"].glob("*.parquet")})
-        out = Path(out_dir) / family
+        out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
             self.table(name).to_parquet(out / f"{name}.parquet", index=False)

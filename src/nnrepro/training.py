@@ -4,6 +4,15 @@ The whole data set sits on the device and is shuffled by index (no DataLoader: f
 sizes its overhead is larger than the step). One ``torch.Generator`` drives shuffling (and any
 sampler noise), so a run is a function of its seed; its state goes into each checkpoint, so a
 run killed mid-way and resumed gives the same numbers as one that never stopped.
+
+``fit`` is the one epoch loop: a family writes the body of an epoch, and ``fit`` restores,
+checkpoints, stops a diverged run and shows progress::
+
+    state = RunState(model=model, opt=opt, gen=gen, steps=[])
+    def epoch(k):
+        state.steps += train_epoch(state.model, state.opt, x, y, 128, state.gen).tolist()
+        return torch.tensor(state.steps[-1])           # a non-finite loss: diverged
+    status = fit(state, epochs, Checkpoint(path, spec), epoch, desc="B seed~0")
 """
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import torch
@@ -113,3 +123,53 @@ def to_cpu(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_cpu(v) for v in obj)
     return obj
+
+
+def to_device(obj, device):
+    """Inverse of ``to_cpu`` for a restored checkpoint: tensors (nested) onto ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj
+
+
+class RunState(SimpleNamespace):
+    """Everything of a run that changes while it trains, by name: objects with a state dict
+    (model, optimizer or sampler, scheduler, ensembles, SWAG), ``torch.Generator``s, and plain
+    values (rows of the tables gathered so far, running sums, the previous sample). A checkpoint
+    is ``state_dict()``; the epoch body reads and writes the attributes."""
+
+    def state_dict(self) -> dict:
+        return to_cpu({k: v.get_state() if isinstance(v, torch.Generator)
+                       else v.state_dict() if hasattr(v, "state_dict") else v
+                       for k, v in vars(self).items()})
+
+    def load_state_dict(self, saved: dict, device) -> None:
+        for k, v in vars(self).items():
+            if isinstance(v, torch.Generator):
+                v.set_state(saved[k])
+            elif hasattr(v, "state_dict"):
+                v.load_state_dict(to_device(saved[k], device))
+            else:
+                setattr(self, k, to_device(saved[k], device))
+
+
+def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
+        epoch_fn: Callable[[int], torch.Tensor], device="cpu", desc: str = "") -> str:
+    """Run ``epoch_fn(epoch)`` for epochs 1..``epochs``, resuming after the last epoch of a
+    checkpoint left by the same settings and checkpointing ``state`` after every epoch.
+    ``epoch_fn`` returns the epoch's losses: a non-finite one stops the run, status
+    ``diverged`` (that epoch's rows are kept, no checkpoint is written). Returns the status."""
+    saved, start = checkpoint.load(), 0
+    if saved is not None:
+        start = saved.pop("epoch")
+        state.load_state_dict(saved, device)
+    for epoch in progress(range(start + 1, epochs + 1), total=epochs - start, desc=desc):
+        if not finite(epoch_fn(epoch)):
+            log.info("%s: non-finite loss at epoch %d: diverged", desc, epoch)
+            return "diverged"
+        checkpoint.save({"epoch": epoch, **state.state_dict()})
+    return "ok"

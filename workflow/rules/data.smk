@@ -4,17 +4,17 @@ rule prepare_data:
         f"{DATA}/processed/{{dataset}}.pt",
     params:
         root=lambda w, output: Path(output[0]).parents[1],  # <root>/processed/<dataset>.pt
-        mirror=f"--mirror {config['data']['mirror']}" if config["data"].get("mirror") else "",
+        mirror=f"--mirror '{config['data']['mirror']}'" if config["data"]["mirror"] else "",
     log:
         "logs/prepare_{dataset}.log",
     threads: 1
     resources:
-        mem_mb=res("prepare_data", "mem_mb", 8000),
-        runtime=res("prepare_data", "runtime", 60),
+        mem_mb=RES["prepare_data"]["mem_mb"],
+        runtime=RES["prepare_data"]["runtime"],
         gpu=0,
     shell:
-        "python -m nnrepro prepare --dataset {wildcards.dataset} --root {params.root} "
-        "{params.mirror} --out {output} 2> {log}"
+        "python -m nnrepro prepare --dataset {wildcards.dataset} --root {params.root:q} "
+        "{params.mirror} --out {output:q} 2> {log:q}"
 
 
 rule data:

@@ -12,9 +12,9 @@ for _family in FAMILIES:
                 for fid in FIGURES[_family]
             ],
             claims=f"results/claims/{_family}.csv",
+            tables=directory(f"results/tables/{_family}"),
         params:
             family=_family,
-            runs=run_jsons(_family),
             profile=config["profile"],
         log:
             f"logs/figures_{_family}.log",
@@ -22,10 +22,10 @@ for _family in FAMILIES:
             f"results/benchmarks/figures_{_family}.tsv"
         threads: 1
         resources:
-            mem_mb=res("figures", "mem_mb", 4000),
-            runtime=res("figures", "runtime", 30),
+            mem_mb=RES["figures"]["mem_mb"],
+            runtime=RES["figures"]["runtime"],
             gpu=0,
         shell:
             "python -m nnrepro figures --family {params.family} --profile {params.profile} "
-            "--out-dir results/figures --tables-dir results/tables --claims {output.claims} "
-            "{params.runs:q} 2> {log}"
+            "--out-dir results/figures --tables-dir {output.tables} --claims {output.claims} "
+            "{input:q} 2> {log:q}"

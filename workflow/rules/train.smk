@@ -1,24 +1,33 @@
-rule train:
-    """Runs of a family (one grid point each): train / sample / compute, save tidy tables and
-    each run's run.json; the job's marker lists its runs and their status."""
-    input:
-        job_data,
-    output:
-        "results/runs/{family}/jobs/{job}.json",
-    params:
-        specs=job_specs,
-        processed=f"{DATA}/processed",
-        device=config["device"],
-    log:
-        "logs/train/{family}/{job}.log",
-    benchmark:
-        "results/benchmarks/train/{family}/{job}.tsv"
-    threads: res("train", "threads", 1)
-    resources:
-        mem_mb=res("train", "mem_mb", 4000),
-        runtime=res("train", "runtime", 60),
-        gpu=res("train", "gpu", 0),
-    shell:
-        "python -m nnrepro train --family {wildcards.family} --specs {params.specs:q} "
-        "--runs-dir results/runs/{wildcards.family} --marker {output:q} "
-        "--processed-dir {params.processed} --device {params.device} --threads {threads} 2> {log}"
+# One rule per training job: a job trains its runs one after another (see nnrepro.config.jobs)
+# and declares each run's folder, so Snakemake can rebuild or delete exactly those runs.
+for _family in FAMILIES:
+    for _job, _runs in JOBS[_family].items():
+
+        rule:
+            """Runs of a family (one grid point each): train / sample / compute, save tidy tables
+            and each run's run.json; the job's marker lists its runs and their status."""
+            name:
+                f"train_{_family}_{_job}".replace("-", "_")
+            input:
+                job_data(_family, _runs),
+            output:
+                marker=f"results/runs/{_family}/jobs/{_job}.json",
+                runs=[directory(f"results/runs/{_family}/{r}") for r in _runs],
+            params:
+                specs=json.dumps({r: RUNS[_family][r] for r in _runs}, sort_keys=True),
+                family=_family,
+                processed=f"{DATA}/processed",
+                device=config["device"],
+            log:
+                f"logs/train/{_family}/{_job}.log",
+            benchmark:
+                f"results/benchmarks/train/{_family}/{_job}.tsv"
+            threads: RES["train"]["threads"]
+            resources:
+                mem_mb=RES["train"]["mem_mb"],
+                runtime=RES["train"]["runtime"],
+                gpu=RES["train"]["gpu"],
+            shell:
+                "python -m nnrepro train --family {params.family} --specs {params.specs:q} "
+                "--runs-dir results/runs/{params.family} --marker {output.marker:q} "
+                "--processed-dir {params.processed:q} --device {params.device} --threads {threads} 2> {log:q}"

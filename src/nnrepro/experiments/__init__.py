@@ -1,18 +1,20 @@
 """Experiments: what one run of a family computes.
 
-``nnrepro/experiments/<family letter>.py`` defines ``run(spec, out, env)``: ``spec`` is the run's
-settings (the family config with the grid point applied), ``out`` a ``RunDir`` to save tidy
-tables into (``out.save_table``) and to finish (``out.finish(status=...)``), ``env`` gives the
-device and the processed data sets.
+``nnrepro/experiments/<family letter>.py`` defines ``run(spec, out, env) -> status``: ``spec`` is
+the run's settings (the family config with the grid point applied, every default filled in from
+the schema), ``out`` a ``RunDir`` to save tidy tables into (``out.save_table``) and whose
+``out.checkpoint`` path ``training.fit`` resumes from, ``env`` gives the device and the
+processed data sets.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnrepro.config import RESERVED, fill
+from nnrepro.families import experiment_module
 from nnrepro.results import RunDir
 
 log = logging.getLogger("nnrepro")
@@ -38,13 +40,20 @@ class Env:
         return load_processed(Path(self.processed_dir) / f"{name}.pt", self.torch_device)
 
 
+def full_settings(family: str, spec: dict) -> dict:
+    """The run's settings with the schema's defaults filled in, its sweep and point kept."""
+    return {**fill(f"family_{family}", spec), **{k: spec[k] for k in RESERVED if k in spec}}
+
+
 def run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) -> None:
-    module = importlib.import_module(f"nnrepro.experiments.{family.lower()}")
-    out = RunDir(Path(out_dir), family, run_id, spec)
+    """One run of a family: its settings are checked against the family's schema (defaults
+    filled in), the family's experiment computes its tables, run.json is written last."""
+    settings = full_settings(family, spec)
+    out = RunDir(Path(out_dir), family, run_id, settings)
     t0 = time.perf_counter()
     log.info("family %s run %s on %s", family, run_id, env.torch_device)
-    status = module.run(spec, out, env) or "ok"
-    (out.path / "checkpoint.pt").unlink(missing_ok=True)  # finished: nothing left to resume
+    status = experiment_module(family).run(settings, out, env) or "ok"
+    out.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
     out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3),
                device=str(env.torch_device))
     log.info("family %s run %s: %s in %.1f s", family, run_id, status, time.perf_counter() - t0)

@@ -17,7 +17,6 @@ Tables:
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import pandas as pd
@@ -28,24 +27,12 @@ from nnrepro.ensembles import RunningEnsemble, predict_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
 from nnrepro.samplers import SAMPLERS, cosine_schedule, potential
-from nnrepro.training import Checkpoint, generator, minibatches, progress, to_cpu
-
-DEFAULTS = {"sampler": {"name": "sghmc", "friction": 1.0, "mass": 1.0, "temperature": 1.0,
-                        "gamma": 1.0, "alpha": 1.0, "scale_lr": False, "prior_scale": 1.0,
-                        "schedule": "constant", "cycle_epochs": 5, "burnin_cycles": 1,
-                        "resample": "none"},
-            "record_every": 1, "seed": 0}
+from nnrepro.training import Checkpoint, RunState, finite, fit, generator, minibatches
 
 METRICS = ("acc", "nll", "ece", "brier")   # of a predictive distribution (nnrepro.metrics)
 
 STEP_COLUMNS = ["step", "epoch", "lr", "t", "U", "nll", "norm2", "theta_r", "thetar_rate",
                 "dnorm2_dt", "r_norm2", "kinetic_temperature", "step_length"]
-
-
-def settings(spec: dict) -> dict:
-    s = {**DEFAULTS, **copy.deepcopy(spec)}
-    s["sampler"] = {**DEFAULTS["sampler"], **spec.get("sampler", {})}
-    return s
 
 
 def prefixed(metrics, prefix: str) -> dict:
@@ -72,41 +59,23 @@ def rademacher_proxy(model, x: torch.Tensor) -> tuple[float, float]:
     return prod, prod * x.norm(dim=1).max().item() / math.sqrt(len(x))
 
 
-def run(spec: dict, out, env) -> str:
-    s = settings(spec)
+def run(s: dict, out, env) -> str:
     sc = s["sampler"]
     dev = env.torch_device
     ds = env.dataset(s["dataset"])
     n = len(ds.y_train)
     gen = generator(s["seed"], dev)                      # shuffling and sampler noise
-    model = models.build(s.get("model"), ds.n_features, ds.n_classes).to(dev)
+    model = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)
     opt = build_sampler(model.parameters(), sc, gen)
     steps_per_epoch = -(-n // s["batch_size"])
     cycle_steps = sc["cycle_epochs"] * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, cosine_schedule(cycle_steps) if sc["schedule"] == "cosine" else (lambda k: 1.0))
-    ensemble = RunningEnsemble()
-    steps: list[torch.Tensor] = []                       # one (k, len(STEP_COLUMNS)) block per epoch
-    epochs, samples = [], []
-    prev_sample, path, t = None, 0.0, 0.0
-    ckpt = Checkpoint(out.path / "checkpoint.pt", spec)
+    st = RunState(model=model, sampler=opt, sched=sched, gen=gen, ensemble=RunningEnsemble(),
+                  steps=[],                               # one (k, len(STEP_COLUMNS)) block per epoch
+                  epochs=[], samples=[], prev_sample=None, path=0.0, t=0.0)
 
-    state = ckpt.load()
-    start = 0
-    if state is not None:
-        start = state["epoch"]
-        model.load_state_dict(state["model"]); opt.load_state_dict(state["sampler"])
-        sched.load_state_dict(state["sched"]); gen.set_state(state["gen"])
-        if state["ensemble"]["count"]:
-            ensemble.load_state_dict({k: v.to(dev) if torch.is_tensor(v) else v
-                                      for k, v in state["ensemble"].items()})
-        steps, epochs, samples = state["steps"], state["epochs"], state["samples"]
-        prev_sample = None if state["prev_sample"] is None else state["prev_sample"].to(dev)
-        path, t = state["path"], state["t"]
-
-    status = "ok"
-    for epoch in progress(range(start + 1, s["epochs"] + 1), total=s["epochs"] - start,
-                          desc=f"A {out.run_id} epoch"):
+    def epoch_fn(epoch: int) -> torch.Tensor:
         model.train()
         head, rows = [], []                              # host scalars, device diagnostics
         for i, idx in enumerate(minibatches(n, s["batch_size"], gen)):
@@ -119,21 +88,21 @@ def run(spec: dict, out, env) -> str:
             sched.step()
             d = opt.diagnostics
             if sc["name"] == "sghmc":
-                path = path + d["step_length"]           # stays on the device until saved
-            t += eps
+                st.path = st.path + d["step_length"]     # stays on the device until saved
+            st.t += eps
             if k % s["record_every"] == 0:
-                head.append([k, epoch, eps, t])
+                head.append([k, epoch, eps, st.t])
                 rows.append(torch.stack([U.detach(), nll.detach()] + [d[c] for c in STEP_COLUMNS[6:]]))
         block = torch.cat([torch.tensor(head, dtype=torch.float64).reshape(-1, 4),
                            torch.stack(rows).double().cpu() if rows else torch.zeros(0, 9,
                            dtype=torch.float64)], 1)
-        steps.append(block)
-        ok = bool(torch.isfinite(block[:, 4]).all() and torch.isfinite(block[:, 6]).all()) \
-            and all(torch.isfinite(p).all() for p in model.parameters())
+        st.steps.append(block)
+        health = torch.cat([block[:, 4], block[:, 6], flat_params(model).double().cpu()])
+        ok = finite(health)
 
         # end of epoch: evaluate the current sample (and, at a cycle end, collect it)
         probs = predict_probs(model, ds.x_test)
-        row = {"epoch": epoch, "step": epoch * steps_per_epoch, "t": t,
+        row = {"epoch": epoch, "step": epoch * steps_per_epoch, "t": st.t,
                "norm": flat_params(model).norm().item(),
                "train_nll": torch.nn.functional.cross_entropy(
                    predict_probs(model, ds.x_train).clamp_min(1e-300).log(), ds.y_train).item()
@@ -144,34 +113,29 @@ def run(spec: dict, out, env) -> str:
         cycle, cycle_end = divmod(epoch, sc["cycle_epochs"])
         collect = ok and cycle_end == 0 and cycle > sc["burnin_cycles"]
         if collect:
-            ensemble.add(probs)
-        e = ensemble.evaluate(ds.y_test) if ensemble.count else dict.fromkeys(METRICS, math.nan)
-        row.update(prefixed(e, "ens"), ens_size=ensemble.count)
+            st.ensemble.add(probs)
+        e = st.ensemble.evaluate(ds.y_test) if st.ensemble.count else dict.fromkeys(METRICS, math.nan)
+        row.update(prefixed(e, "ens"), ens_size=st.ensemble.count)
         if collect:
             theta = flat_params(model).clone()
-            dist = math.nan if prev_sample is None else (theta - prev_sample).norm().item()
-            samples.append({"sample": ensemble.count - 1, "epoch": epoch, "cycle": cycle,
-                            "norm": row["norm"], "distance": dist,
-                            "path_length": float(path) if prev_sample is not None else math.nan,
-                            **prefixed(m, "test"), **prefixed(e, "ens")})
-            prev_sample, path = theta, 0.0
+            dist = math.nan if st.prev_sample is None else (theta - st.prev_sample).norm().item()
+            st.samples.append({"sample": st.ensemble.count - 1, "epoch": epoch, "cycle": cycle,
+                               "norm": row["norm"], "distance": dist,
+                               "path_length": float(st.path) if st.prev_sample is not None else math.nan,
+                               **prefixed(m, "test"), **prefixed(e, "ens")})
+            st.prev_sample, st.path = theta, 0.0
         if ok and cycle_end == 0 and sc["resample"] == "cycle":
             opt.resample_momentum()                      # r ~ N(0, MαT/γ) once per cycle
         row["collected"] = collect
-        epochs.append(row)
-        if not ok:
-            status = "diverged"
-            break
-        ckpt.save(to_cpu({"epoch": epoch, "model": model.state_dict(),
-                          "sampler": opt.state_dict(), "sched": sched.state_dict(),
-                          "gen": gen.get_state(), "ensemble": ensemble.state_dict(),
-                          "steps": steps, "epochs": epochs, "samples": samples,
-                          "prev_sample": prev_sample, "path": float(path), "t": t}))
+        st.epochs.append(row)
+        return health
 
-    out.save_table("steps", pd.DataFrame(torch.cat(steps).numpy() if steps else None,
+    status = fit(st, s["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
+                 desc=f"A {out.run_id} epoch")
+    out.save_table("steps", pd.DataFrame(torch.cat(st.steps).numpy() if st.steps else None,
                                          columns=STEP_COLUMNS).astype({"step": int, "epoch": int}))
-    out.save_table("epochs", pd.DataFrame(epochs))
-    out.save_table("samples", pd.DataFrame(samples, columns=[
+    out.save_table("epochs", pd.DataFrame(st.epochs))
+    out.save_table("samples", pd.DataFrame(st.samples, columns=[
         "sample", "epoch", "cycle", "norm", "distance", "path_length",
         *(f"{p}_{k}" for p in ("test", "ens") for k in METRICS)]))
     return status

@@ -20,25 +20,12 @@ import pandas as pd
 import torch
 from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
 
-from nnrepro import models, optimizers
+from nnrepro import landscape, models, optimizers
 from nnrepro.ensembles import RunningEnsemble, predict_probs
 from nnrepro.metrics import evaluate
-from nnrepro.models import flat_params, set_flat_params
+from nnrepro.models import flat_params
 from nnrepro.swag import SWAG
-from nnrepro.training import Checkpoint, finite, generator, progress, to_cpu, train_epoch
-
-DEFAULTS = {"swa": {"schedule": "constant", "cycle_epochs": 1, "min_lr_ratio": 0.05},
-            "swag": {"rank": 20, "scale": 0.5, "samples": 30, "ci_images": 6},
-            "landscape": {"plane_points": 21, "directions": 5, "distances": 21,
-                          "max_distance": 1.0}}
-
-
-def settings(spec: dict) -> dict:
-    s = copy.deepcopy(spec)
-    for k, d in DEFAULTS.items():
-        s[k] = {**d, **s.get(k, {})}
-    return s
-
+from nnrepro.training import Checkpoint, RunState, finite, fit, generator, train_epoch
 
 @torch.no_grad()
 def test_metrics(model, ds) -> dict:
@@ -55,102 +42,75 @@ def cyclic_lr(cycle_steps: int, min_ratio: float):
     return lambda step: 1 - (1 - min_ratio) * (step % cycle_steps) / max(cycle_steps - 1, 1)
 
 
-def run(spec: dict, out, env) -> str:
-    s = settings(spec)
+def run(s: dict, out, env) -> str:
     dev = env.torch_device
     ds = env.dataset(s["dataset"])
-    gen = generator(s.get("seed", 0), dev)                 # base run's shuffling
-    gen_swa = torch.Generator(device=dev).manual_seed(s.get("seed", 0) + 10_000)
-    model = models.build(s.get("model"), ds.n_features, ds.n_classes).to(dev)
-    opt = optimizers.build(model.parameters(), s["optimizer"])
     swa_cfg = s["swa"]
     n_base, n_swa = s["epochs"], swa_cfg["epochs"]
     steps_per_epoch = -(-len(ds.y_train) // s["batch_size"])
     n_collect = n_swa // swa_cfg["cycle_epochs"]
     keep = {0, n_collect // 2, n_collect - 1}             # iterates spanning the SWA plane
 
-    swa_model = swa_opt = sched = averaged = swag = None
-    iterates: dict[int, torch.Tensor] = {}
-    steps, epochs = [], []
-    ckpt = Checkpoint(out.path / "checkpoint.pt", spec)
+    gen = generator(s["seed"], dev)                       # base run's shuffling
+    model = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)
+    opt = optimizers.build(model.parameters(), s["optimizer"])
+    # the SWA phase's objects; swa_model takes the base solution ŵ when the phase starts
+    swa_model = copy.deepcopy(model)
+    swa_opt = optimizers.build(swa_model.parameters(), swa_cfg["optimizer"])
+    if swa_cfg["schedule"] == "constant":
+        sched = SWALR(swa_opt, swa_lr=swa_cfg["optimizer"]["lr"], anneal_epochs=1)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            swa_opt, cyclic_lr(swa_cfg["cycle_epochs"] * steps_per_epoch, swa_cfg["min_lr_ratio"]))
+    st = RunState(model=model, opt=opt, gen=gen,
+                  gen_swa=torch.Generator(device=dev).manual_seed(s["seed"] + 10_000),
+                  swa_model=swa_model, swa_opt=swa_opt, sched=sched,
+                  averaged=AveragedModel(swa_model),      # equal running average ŵ_flat
+                  swag=SWAG(sum(p.numel() for p in model.parameters()), s["swag"]["rank"], dev),
+                  steps=[], epochs=[], iterates={})
 
-    def start_swa():
-        nonlocal swa_model, swa_opt, sched, averaged, swag
-        swa_model = copy.deepcopy(model)
-        swa_opt = optimizers.build(swa_model.parameters(), swa_cfg["optimizer"])
-        if swa_cfg["schedule"] == "constant":
-            sched = SWALR(swa_opt, swa_lr=swa_cfg["optimizer"]["lr"], anneal_epochs=1)
-        else:
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                swa_opt, cyclic_lr(swa_cfg["cycle_epochs"] * steps_per_epoch, swa_cfg["min_lr_ratio"]))
-        averaged = AveragedModel(swa_model)                   # equal running average ŵ_flat
-        swag = SWAG(sum(p.numel() for p in model.parameters()), s["swag"]["rank"], dev)
-
-    state = ckpt.load()
-    start = 0
-    if state is not None:
-        start = state["epoch"]
-        model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"])
-        gen.set_state(state["gen"]); gen_swa.set_state(state["gen_swa"])
-        steps, epochs, iterates = state["steps"], state["epochs"], state["iterates"]
-        if start > n_base:
-            start_swa()
-            for obj, key in ((swa_model, "swa_model"), (swa_opt, "swa_opt"), (sched, "sched"),
-                             (averaged, "averaged"), (swag, "swag")):
-                obj.load_state_dict(state[key])
-            iterates = {k: v.to(dev) for k, v in iterates.items()}
-
-    status = "ok"
-    for epoch in progress(range(start + 1, n_base + n_swa + 1), total=n_base + n_swa - start,
-                          desc=f"B {out.run_id} epoch"):
+    def epoch_fn(epoch: int) -> torch.Tensor:
         if epoch == n_base + 1:
-            start_swa()
+            swa_model.load_state_dict(model.state_dict())
         losses = train_epoch(model, opt, ds.x_train, ds.y_train, s["batch_size"], gen).cpu()
-        steps += [{"step": (epoch - 1) * steps_per_epoch + i, "epoch": epoch, "loss": l}
-                  for i, l in enumerate(losses.tolist())]
+        st.steps += [{"step": (epoch - 1) * steps_per_epoch + i, "epoch": epoch, "loss": l}
+                     for i, l in enumerate(losses.tolist())]
         rows = [{"epoch": epoch, "model": "base", "train_loss": train_loss(model, ds),
                  **test_metrics(model, ds)}]
-        ok = finite(losses)
-        if swa_model is not None:
+        if epoch > n_base:
             swa_losses = train_epoch(swa_model, swa_opt, ds.x_train, ds.y_train, s["batch_size"],
-                                     gen_swa, after_step=sched.step if swa_cfg["schedule"] == "cyclic" else None)
+                                     st.gen_swa, after_step=sched.step if swa_cfg["schedule"] == "cyclic" else None)
             if swa_cfg["schedule"] == "constant":
                 sched.step()
-            ok = ok and finite(swa_losses)
+            losses = torch.cat([losses, swa_losses.cpu()])
             k = epoch - n_base
-            collected = ok and k % swa_cfg["cycle_epochs"] == 0
+            collected = finite(losses) and k % swa_cfg["cycle_epochs"] == 0
             if collected:                                      # end of a cycle: collect ŵᵢ
-                averaged.update_parameters(swa_model)
-                swag.collect(swa_model)
+                st.averaged.update_parameters(swa_model)
+                st.swag.collect(swa_model)
                 idx = k // swa_cfg["cycle_epochs"] - 1
                 if idx in keep:
-                    iterates[idx] = flat_params(swa_model).clone()
+                    st.iterates[idx] = flat_params(swa_model).clone()
             rows.append({"epoch": epoch, "model": "swa_iterate", "collected": collected,
                          "train_loss": train_loss(swa_model, ds), **test_metrics(swa_model, ds)})
-            if averaged.n_averaged > 0:
-                update_bn([ds.x_train], averaged)              # no-op without BatchNorm
-                rows.append({"epoch": epoch, "model": "swa", "train_loss": train_loss(averaged, ds),
-                             **test_metrics(averaged, ds)})
-        epochs += rows
-        if not ok:
-            status = "diverged"
-            break
-        ckpt.save(to_cpu({"epoch": epoch, "model": model.state_dict(), "opt": opt.state_dict(),
-                          "gen": gen.get_state(), "gen_swa": gen_swa.get_state(),
-                          "steps": steps, "epochs": epochs, "iterates": iterates,
-                          **({"swa_model": swa_model.state_dict(), "swa_opt": swa_opt.state_dict(),
-                              "sched": sched.state_dict(), "averaged": averaged.state_dict(),
-                              "swag": swag.state_dict()} if swa_model is not None else {})}))
+            if st.averaged.n_averaged > 0:
+                update_bn([ds.x_train], st.averaged)           # no-op without BatchNorm
+                rows.append({"epoch": epoch, "model": "swa", "train_loss": train_loss(st.averaged, ds),
+                             **test_metrics(st.averaged, ds)})
+        st.epochs += rows
+        return losses
 
-    out.save_table("steps", pd.DataFrame(steps))
-    out.save_table("epochs", pd.DataFrame(epochs))
-    if status == "ok" and swag is not None and swag.n > 1:
-        evaluate_solutions(s, ds, model, averaged.module, swag, iterates, out, dev)
+    status = fit(st, n_base + n_swa, Checkpoint(out.checkpoint, s), epoch_fn, dev,
+                 desc=f"B {out.run_id} epoch")
+    out.save_table("steps", pd.DataFrame(st.steps))
+    out.save_table("epochs", pd.DataFrame(st.epochs))
+    if status == "ok" and st.swag.n > 1:
+        evaluate_solutions(s, ds, model, st.averaged.module, st.swag, st.iterates, out, dev)
     return status
 
 
 def evaluate_solutions(s, ds, base, swa, swag, iterates, out, dev) -> None:
-    gen = torch.Generator(device=dev).manual_seed(s.get("seed", 0) + 20_000)
+    gen = torch.Generator(device=dev).manual_seed(s["seed"] + 20_000)
     scfg, lcfg = s["swag"], s["landscape"]
     sampled = copy.deepcopy(swa)
     per_sample, probs_lowrank = [], []
@@ -197,61 +157,24 @@ def evaluate_solutions(s, ds, base, swa, swag, iterates, out, dev) -> None:
     out.save_table("flatness", flatness_table(base, swa, ds, lcfg, gen))
 
 
-@torch.no_grad()
-def _loss_err(model, ds, theta) -> tuple[float, float]:
-    set_flat_params(model, theta)
-    logits = model(ds.x_test)
-    loss = torch.nn.functional.cross_entropy(logits, ds.y_test).item()
-    return loss, (logits.argmax(1) != ds.y_test).float().mean().item()
-
-
 def plane_tables(swa, iterates, ds, points: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Test error on the plane through iterates w₁, w₂, w₃ (Garipov et al. 2018 construction):
-    u = w₂ − w₁, v = w₃ − w₁ − ⟨w₃ − w₁, û⟩û; coordinates in the orthonormal basis (û, v̂)."""
+    """Test error on the plane through three SWA iterates (Garipov et al. 2018; nnrepro.landscape)."""
     w = [iterates[k] for k in sorted(iterates)][:3]
     while len(w) < 3:
         w.append(w[-1])
-    u = w[1] - w[0]
-    u_hat = u / u.norm().clamp_min(1e-12)
-    v = w[2] - w[0] - (w[2] - w[0]).dot(u_hat) * u_hat
-    v_hat = v / v.norm().clamp_min(1e-12)
-    model = copy.deepcopy(swa)
-
-    def coords(theta):
-        d = theta - w[0]
-        return d.dot(u_hat).item(), d.dot(v_hat).item()
-
-    centroid = sum(w) / 3
-    named = {"iterate 1": w[0], "iterate 2": w[1], "iterate 3": w[2],
-             "average of the 3": centroid}
-    pts = []
-    for name, theta in named.items():
-        x, yv = coords(theta)
-        loss, err = _loss_err(model, ds, theta)
-        pts.append({"point": name, "x": x, "y": yv, "test_loss": loss, "test_err": err})
-    xs = [p["x"] for p in pts]
-    ys = [p["y"] for p in pts]
-    span = max(max(xs) - min(xs), max(ys) - min(ys), 1e-6)
-    grid = []
-    for a in torch.linspace(min(xs) - 0.3 * span, max(xs) + 0.3 * span, points).tolist():
-        for b in torch.linspace(min(ys) - 0.3 * span, max(ys) + 0.3 * span, points).tolist():
-            loss, err = _loss_err(model, ds, w[0] + a * u_hat + b * v_hat)
-            grid.append({"x": a, "y": b, "test_loss": loss, "test_err": err})
-    return pd.DataFrame(grid), pd.DataFrame(pts)
+    return landscape.plane(swa, w[0], w[1], w[2], ds.x_test, ds.y_test, points)
 
 
 def flatness_table(base, swa, ds, lcfg, gen) -> pd.DataFrame:
     """Test loss at θ + t·d along unit random directions d (the same d for both solutions)."""
     thetas = {"base": flat_params(base), "SWA": flat_params(swa)}
-    model = copy.deepcopy(swa)
     dists = torch.linspace(-lcfg["max_distance"], lcfg["max_distance"], lcfg["distances"]).tolist()
-    rows = []
+    frames = []
     for j in range(lcfg["directions"]):
-        d = torch.randn(thetas["base"].shape, generator=gen, device=thetas["base"].device)
-        d /= d.norm()
+        d = landscape.random_direction(thetas["base"], gen)
         for name, theta in thetas.items():
-            for t in dists:
-                loss, err = _loss_err(model, ds, theta + t * d)
-                rows.append({"solution": name, "direction": j, "distance": t,
-                             "test_loss": loss, "test_err": err})
-    return pd.DataFrame(rows)
+            frames.append(landscape.line(swa, theta, d, dists, ds.x_test, ds.y_test)
+                          .rename(columns={"loss": "test_loss", "err": "test_err"})
+                          .assign(solution=name, direction=j))
+    return pd.concat(frames, ignore_index=True)[["solution", "direction", "distance", "test_loss",
+                                                 "test_err"]]

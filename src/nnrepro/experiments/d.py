@@ -10,7 +10,6 @@ grids), ``adaptive_steps``, ``reparam``, ``pnorm_check``, ``pnorm_paths``, ``tru
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -21,27 +20,6 @@ import torch
 from nnrepro import optimizers as optim
 
 DTYPE = torch.float64
-
-DEFAULTS = {
-    "seed": 0,
-    # D-trajectories: all methods at the same lr on each problem (seed 004 §6.3)
-    "trajectories": {"condition": 20.0, "lr": 0.09, "steps": 100,
-                     "rosenbrock_lr": 2e-3, "rosenbrock_steps": 1000},
-    # D-adagrad-decay: noisy gradients of the same quadratic, `paths` independent runs
-    "adaptive": {"lr": 0.1, "steps": 1000, "noise": 1.0, "paths": 16},
-    # D-reparam: GD on f(x) and on g(y) = f(y/2) (seed 003)
-    "reparam": {"lr": 0.1, "steps": 60},
-    # D-pnorm-steps: trust-region steps ‖Δ‖_p = lr for these p, and a Mahalanobis metric
-    "pnorm": {"lr": 0.25, "steps": 30, "p": [1.1, 2.0, 10.0], "checks": 8},
-    # D-trust-region: GD vs normalized steps
-    "trust_region": {"gd_lr": 0.5, "lr": 0.1, "steps": 400},
-    # D-lr-schedule: ẋ + γ(t)(x + u(t)) = 0 for t in [1, horizon] (seed 002)
-    "lr_schedule": {"horizon": 1000, "noise": 1.0, "paths": 512},
-    # D-adam-counterexample: Reddi, Kale & Kumar (2018), α_t = lr/√t
-    "adam": {"lr": 0.5, "steps": 20200, "betas": [0.9, 0.99]},
-    # D-saddle-escape: f = ½xᵀAx, A = diag(1, −1), from the stable manifold
-    "saddle": {"lr": 0.1, "steps": 150, "noise": 0.05, "paths": 32},
-}
 
 # the optimizers compared in D-trajectories, torch defaults otherwise
 METHODS = {
@@ -347,15 +325,7 @@ def stationary_points():
 
 
 # ---------------------------------------------------------------- entry point
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def run(spec: dict, out, env) -> str:
-    cfg = _merge(DEFAULTS, {k: v for k, v in spec.items() if k != "point"})
+def run(cfg: dict, out, env) -> str:
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     cond = cfg["trajectories"]["condition"]
 

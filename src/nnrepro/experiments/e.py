@@ -25,9 +25,9 @@ ACT = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 
 
 def run(spec: dict, out, env) -> str:
-    seed = spec.get("seed", 0)
+    seed = spec["seed"]
     ls, sep = spec["least_squares"], spec["separable"]
-    X, Y = synthetic.least_squares(ls["n"], ls["d"], ls.get("outputs", 1), seed)
+    X, Y = synthetic.least_squares(ls["n"], ls["d"], ls["outputs"], seed)
     out.save_table("min_norm", min_norm(X, Y, ls["lr"], ls["steps"], ls["init_scales"], seed))
     ridge_path, ridge_eigs = ridge(X, Y, spec["ridge"])
     out.save_table("ridge", ridge_path)
@@ -143,7 +143,7 @@ def deep_hessian(cfg, seed) -> pd.DataFrame:
     x = torch.randn(cfg["n"], cfg["d"], generator=g, dtype=F64)
     y = torch.randn(cfg["n"], 1, generator=g, dtype=F64)
     torch.manual_seed(seed + 4)
-    net = torch.nn.Sequential(torch.nn.Linear(cfg["d"], cfg["hidden"]), ACT[cfg.get("activation", "tanh")](),
+    net = torch.nn.Sequential(torch.nn.Linear(cfg["d"], cfg["hidden"]), ACT[cfg["activation"]](),
                               torch.nn.Linear(cfg["hidden"], 1)).to(F64)
     names, shapes = zip(*[(n, p.shape) for n, p in net.named_parameters()])
 
@@ -160,8 +160,8 @@ def deep_hessian(cfg, seed) -> pd.DataFrame:
     theta0, rows = theta.detach().clone(), []
     for lam in [0.0] + list(cfg["lambdas"]):
         th = theta0.clone().requires_grad_()
-        if cfg.get("lbfgs_iters", 500):
-            lbfgs = torch.optim.LBFGS([th], lr=1, max_iter=cfg.get("lbfgs_iters", 500),
+        if cfg["lbfgs_iters"]:
+            lbfgs = torch.optim.LBFGS([th], lr=1, max_iter=cfg["lbfgs_iters"],
                                       tolerance_grad=1e-12, tolerance_change=0,
                                       line_search_fn="strong_wolfe")
             def closure():

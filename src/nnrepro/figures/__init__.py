@@ -6,13 +6,12 @@ functions live in ``nnrepro/figures/<family letter>.py``.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from nnrepro.catalogue import FIGURES
+from nnrepro.families import FIGURES, figures_module
 from nnrepro.claims import COLUMNS, Claim
 from nnrepro.results import Results
 
@@ -35,7 +34,7 @@ def render(family: str, results: Results, out_dir: str | Path, profile: str) -> 
 
     from nnrepro.figures.style import apply_style, stamp_claim
 
-    importlib.import_module(f"nnrepro.figures.{family.lower()}")
+    figures_module(family)  # registers the family's figure functions
     apply_style()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

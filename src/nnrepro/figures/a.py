@@ -1,8 +1,8 @@
 """Family A figures (seed 000, "L2 norm burst during BNN training"): one function per id.
 
-Runs are told apart by the keys of their grid point: the temperature sweep varies
-``temperature``, the γ sweep ``gamma`` (with ``resample``), the γ × α grid ``gamma`` and
-``alpha``. Settings are read from each run's spec, so every figure knows T, γ, α, M of a run.
+Runs are selected by the name of their sweep in the config: ``temperature`` (T), ``gamma`` (γ,
+with and without momentum resampling) and ``gamma_alpha`` (the γ × α grid). Settings are read
+from each run's spec, so every figure knows T, γ, α, M of a run.
 """
 from __future__ import annotations
 
@@ -23,22 +23,19 @@ from nnrepro.results import Results
 
 
 def _meta(res: Results) -> pd.DataFrame:
+    """One row per run: its sweep and the settings the figures read."""
     rows = []
     for r in res.runs:
-        sc, keys = r["spec"].get("sampler", {}), set(r.get("point", {}))
-        sweep = "gamma_alpha" if "alpha" in keys else "gamma" if "gamma" in keys else "T"
-        rows.append({"run": r["run"], "status": r["status"], "sweep": sweep,
-                     "T": sc.get("temperature", 1.0), "gamma": sc.get("gamma", 1.0),
-                     "alpha": sc.get("alpha", 1.0), "mass": sc.get("mass", 1.0),
-                     "resample": str(sc.get("resample", "none")),
-                     "seed": r["spec"].get("seed", 0)})
+        sc = r["spec"]["sampler"]
+        rows.append({"run": r["run"], "status": r["status"], "sweep": r["sweep"],
+                     "T": sc["temperature"], "gamma": sc["gamma"], "alpha": sc["alpha"],
+                     "mass": sc["mass"], "resample": str(sc["resample"]), "seed": r["spec"]["seed"]})
     return pd.DataFrame(rows)
 
 
 def _table(res: Results, name: str, sweep: str | None = None) -> pd.DataFrame:
     meta = _meta(res)
-    point_cols = {k for r in res.runs for k in r.get("point", {})}
-    df = res.table(name).drop(columns=["status", *point_cols], errors="ignore")
+    df = res.table(name).drop(columns=["status", "sweep", *res.swept()], errors="ignore")
     df = df.merge(meta, on="run")
     return df if sweep is None else df[df["sweep"] == sweep]
 
@@ -80,8 +77,8 @@ def _t_palette(values):
 
 @figure("A-norm-burst")
 def a_norm_burst(res: Results):
-    ep = _table(res, "epochs", "T")
-    st = _table(res, "steps", "T")
+    ep = _table(res, "epochs", "temperature")
+    st = _table(res, "steps", "temperature")
     hot = ep["T"].max() if len(ep) else math.nan
     ep, st = ep[ep["T"] == hot], st[st["T"] == hot]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
@@ -110,7 +107,7 @@ def a_norm_burst(res: Results):
         h2, l2 = tw.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, loc="lower right" if metric == "acc" else "upper left",
                   fontsize=8, framealpha=0.9)
-        mark_diverged(ax, _diverged(res, "T"))
+        mark_diverged(ax, _diverged(res, "temperature"))
     for run, g in _final(ep).groupby("run"):
         full = ep[ep["run"] == run].sort_values("epoch")
         n0 = math.sqrt(st[st["run"] == run].sort_values("step")["norm2"].iloc[0])  # after step 1
@@ -120,7 +117,7 @@ def a_norm_burst(res: Results):
     value = float(np.mean(growth)) if growth else math.nan
     acc_drop = float(np.mean(drop)) if drop else math.nan
     passed = bool(math.isfinite(value) and value > 3 and math.isfinite(acc_drop) and acc_drop <= 0.03)
-    note = (f"{_note(res, 'T')}; ensemble accuracy {100 * acc_drop:.1f} pts below its best at the "
+    note = (f"{_note(res, 'temperature')}; ensemble accuracy {100 * acc_drop:.1f} pts below its best at the "
             f"end (must be ≤ 3); current sample {100 * float(np.mean(drop_single or [math.nan])):.1f} pts")
     fig.suptitle("Weight-norm burst: ‖θ‖₂ grows while the test accuracy stays high")
     return fig, Claim("A-norm-burst", f"final/initial ‖θ‖₂ at T = {hot:g} > 3 while the ensemble's "
@@ -129,7 +126,7 @@ def a_norm_burst(res: Results):
 
 @figure("A-norm-vs-T")
 def a_norm_vs_t(res: Results):
-    ep = _table(res, "epochs", "T")
+    ep = _table(res, "epochs", "temperature")
     fin = _final(ep)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     pal = _t_palette(fin["T"]) if len(fin) else {}
@@ -151,16 +148,16 @@ def a_norm_vs_t(res: Results):
         axes[2].set(xscale="log", yscale="log", xlabel="temperature T (log scale)",
                     ylabel="Π_l ‖W_l‖_F · max‖x‖ / √n",
                     title="Rademacher-bound proxy against T")
-    mark_diverged(axes[0], _diverged(res, "T"))
+    mark_diverged(axes[0], _diverged(res, "temperature"))
     rho = _spearman(fin["T"], fin["norm"])
     fig.suptitle("Colder posteriors keep the weights smaller")
     return fig, greater("A-norm-vs-T", "Spearman ρ between T and final ‖θ‖₂ > 0.8", rho, 0.8,
-                        _note(res, "T"))
+                        _note(res, "temperature"))
 
 
 @figure("A-dnorm-thetar")
 def a_dnorm_thetar(res: Results):
-    st = _table(res, "steps", "T")
+    st = _table(res, "steps", "temperature")
     ok = st[(st["status"] == "ok")]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
     rs = {run: float(np.corrcoef(g["dnorm2_dt"], g["thetar_rate"])[0, 1])
@@ -189,10 +186,10 @@ def a_dnorm_thetar(res: Results):
         axes[1].set(xscale="symlog", yscale="symlog", xlabel="2γM⁻¹θᵀr",
                     ylabel="finite-difference d‖θ‖²/dt", title="All steps of all T-sweep runs")
         axes[1].legend(fontsize=7, markerscale=3)
-    mark_diverged(axes[0], _diverged(res, "T"))
+    mark_diverged(axes[0], _diverged(res, "temperature"))
     vals = list(rs.values())
     value = float(np.median(vals)) if vals else math.nan
-    note = _note(res, "T") + (f"; per-run r from {min(vals):.3f} to {max(vals):.3f}" if vals else "")
+    note = _note(res, "temperature") + (f"; per-run r from {min(vals):.3f} to {max(vals):.3f}" if vals else "")
     fig.suptitle("d‖θ‖²/dt = 2γM⁻¹θᵀr: the momentum's projection on θ drives the norm")
     return fig, greater("A-dnorm-thetar", "median over runs of Pearson r(finite-difference d‖θ‖²/dt, "
                         "2γM⁻¹θᵀr) > 0.9", value, 0.9, note)
@@ -200,7 +197,7 @@ def a_dnorm_thetar(res: Results):
 
 @figure("A-momentum-energy")
 def a_momentum_energy(res: Results):
-    st = _table(res, "steps", "T")
+    st = _table(res, "steps", "temperature")
     ok = st[st["status"] == "ok"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
     means = pd.Series(dtype=float)
@@ -225,14 +222,14 @@ def a_momentum_energy(res: Results):
         axes[1].legend(fontsize=8, ncol=2)
         late = ok[ok["step"] >= ok.groupby("run")["step"].transform("max") / 2]
         means = late.groupby(["T", "run"])["r_norm2"].mean().groupby("T").mean()
-    mark_diverged(axes[0], _diverged(res, "T"))
+    mark_diverged(axes[0], _diverged(res, "temperature"))
     rho = _spearman(means.index, means.values) if len(means) else math.nan
     rho = round(rho, 9) if math.isfinite(rho) else rho
     detail = ", ".join(f"T={t:g}: {v:.3g}" for t, v in means.items())
     fig.suptitle("Colder temperatures give less momentum energy")
     return fig, greater("A-momentum-energy", "mean ‖r‖² (second half of each run) is monotone in T: "
                         "Spearman ρ(T, mean ‖r‖²) = 1", rho, 1.0,
-                        f"{_note(res, 'T')}; mean ‖r‖²: {detail}", inclusive=True)
+                        f"{_note(res, 'temperature')}; mean ‖r‖²: {detail}", inclusive=True)
 
 
 @figure("A-gamma")
