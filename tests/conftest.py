@@ -73,3 +73,21 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
         logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in (workdir / "logs").rglob("*.log"))
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-5000:]}\n{logs}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def processed(tmp_path_factory):
+    """sklearn's digits, processed once for the whole test session."""
+    from nnrepro.data import preprocess
+
+    root = tmp_path_factory.mktemp("data")
+    preprocess("digits", root / "raw", root / "processed" / "digits.pt")
+    return root / "processed"
+
+
+@pytest.fixture(scope="session")
+def env(processed):
+    """A CPU environment on the processed digits, with the schema's divergence bound."""
+    from nnrepro.experiments import Env
+
+    return Env(device="cpu", processed_dir=processed, max_loss_ratio=1000.0)

@@ -133,3 +133,48 @@ def test_jobs_are_keyed_by_content():
     # with 4 runs per job: one job per T (3 seeds), per γ (2 modes; 2 α), never two values of
     # a sweep's first key in one job
     assert sorted(map(len, job_map([1.0]).values())) == [2, 2, 2, 2, 3]
+
+
+@pytest.mark.parametrize("mutate,words", [
+    (lambda c: c["families"]["B"].update(epochs=3.0), ("families.B.epochs", "3.0 is not of type 'integer'")),
+    (lambda c: c["families"]["B"]["swa"].update(epochs=3, cycle_epochs=10),
+     ("swa.epochs 3 // swa.cycle_epochs 10 = 0 SWA iterates",)),
+    (lambda c: c.update(run=[]), ("at 'run'", "should be non-empty")),
+    (lambda c: c.update(run=["B", "A"]), ("family A is listed but 'families' has no 'A' block",)),
+    (lambda c: c["families"]["B"].update(batch_size=5000), ("batch_size 5000 is larger than digits",)),
+    (lambda c: c["families"]["B"].update(grid={"seeds": {"seed": []}}),
+     ("families.B.grid.seeds.seed", "should be non-empty")),
+])
+def test_configs_that_would_crash_after_the_compute_are_rejected_first(mutate, words):
+    with pytest.raises(ValueError) as err:
+        validate(_bad(mutate))
+    for w in words:
+        assert w in str(err.value), str(err.value)
+
+
+def test_every_error_of_a_config_is_listed_at_once():
+    def two_errors(c):
+        c["families"]["B"].update(epochs="ten", batch_size=0)
+    with pytest.raises(ValueError) as err:
+        validate(_bad(two_errors))
+    assert "families.B.epochs" in str(err.value) and "families.B.batch_size" in str(err.value)
+
+
+def test_stale_results_are_found_and_current_ones_kept(tmp_path):
+    """After `seeds: [0, 1]` -> `[0]` and `run: [A, B]` -> `[B]`, the old run folders, job
+    markers, figures and tables are stale; the current ones and data/ are not touched."""
+    from nnrepro.results import stale
+
+    cfg = validate(tiny_config(B={**TINY_B, "grid": {"seeds": {"seed": [0]}}}))
+    job = next(iter(jobs(family_runs(cfg, "B"), cfg["families"]["B"]["grid"], 1)))
+    r = tmp_path / "results"
+    current = [r / "runs/B/seed~0/run.json", r / f"runs/B/jobs/{job}.json", r / "figures/B-swa.png",
+               r / "tables/B/epochs.parquet", r / "claims/B.csv"]
+    old = [r / "runs/B/seed~1/run.json", r / "runs/B/jobs/seeds-00000000.json",
+           r / "figures/A-gamma.png", r / "tables/A/epochs.parquet", r / "runs/A/x~1/run.json"]
+    for p in current + old:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    found = stale(cfg, r)
+    assert set(found) == {r / "runs/B/seed~1", r / "runs/B/jobs/seeds-00000000.json",
+                          r / "figures/A-gamma.png", r / "tables/A", r / "runs/A/x~1"}

@@ -86,3 +86,26 @@ def test_real_mnist_from_mirror(tmp_path):
     ds = data.load_processed(data.preprocess("mnist", tmp_path / "raw", tmp_path / "mnist.pt"))
     assert (len(ds.y_train), len(ds.y_test), ds.n_features) == (60000, 10000, 784)
     assert ds.y_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_corrupt_or_truncated_processed_file_is_named_and_refused(tmp_path):
+    """Flipped bytes inside a tensor record still load with torch.load: the content sha256
+    written with the file catches them. A truncated file names itself too."""
+    out = data.preprocess("digits", tmp_path / "raw", tmp_path / "processed" / "digits.pt")
+    assert data.load_processed(out).x_train.shape[0] == 1347
+    blob = torch.load(out)
+    assert blob["sha256"] == data.content_hash(blob) and "nnrepro" in blob["made_from"]
+    raw = bytearray(out.read_bytes())
+    pos = raw.find(blob["x_train"].numpy().tobytes()[:64])       # inside the x_train record
+    assert pos > 0
+    raw[pos + 10: pos + 14] = bytes(255 - b for b in raw[pos + 10: pos + 14])
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(raw))
+    torch.load(flipped)                                            # still opens
+    with pytest.raises(data.DataError, match=r"corrupt processed data file .*flipped\.pt.*rebuilds it"):
+        data.load_processed(flipped)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(out.read_bytes()[:5000])
+    with pytest.raises(data.DataError, match=r"unreadable processed data file .*truncated\.pt"):
+        data.load_processed(truncated)
+    assert not list((tmp_path / "processed").glob("*.tmp"))       # no temp file left behind

@@ -29,8 +29,8 @@ def test_registry_has_every_family_and_figure_once():
     assert FIGURES == {f.letter: [g.id for g in f.figures] for f in FAMILIES.values()}
     assert TITLES == {f.letter: f.title for f in FAMILIES.values()}
     assert figure_ids("D") == FIGURES["D"] and len(figure_ids("D")) == 9
-    assert IMPLEMENTED == ("A", "B", "D", "E")
-    assert sum(len(FIGURES[f]) for f in IMPLEMENTED) == 27
+    assert IMPLEMENTED == ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L")
+    assert sum(len(FIGURES[f]) for f in IMPLEMENTED) == 47
 
 
 def test_registry_matches_shared_catalogue():
@@ -87,20 +87,22 @@ def test_status_reads_figures_and_claims(tmp_path):
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "A-gamma.png").write_bytes(b"\x89PNG")
     (tmp_path / "claims.csv").write_text(
-        "figure_id,claim,value,threshold,passed,profile\n"
-        "A-gamma,lower γ gives lower final norm,0.9,0.8,True,quick\n"
-        'A-norm-burst,"norm grows, accuracy stays",2.1,3,False,quick\n'
-        "D-saddle-surface,reference surface,,,,quick\n")
+        "figure_id,claim,value,threshold,verdict,passed,profile\n"
+        "A-gamma,lower γ gives lower final norm,0.9,0.8,pass,True,quick\n"
+        'A-norm-burst,"norm grows, accuracy stays",2.1,3,fail,False,quick\n'
+        "A-norm-vs-T,ρ > 0.8,0.9,0.8,inconclusive,,quick\n"
+        "D-saddle-surface,reference surface,,,reference,,quick\n")
     df = status(tmp_path).set_index("figure_id")
     assert df.loc["A-gamma", "present"] and df["present"].sum() == 1
     assert df.loc["A-gamma", "verdict"] == "PASS"
     assert df.loc["A-norm-burst", "verdict"] == "FAIL"
-    assert df.loc["D-saddle-surface", "verdict"] == "reference"
+    assert df.loc["A-norm-vs-T", "verdict"] == "INCONCLUSIVE"
+    assert df.loc["D-saddle-surface", "verdict"] == "REFERENCE"
     assert df.loc["B-swa", "verdict"] == ""                       # no row in claims.csv
-    assert df.loc["C-fixes", "family"] == "C" and not df.loc["C-fixes", "implemented"]
+    assert df.loc["C-fixes", "family"] == "C" and df.loc["C-fixes", "implemented"]
 
 
-def test_module_lookup():
+def test_module_lookup(monkeypatch):
     import nnrepro.experiments.a
     import nnrepro.figures.e
 
@@ -110,10 +112,11 @@ def test_module_lookup():
         assert experiment_module(letter).__name__ == f"nnrepro.experiments.{letter.lower()}"
         assert figures_module(letter).__name__ == f"nnrepro.figures.{letter.lower()}"
         assert callable(experiment_module(letter).run)
+    monkeypatch.setattr(families, "IMPLEMENTED", ("A", "B"))   # every family is implemented now
     with pytest.raises(ValueError, match="not implemented"):
         experiment_module("C")
     with pytest.raises(ValueError, match="not implemented"):
-        figures_module("L")
+        figures_module("K")
     with pytest.raises(KeyError):
         experiment_module("Z")
 
@@ -135,11 +138,11 @@ def test_cli_list(tmp_path):
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "B-swa.png").write_bytes(b"\x89PNG")
     (tmp_path / "claims.csv").write_text(
-        "figure_id,claim,value,threshold,passed,profile\nB-swa,c,0.1,0.2,True,quick\n")
+        "figure_id,claim,value,threshold,verdict,passed,profile\nB-swa,c,0.1,0.2,pass,True,quick\n")
     proc = _nnrepro("list", "--results", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert all(fid in proc.stdout for fid in ALL_IDS)
-    assert "C. Gradient flow and initialization (not yet implemented)" in proc.stdout
+    assert "C. Gradient flow and initialization (implemented)" in proc.stdout
     line = next(line for line in proc.stdout.splitlines() if line.split()[:1] == ["B-swa"])
     assert line.split() == ["B-swa", "yes", "yes", "PASS"]
     assert "1 PASS" in proc.stdout.splitlines()[-1]

@@ -5,7 +5,6 @@ construction (Garipov et al. 2018, Li et al. 2018) on tiny models.
 """
 import copy
 import math
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest

@@ -4,7 +4,6 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from nnrepro import methods

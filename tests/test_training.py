@@ -11,20 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from nnrepro import data, experiments
+from nnrepro import experiments
 from nnrepro.figures import render
 from nnrepro.results import Results
 
 from nnrepro.training import Checkpoint
 
 from conftest import REPO, TINY_A, TINY_B
-
-
-@pytest.fixture(scope="module")
-def processed(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    data.preprocess("digits", root / "raw", root / "processed" / "digits.pt")
-    return root / "processed"
 
 
 def _run(spec, out, processed):
@@ -171,3 +164,51 @@ def test_fit_resumes_to_the_same_numbers_and_stops_a_diverged_run(tmp_path):
     status, rows = _toy_fit(tmp_path / "c", 6, lr=10.0)   # the loss overflows to inf / nan
     assert status == "diverged" and rows[-1][0] < 6
     assert not math.isfinite(rows[-1][1])
+
+
+def test_a_second_trainer_of_one_run_stops_naming_the_holder(tmp_path):
+    """Two trainers must never write one run folder: the second waits, then stops with the
+    PID of the first; a killed holder frees the lock at once (flock)."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from nnrepro.experiments import exclusive\n"
+        "with exclusive(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)"),
+        str(tmp_path / "run")], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(experiments.RunLocked, match=rf"being trained by PID {holder.pid}"):
+        with experiments.exclusive(tmp_path / "run", wait_s=1):
+            pass
+    holder.kill()
+    holder.wait()
+    with experiments.exclusive(tmp_path / "run", wait_s=5):   # SIGKILL freed it
+        pass
+
+
+def test_trainer_stops_when_the_workflow_is_gone(tmp_path, processed):
+    """`kill -9` of Snakemake must not leave an orphan trainer: it watches its workflow's PID."""
+    workflow = subprocess.Popen(["sleep", "300"])
+    spec = {**TINY_B, "model": {"hidden": [256, 128]}, "batch_size": 16, "epochs": 200, "seed": 0}
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "nnrepro", "train", "--family", "B", "--specs",
+         json.dumps({"seed~0": spec}), "--runs-dir", str(tmp_path), "--processed-dir",
+         str(processed), "--device", "cpu", "--threads", "1", "--parent-pid", str(workflow.pid)],
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")}, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    assert trainer.poll() is None, trainer.stderr.read()
+    workflow.kill()
+    workflow.wait()
+    assert trainer.wait(timeout=15) == 3
+    assert "is gone: stopping this trainer" in trainer.stderr.read()
+    assert not (tmp_path / "seed~0" / "run.json").exists()
+
+
+def test_a_finite_but_exploding_loss_is_diverged(tmp_path, processed):
+    """Adam at lr 1e4 reaches losses of 1e16 that stay finite: with the bound it is diverged
+    (and the claims exclude it); without the bound the old rule (non-finite only) lets it pass."""
+    spec = {**TINY_B, "optimizer": {"name": "adam", "lr": 1e4}, "seed": 0}
+    env = experiments.Env("cpu", processed, max_loss_ratio=1000.0)
+    experiments.run("B", "r", spec, tmp_path / "bounded", env)
+    info = json.loads((tmp_path / "bounded" / "run.json").read_text())
+    steps = pd.read_parquet(tmp_path / "bounded" / "steps.parquet")
+    assert info["status"] == "diverged"
+    assert steps["loss"].map(math.isfinite).all() and steps["loss"].max() > 1000 * steps["loss"].iloc[0]

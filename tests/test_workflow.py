@@ -8,6 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
 
 from nnrepro.families import FIGURES
 from nnrepro.claims import COLUMNS
@@ -18,13 +19,22 @@ from conftest import REPO, TINY_A, TINY_B, snakemake, tiny_config
 
 pytestmark = pytest.mark.slow
 QUICK = load(REPO / "config.yaml")["families"]   # D and E are fast at quick scale: used as shipped
+# families C and H, small: one init run and two clipping runs; six BN runs in two jobs
+TINY_C = {"gradients": {"depths": [20], "width": 64, "repeats": 2},
+          "variance": {"hidden": [64, 32, 16], "batch_size": 200, "repeats": 2},
+          "clipping": {"depth": 10, "width": 64, "epochs": 2},
+          "grid": {"init": {"task": ["init"]},
+                   "clipping": {"task": ["clipping"], "clipping.max_norm": [0, 1.0], "seed": [0]}}}
+TINY_H = {"model": {"hidden": [16, 16]}, "epochs": 2, "record": {"units": 2, "values": 16},
+          "grid": {"runs": {"optimizer.lr": [0.1, 0.5], "variant": ["standard", "bn", "noisy_bn"]}}}
 
 
 def test_snakemake_all_families_end_to_end(tmp_path, write_config):
-    cfg = tiny_config(runs_per_job=4, A=TINY_A, B=TINY_B, D=QUICK["D"], E=QUICK["E"])
+    cfg = tiny_config(runs_per_job=4, A=TINY_A, B=TINY_B, C=TINY_C, D=QUICK["D"], E=QUICK["E"],
+                      H=TINY_H)
     write_config(cfg)
     snakemake(tmp_path)
-    ids = [fid for fam in "ABDE" for fid in FIGURES[fam]]
+    ids = [fid for fam in "ABCDEH" for fid in FIGURES[fam]]
     for fid in ids:
         png = tmp_path / "results" / "figures" / f"{fid}.png"
         assert png.exists() and png.stat().st_size > 10_000, fid
@@ -41,6 +51,13 @@ def test_snakemake_all_families_end_to_end(tmp_path, write_config):
     # 2 temperatures, 2 γ, 2 γ), each run with its own folder
     assert len(list((tmp_path / "results" / "runs" / "A" / "jobs").glob("*.json"))) == 6
     assert len(list((tmp_path / "results" / "runs" / "A").glob("*/run.json"))) == 10
+    # C: an init job and a clipping job (plain SGD diverges: recorded, not fatal); H: one job per lr
+    assert len(list((tmp_path / "results" / "runs" / "C" / "jobs").glob("*.json"))) == 2
+    plain = tmp_path / "results" / "runs" / "C" / "task~clipping_clipping.max_norm~0_seed~0"
+    assert '"status": "diverged"' in (plain / "run.json").read_text()
+    assert len(list((tmp_path / "results" / "runs" / "H" / "jobs").glob("*.json"))) == 2
+    h = pd.read_parquet(tmp_path / "results" / "tables" / "H" / "activation_stats.parquet")
+    assert set(h["variant"]) == {"standard", "bn", "noisy_bn"}
     assert (tmp_path / "results" / "report.html").stat().st_size > 50_000  # figures embedded
     # tidy tables a user loads with pandas: per run, and merged per family
     steps = pd.read_parquet(tmp_path / "results" / "runs" / "B" / "seed~0" / "steps.parquet")
@@ -76,31 +93,72 @@ def test_snakemake_all_families_end_to_end(tmp_path, write_config):
     assert (tmp_path / "snakemake-report.html").stat().st_size > 10_000
 
 
-def test_dvc_repro(tmp_path, write_config):
-    for item in ("Snakefile", "workflow", "dvc.yaml"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
-    shutil.copytree(REPO / "src" / "nnrepro", tmp_path / "src" / "nnrepro",
+def test_dvc_as_users_use_it(tmp_path, write_config):
+    """A fresh clone (the repo's own .dvc/): `dvc repro`, params and metrics in `dvc exp show`
+    after a `-S` change, and a push / pull round trip through a local remote that gives a
+    second clone the results without retraining."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for item in ("Snakefile", "workflow", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore"):
+        src, dst = REPO / item, repo / item
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+    shutil.copytree(REPO / "src" / "nnrepro", repo / "src" / "nnrepro",
                     ignore=shutil.ignore_patterns("__pycache__"))
     cfg = tiny_config(B={**TINY_B, "grid": {"seeds": {"seed": [0]}}})
-    write_config(cfg)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+    (repo / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
-    def sh(*cmd):
-        proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=900)
+    def sh(*cmd, cwd=repo):
+        env = {**os.environ, "PYTHONPATH": str(cwd / "src")}
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
         assert proc.returncode == 0, f"{cmd}: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         return proc.stdout + proc.stderr
 
-    sh("git", "init", "-q")
     dvc = (sys.executable, "-m", "dvc")
-    sh(*dvc, "init", "-q")
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
+    sh("git", "init", "-q")
     sh(*dvc, "repro")
-    assert (tmp_path / "dvc.lock").exists()
-    assert (tmp_path / "results" / "claims.csv").exists()
-    assert (tmp_path / "data" / "processed" / "digits.pt").exists()
-    out = sh(*dvc, "status")
-    assert "up to date" in out.lower()
+    assert (repo / "results" / "claims.csv").exists() and (repo / "data" / "processed" / "digits.pt").exists()
+    assert "up to date" in sh(*dvc, "status").lower()
+    metrics = sh(*dvc, "metrics", "show")
+    assert "B-swa" in metrics and "verdicts.pass" in metrics
     # DVC's cache holds the data and results: a checkout after deletion restores them
-    shutil.rmtree(tmp_path / "results" / "figures")
+    shutil.rmtree(repo / "results" / "figures")
     sh(*dvc, "checkout")
-    assert (tmp_path / "results" / "figures" / "B-swa.png").exists()
+    assert (repo / "results" / "figures" / "B-swa.png").exists()
+
+    sh(*dvc, "remote", "add", "-d", "store", str(tmp_path / "remote"))
+    sh(*git, "add", "-A")
+    sh(*git, "commit", "-qm", "results")
+    sh(*dvc, "push")
+
+    # an experiment: the changed parameter and the claims appear in `dvc exp show`
+    sh(*dvc, "exp", "run", "-S", "config.yaml:families.B.epochs=5")
+    shown = sh(*dvc, "exp", "show", "--no-pager", "--md")
+    assert "families.B.epochs" in shown and "claims.B-swa.value" in shown
+    assert re.search(r"\|\s*5\s*\|", shown), shown[-2000:]
+
+    # a second clone pulls data and results: nothing to retrain
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    sh(*dvc, "pull", cwd=clone)
+    assert (clone / "results" / "figures" / "B-swa.png").exists()
+    assert "up to date" in sh(*dvc, "status", cwd=clone).lower()
+    dry = sh(sys.executable, "-m", "snakemake", "--cores", "1", "--dry-run", cwd=clone)
+    assert "rule train_" not in dry, dry[-2000:]
+
+
+def test_spaces_and_list_values_reach_the_shell_quoted(tmp_path, write_config):
+    """A space in data.root and a grid over model.hidden (one run per job) used to break the
+    rules' shell commands (`unrecognized arguments: 32].log`)."""
+    fam = {**TINY_B, "epochs": 1, "swa": {**TINY_B["swa"], "epochs": 3}, "swag": {**TINY_B["swag"], "rank": 2},
+           "grid": {"width": {"model.hidden": [[8], [16, 8]]}}}
+    cfg = tiny_config(runs_per_job=1, B=fam)
+    cfg["data"]["root"] = "my data"
+    write_config(cfg)
+    snakemake(tmp_path)
+    runs = sorted(p.name for p in (tmp_path / "results" / "runs" / "B").glob("*/run.json")
+                  for p in [p.parent])
+    assert runs == ["model.hidden~16-8", "model.hidden~8"]
+    assert (tmp_path / "my data" / "processed" / "digits.pt").exists()
+    assert not [p for p in tmp_path.rglob("*") if "]" in p.name or p.name.endswith(".tmp")]

@@ -1,53 +1,141 @@
 """Claims: the numeric check behind each figure, evaluated on the run's own results.
 
-A claim that fails is a finding: it is written to ``results/claims.csv`` as failed, with its value.
+A claim has a value, its 95 % interval over the independent units behind it (seeds, runs, test
+images) and a verdict: ``pass`` when the whole interval is on the right side of the threshold,
+``fail`` when it is on the wrong side, ``inconclusive`` when it straddles it or when there is too
+little data (fewer units than the claim needs). Mathematical claims (families D, E) have no
+interval: their value is compared with the threshold exactly. A claim that fails is a finding:
+it is written to ``results/claims.csv`` with its value, interval and the reason.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-COLUMNS = ["figure_id", "claim", "value", "threshold", "passed", "profile"]
+import numpy as np
+
+COLUMNS = ["figure_id", "claim", "value", "low", "high", "n", "threshold", "verdict", "passed",
+           "diverged", "document", "comparable", "profile"]
+VERDICTS = ("pass", "fail", "inconclusive", "reference")
 
 
 @dataclass
 class Claim:
     figure_id: str
-    claim: str          # the check in words, e.g. "SWA test error / base test error <= 1"
-    value: float        # the measured number
-    threshold: float    # what it is compared with (nan for reference figures)
-    passed: bool | None  # None: reference figure, nothing to check
-    note: str = ""      # e.g. "2 of 6 runs diverged"
+    claim: str           # the check in words, e.g. "SWA test error / base test error <= 1"
+    value: float         # the measured number (mean over units where there is an interval)
+    threshold: float     # what it is compared with (nan for reference figures)
+    passed: bool | None  # True for pass, False for fail, None for inconclusive and reference
+    note: str = ""       # e.g. "2 of 6 runs diverged (excluded)"
+    low: float = math.nan    # 95 % interval of the value over its units (nan: exact claim)
+    high: float = math.nan
+    n: int = 0           # independent units behind the value (seeds, runs, images); 0: exact
+    verdict: str = ""    # pass / fail / inconclusive / reference; set from passed if empty
+    finding: str = ""    # why, computed from the data: shown beside the verdict in the report
+    diverged: int = 0    # runs excluded because they diverged
+    document: str = ""   # the source's own number for this figure (families.Figure.document)
+    comparable: str = ""  # whether our scale can test that number, and why not
+
+    def __post_init__(self):
+        if not self.verdict:
+            self.verdict = {True: "pass", False: "fail", None: "reference"}[self.passed]
+        self.passed = {"pass": True, "fail": False}.get(self.verdict)
 
     def row(self, profile: str) -> dict:
         d = asdict(self)
         d["profile"] = profile
         return d
 
-    @property
-    def verdict(self) -> str:
-        return {True: "PASS", False: "FAIL", None: "reference"}[self.passed]
-
     def summary(self) -> str:
         v = "nan" if self.value is None or math.isnan(self.value) else f"{self.value:.4g}"
+        if math.isfinite(self.low) and math.isfinite(self.high):
+            v += f" [95 % {self.low:.3g}, {self.high:.3g}; n = {self.n}]"
         t = "" if self.threshold is None or math.isnan(self.threshold) else f" (threshold {self.threshold:.4g})"
-        return f"{self.verdict}: {self.claim}; value {v}{t}"
+        return f"{self.verdict.upper()}: {self.claim}; value {v}{t}"
+
+
+def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) of the finite ``values``: Student-t interval of the mean over
+    independent units (seeds); one unit gives no interval."""
+    from scipy import stats
+
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], float)
+    n = len(x)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = float(x.mean())
+    if n == 1 or np.all(x == x[0]):
+        return (mean, math.nan, math.nan, n) if n == 1 else (mean, mean, mean, n)
+    half = stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+    return mean, mean - half, mean + half, n
+
+
+def decide(value: float, low: float, high: float, n: int, threshold: float, above: bool,
+           inclusive: bool = False, min_n: int = 1) -> str:
+    """The verdict of "value > threshold" (``above``) or "value < threshold": from the interval
+    when there is one, from the value itself when the claim is exact (n = 0)."""
+    if not math.isfinite(value) or (n and n < min_n):
+        return "inconclusive"
+    def right(v):
+        return (v >= threshold if inclusive else v > threshold) if above else \
+               (v <= threshold if inclusive else v < threshold)
+    if n == 0:                                   # exact (mathematical) claim
+        return "pass" if right(value) else "fail"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "inconclusive"                    # one unit: no interval
+    if right(low) and right(high):
+        return "pass"
+    if not right(low) and not right(high):
+        return "fail"
+    return "inconclusive"
+
+
+def _compare(figure_id, claim, value, threshold, note, inclusive, above, units, min_n,
+             finding, diverged) -> Claim:
+    low = high = math.nan
+    n = 0
+    if units is not None:
+        value, low, high, n = mean_interval(units)
+        n = max(n, 0)
+        if n == 0:
+            value = math.nan
+        note = f"{note}; n = {n}" if note else f"n = {n}"
+        if min_n and 0 < n < min_n:
+            note += f" (fewer than the {min_n} needed)"
+    verdict = decide(float(value), low, high, n if units is not None else 0, float(threshold),
+                     above, inclusive, min_n)
+    if units is not None and n == 0:
+        verdict = "inconclusive"
+    return Claim(figure_id, claim, float(value), float(threshold), None, note, low, high, n,
+                 verdict, finding, diverged)
 
 
 def less(figure_id: str, claim: str, value: float, threshold: float, note: str = "",
-         inclusive: bool = False) -> Claim:
-    """Claim that passes when value < threshold (<= if inclusive; a non-finite value fails)."""
-    ok = bool(math.isfinite(value) and (value <= threshold if inclusive else value < threshold))
-    return Claim(figure_id, claim, float(value), float(threshold), ok, note)
+         inclusive: bool = False, units=None, min_n: int = 2, finding: str = "",
+         diverged: int = 0) -> Claim:
+    """Claim that value < threshold (<= if inclusive). With ``units`` (the value per seed or
+    per run) the value is their mean and the verdict comes from its 95 % interval; without,
+    the comparison is exact (mathematical claims)."""
+    return _compare(figure_id, claim, value, threshold, note, inclusive, False, units, min_n,
+                    finding, diverged)
 
 
 def greater(figure_id: str, claim: str, value: float, threshold: float, note: str = "",
-            inclusive: bool = False) -> Claim:
-    """Claim that passes when value > threshold (>= if inclusive; a non-finite value fails)."""
-    ok = bool(math.isfinite(value) and (value >= threshold if inclusive else value > threshold))
-    return Claim(figure_id, claim, float(value), float(threshold), ok, note)
+            inclusive: bool = False, units=None, min_n: int = 2, finding: str = "",
+            diverged: int = 0) -> Claim:
+    """Claim that value > threshold (>= if inclusive); ``units`` as in ``less``."""
+    return _compare(figure_id, claim, value, threshold, note, inclusive, True, units, min_n,
+                    finding, diverged)
 
 
 def reference(figure_id: str, what: str, value: float = math.nan) -> Claim:
     """A reference figure: nothing to check, the row records what was drawn."""
     return Claim(figure_id, what, float(value), math.nan, None)
+
+
+def both(first: Claim, second: Claim, note: str = "") -> Claim:
+    """A claim with two conditions: it passes when both pass, fails when either fails, and is
+    inconclusive otherwise; value and interval are the first condition's."""
+    verdicts = {first.verdict, second.verdict}
+    verdict = "fail" if "fail" in verdicts else "pass" if verdicts == {"pass"} else "inconclusive"
+    return replace(first, verdict=verdict, passed=None, note=note or first.note)

@@ -24,13 +24,38 @@ def cmd_prepare(a) -> None:
     data.preprocess(a.dataset, Path(a.root) / "raw", Path(a.out))
 
 
+def exit_with_parent(pid: int, every_s: float = 2.0) -> None:
+    """End this process when ``pid`` (the Snakemake that started the job) is gone: a killed
+    workflow must not leave an orphan trainer writing into a run folder. Checkpoints are
+    atomic, so the run resumes from its last epoch."""
+    import os
+    import threading
+    import time
+
+    def watch():
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                logging.error("the workflow (PID %d) is gone: stopping this trainer", pid)
+                os._exit(3)
+            except PermissionError:
+                pass                        # alive, owned by another user
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def cmd_train(a) -> None:
     """Run each (run id, settings) in turn; a run already finished with the same settings is
     kept, so a job interrupted between runs picks up where it stopped."""
     from nnrepro import experiments
     from nnrepro.results import write_json
 
-    env = experiments.Env(device=a.device, processed_dir=Path(a.processed_dir))
+    if a.parent_pid:
+        exit_with_parent(a.parent_pid)
+    env = experiments.Env(device=a.device, processed_dir=Path(a.processed_dir),
+                          max_loss_ratio=a.max_loss_ratio)
     status = {}
     for run_id, spec in json.loads(a.specs).items():
         out = Path(a.runs_dir) / run_id
@@ -58,14 +83,19 @@ def cmd_figures(a) -> None:
     Path(a.claims).parent.mkdir(parents=True, exist_ok=True)
     claims.to_csv(a.claims, index=False)
     for _, c in claims.iterrows():
-        logging.info("%s: %s (value %s)", c["figure_id"],
-                     {True: "PASS", False: "FAIL"}.get(c["passed"], "reference"), c["value"])
+        logging.info("%s: %s (value %s, 95%% interval [%s, %s])", c["figure_id"], c["verdict"].upper(),
+                     c["value"], c["low"], c["high"])
 
 
 def cmd_report(a) -> None:
-    from nnrepro.report import write_report
+    from nnrepro.report import provenance, write_metrics, write_plots, write_report
 
-    write_report(a.claims, Path(a.claims_out), Path(a.report), Path(a.figures_dir))
+    prov = provenance(Path(a.claims_out).parent, json.loads(a.config_json) if a.config_json else None,
+                      a.config_file, Path(a.repo), a.jobs)
+    df = write_report(a.claims, Path(a.claims_out), Path(a.report), Path(a.figures_dir), prov)
+    results = Path(a.claims_out).parent
+    write_metrics(df, results, results / "metrics.json")
+    write_plots(results, results / "plots")
 
 
 def cmd_validate(a) -> None:
@@ -94,7 +124,36 @@ def cmd_list(a) -> None:
     counts = df["verdict"].value_counts()
     print(f"{len(df)} figures: {int(df['implemented'].sum())} implemented, "
           f"{int(df['present'].sum())} drawn in {a.results}/figures, {counts.get('PASS', 0)} PASS, "
-          f"{counts.get('FAIL', 0)} FAIL, {counts.get('reference', 0)} reference")
+          f"{counts.get('FAIL', 0)} FAIL, {counts.get('INCONCLUSIVE', 0)} INCONCLUSIVE, "
+          f"{counts.get('REFERENCE', 0)} REFERENCE")
+    if Path(a.config).exists():
+        from nnrepro.config import load, validate
+        from nnrepro.results import stale
+
+        n = len(stale(validate(load(a.config)), a.results))
+        if n:
+            print(f"{n} path(s) under {a.results} do not belong to {a.config} (other settings or "
+                  f"families): `nnrepro clean --config {a.config} --dry-run` lists them")
+
+
+def cmd_clean(a) -> None:
+    """Remove what the config no longer makes (stale runs, figures, tables), keeping data/."""
+    import shutil
+
+    from nnrepro.config import load, validate
+    from nnrepro.results import stale
+
+    try:
+        config = validate(load(a.config))
+    except ValueError as e:
+        sys.exit(f"{a.config}: {e}")
+    paths = stale(config, a.results)
+    for p in paths:
+        print(("would remove " if a.dry_run else "removing ") + str(p))
+        if not a.dry_run:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    print(f"{len(paths)} stale path(s) under {a.results} for {a.config}"
+          + (" (dry run: nothing removed)" if a.dry_run else ""))
 
 
 def cmd_catalogue(a) -> None:
@@ -130,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--processed-dir", default="data/processed")
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--max-loss-ratio", type=float, default=None,
+                   help="a loss above this multiple of the run's first loss: diverged")
+    s.add_argument("--parent-pid", type=int, default=None,
+                   help="stop when this process (the workflow) is gone")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("figures", help="draw a family's figures and evaluate its claims")
@@ -145,6 +208,11 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--claims-out", default="results/claims.csv")
     s.add_argument("--report", default="results/report.md")
     s.add_argument("--figures-dir", default="results/figures")
+    s.add_argument("--config-json", default=None, help="the resolved config, for the provenance")
+    s.add_argument("--config-file", default="config.yaml")
+    s.add_argument("--jobs", nargs="*", default=[], help="the job markers of the runs reported")
+    s.add_argument("--repo", default=str(Path(__file__).resolve().parents[2]),
+                   help="the nnrepro checkout (git commit, default profile)")
     s.add_argument("claims", nargs="+")
     s.set_defaults(fn=cmd_report)
 
@@ -154,7 +222,14 @@ def main(argv: list[str] | None = None) -> None:
 
     s = sub.add_parser("list", help="every family and figure: implemented, figure present, verdict")
     s.add_argument("--results", default="results", help="the results folder to look in")
+    s.add_argument("--config", default="config.yaml", help="the config the results should belong to")
     s.set_defaults(fn=cmd_list)
+
+    s = sub.add_parser("clean", help="remove results the config no longer makes (data/ is kept)")
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--results", default="results")
+    s.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    s.set_defaults(fn=cmd_clean)
 
     s = sub.add_parser("catalogue", help="write the figure catalogue page from the registry")
     s.add_argument("--out", default="docs/catalogue.md")

@@ -68,6 +68,9 @@ def _validator(schema: dict):
 
     base = jsonschema.Draft202012Validator
     check_properties = base.VALIDATORS["properties"]
+    # an integer is an int: JSON Schema would take 3.0 for `epochs`, and range() would not
+    strict_int = base.TYPE_CHECKER.redefine(
+        "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool))
 
     def properties(validator, props, instance, sch):
         if validator.is_type(instance, "object"):
@@ -76,7 +79,8 @@ def _validator(schema: dict):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from check_properties(validator, props, instance, sch)
 
-    return jsonschema.validators.extend(base, {"properties": properties})(schema)
+    return jsonschema.validators.extend(base, {"properties": properties},
+                                        type_checker=strict_int)(schema)
 
 
 def _errors(schema: dict, instance, prefix: str = "") -> list[str]:
@@ -91,15 +95,52 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     as the settings they become). Returns the config, defaults filled in."""
     schema = _schema(str(schema_path))
     lines = _errors(schema, config)
+    lines += [f"  at 'run': family {f} is listed but 'families' has no '{f}' block"
+              for f in config.get("run", []) if f not in config.get("families", {})]
     if not lines:
-        for family in config.get("families", {}):
+        for family in config["run"]:
             try:
-                family_runs(config, family, schema_path)
+                runs_of: dict[str, list[str]] = {}           # one line per error, with its runs
+                for rid, spec in family_runs(config, family, schema_path).items():
+                    for e in cross_field_errors(family, spec):
+                        runs_of.setdefault(e, []).append(rid)
+                lines += [f"  at 'families.{family}': {e} (runs: {', '.join(rids)})"
+                          for e, rids in runs_of.items()]
             except ValueError as e:
                 lines += str(e).splitlines()
     if lines:
-        raise ValueError("invalid config:\n" + "\n".join(lines))
+        raise ValueError("invalid config:\n" + "\n".join(dict.fromkeys(lines)))
     return config
+
+
+# ---------------------------------------------------------------- rules across fields
+TRAIN_SIZE = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
+
+
+def cross_field_errors(family: str, s: dict) -> list[str]:
+    """What one field's schema cannot see: settings that pass alone but leave a figure with
+    nothing to draw (checked before any job runs)."""
+    errors = []
+    if "batch_size" in s and "dataset" in s and s["batch_size"] > TRAIN_SIZE[s["dataset"]]:
+        errors.append(f"batch_size {s['batch_size']} is larger than {s['dataset']}'s "
+                      f"{TRAIN_SIZE[s['dataset']]} training images")
+    if family == "A":
+        sc = s["sampler"]
+        collected = s["epochs"] // sc["cycle_epochs"] - sc["burnin_cycles"]
+        if collected < 2:
+            errors.append(f"epochs {s['epochs']} // sampler.cycle_epochs {sc['cycle_epochs']} − "
+                          f"sampler.burnin_cycles {sc['burnin_cycles']} = {collected} collected "
+                          "samples; the sample ensemble and the distance between samples need ≥ 2")
+    if family == "B":
+        iterates = s["swa"]["epochs"] // s["swa"]["cycle_epochs"]
+        if iterates < 2:
+            errors.append(f"swa.epochs {s['swa']['epochs']} // swa.cycle_epochs "
+                          f"{s['swa']['cycle_epochs']} = {iterates} SWA iterates; SWA, SWAG and the "
+                          "plane of three iterates need ≥ 2 (better ≥ 3)")
+        elif s["swag"]["rank"] > iterates:
+            errors.append(f"swag.rank {s['swag']['rank']} is larger than the {iterates} SWA iterates "
+                          "it is estimated from")
+    return errors
 
 
 def fill(definition: str, settings: dict, schema_path: str | Path = SCHEMA) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import os
 import pickle
 import shutil
 from dataclasses import dataclass
@@ -152,14 +153,47 @@ def preprocess(name: str, raw_root: Path, out: Path) -> Path:
         "std": xf.std(0).clamp_min(1.0),  # constant border pixels: leave them at 0 after centring
         "n_classes": int(max(y_tr.max(), y_te.max()) + 1),
     }
+    blob["made_from"] = {"raw": raw_checksums(name, raw_root), "nnrepro": _code_version()}
+    blob["sha256"] = content_hash(blob)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(out)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(blob, tmp)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     log.info("%s: %d train / %d test images of %d features -> %s", name, len(y_tr), len(y_te),
              x_tr.shape[1], out)
     return out
+
+
+TENSORS = ("x_train", "y_train", "x_test", "y_test", "mean", "std")
+
+
+def content_hash(blob: dict) -> str:
+    """sha256 over the processed tensors' bytes, shapes and dtypes, and the class count."""
+    h = hashlib.sha256()
+    for k in TENSORS:
+        t = blob[k].contiguous()
+        h.update(f"{k}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.numpy().tobytes())
+    h.update(str(blob["n_classes"]).encode())
+    return h.hexdigest()
+
+
+def raw_checksums(name: str, raw_root: Path) -> dict[str, str]:
+    """md5 of the raw archives a processed file was made from (none for sklearn's digits)."""
+    if name == "digits":
+        return {}
+    return {rel: md5(Path(raw_root) / rel) for rel, _ in expected_files(name)
+            if (Path(raw_root) / rel).exists()}
+
+
+def _code_version() -> str:
+    from nnrepro import __version__
+
+    return f"{__version__} data.py sha256 {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]}"
 
 
 @dataclass
@@ -181,7 +215,14 @@ def load_processed(path: str | Path, device: torch.device | str = "cpu") -> Data
     path = Path(path)
     if not path.exists():
         raise DataError(f"missing processed data file {path}: run the prepare step first")
-    b = torch.load(path, map_location="cpu")
+    fix = "delete it and run `snakemake` again: the prepare_data rule rebuilds it"
+    try:
+        b = torch.load(path, map_location="cpu")
+    except Exception as e:  # noqa: BLE001 - truncated or not a torch file: say which file
+        raise DataError(f"unreadable processed data file {path} ({type(e).__name__}: {e}); {fix}") from None
+    if b.get("sha256") != content_hash(b):
+        raise DataError(f"corrupt processed data file {path}: its content does not match the "
+                        f"sha256 it was written with; {fix}")
     mean, std = b["mean"], b["std"]
 
     def standardize(x):

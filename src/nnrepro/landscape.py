@@ -22,7 +22,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.optim.swa_utils import update_bn
 
-from nnrepro.models import flat_params, set_flat_params
+from nnrepro.models import set_flat_params
 from nnrepro.training import minibatches
 
 Vector = torch.Tensor

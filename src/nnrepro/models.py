@@ -7,6 +7,8 @@ Options beyond the plain MLP, and the families that use them:
 - ``bias``: Linear layers with or without bias.
 At their defaults the network is the plain Linear/activation stack, built with the same layers,
 parameter order and RNG draws as before, so seeded runs reproduce their numbers.
+``CNN`` is a small VGG-style convolutional net with the same batchnorm/init options (family H at
+paper scale).
 """
 from __future__ import annotations
 
@@ -81,14 +83,52 @@ class MLP(nn.Sequential):
         init_weights(self, init, gain)
 
 
+VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+
+
+class CNN(nn.Sequential):
+    """A VGG-style convolutional net (Simonyan & Zisserman 2015), the architecture of Santurkar
+    et al. 2018's BatchNorm experiments on CIFAR-10 (family H at paper scale).
+
+    Takes flat images (as the data sets store them) of ``image_shape`` = (C, H, W). ``channels``
+    in VGG notation: an int is a 3×3 conv (padding 1) → [BatchNorm2d] → activation, "M" a 2×2
+    max-pool; then one Linear to the logits. ``VGG11`` is VGG's configuration A.
+    batchnorm, init, gain: as for ``MLP`` (fan_in of a conv: in_channels × 9).
+    """
+
+    def __init__(self, image_shape, channels=VGG11, n_classes: int = 10,
+                 activation: str = "relu", *, batchnorm: bool = False, init: str = "default",
+                 gain: float = 1.0):
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        c, h, w = image_shape
+        layers: list[nn.Module] = [nn.Unflatten(1, (c, h, w))]
+        for v in channels:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+                continue
+            layers.append(nn.Conv2d(c, v, 3, padding=1))
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(v))
+            layers.append(ACTIVATIONS[activation]())
+            c = v
+        if h < 1 or w < 1:
+            raise ValueError(f"too many max-pools for {image_shape} images: {channels}")
+        layers += [nn.Flatten(), nn.Linear(c * h * w, n_classes)]
+        super().__init__(*layers)
+        init_weights(self, init, gain)
+
+
 @torch.no_grad()
 def init_weights(model: nn.Module, init: str = "default", gain: float = 1.0) -> nn.Module:
-    """Re-initialise every Linear of ``model`` (see ``MLP``); "default" with gain 1 draws nothing."""
+    """Re-initialise every Linear and Conv2d of ``model`` (see ``MLP``); "default" with gain 1
+    draws nothing. A conv's fan_in is in_channels × kernel area (``weight[0].numel()``)."""
     for m in model.modules():
-        if not isinstance(m, nn.Linear):
+        if not isinstance(m, (nn.Linear, nn.Conv2d)):
             continue
         if init == "lecun":                                   # Var W = gain²/fan_in
-            nn.init.normal_(m.weight, 0.0, gain / math.sqrt(m.in_features))
+            nn.init.normal_(m.weight, 0.0, gain / math.sqrt(m.weight[0].numel()))
         elif init == "xavier":                                # Var W = gain²·2/(fan_in + fan_out)
             nn.init.xavier_normal_(m.weight, gain)
         elif gain != 1.0:                                     # torch's init, scaled

@@ -17,13 +17,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from nnrepro.config import get_dotted
+from nnrepro.config import format_value, get_dotted
+
+
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary file of this process, then rename it to ``path``: readers
+    see the old file or the new one, two writers never share a temp file, and a failed write
+    (a full disk) leaves no temp file behind."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -51,9 +62,7 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
 
     def save_table(self, name: str, df: pd.DataFrame) -> None:
-        tmp = self.path / f"{name}.parquet.tmp"
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, self.path / f"{name}.parquet")
+        atomic_write(self.path / f"{name}.parquet", lambda tmp: df.to_parquet(tmp, index=False))
 
     @property
     def checkpoint(self) -> Path:
@@ -104,7 +113,8 @@ class Results:
             df.insert(2, "sweep", info.get("sweep", "default"))
             for col, key in swept.items():
                 if col not in df.columns:
-                    df[col] = get_dotted(info["spec"], key)
+                    value = get_dotted(info["spec"], key)      # a list (model.hidden) as "16-8"
+                    df[col] = format_value(value) if isinstance(value, list) else value
             frames.append(df)
         if not frames:
             raise FileNotFoundError(f"no run has a table named {name!r}")
@@ -124,3 +134,30 @@ class Results:
 
     def diverged(self) -> list[str]:
         return [r["run"] for r in self.runs if r["status"] == "diverged"]
+
+
+def stale(config: dict, results: str | Path = "results") -> list[Path]:
+    """Files and folders under ``results`` that ``config`` (validated) no longer makes: the run
+    folders, job markers, checkpoints and timings of runs no longer in a sweep, and the figures,
+    claims and tables of families no longer run. Downloads and processed data are not here."""
+    from nnrepro.config import family_runs, jobs
+    from nnrepro.families import FIGURES
+
+    results = Path(results)
+    keep: set[Path] = set()
+    for f in config["run"]:
+        runs = family_runs(config, f)
+        job_ids = jobs(runs, config["families"][f].get("grid"), config["runs_per_job"])
+        fam = results / "runs" / f
+        keep |= {fam / r for r in runs}
+        keep |= {p for p in fam.glob("*.*") if p.name.split(".checkpoint")[0] in runs
+                 or p.name.removesuffix(".lock") in runs}         # checkpoints (and tagged ones), locks
+        keep |= {fam / "jobs" / f"{j}.json" for j in job_ids}
+        keep |= {results / "benchmarks" / "train" / f / f"{j}.tsv" for j in job_ids}
+        keep |= {results / "tables" / f, results / "claims" / f"{f}.csv",
+                 results / "benchmarks" / f"figures_{f}.tsv"}
+        keep |= {results / "figures" / f"{fid}.png" for fid in FIGURES[f]}
+    found = [*results.glob("runs/*/*"), *results.glob("runs/*/jobs/*"), *results.glob("tables/*"),
+             *results.glob("claims/*"), *results.glob("figures/*"),
+             *results.glob("benchmarks/train/*/*"), *results.glob("benchmarks/figures_*.tsv")]
+    return sorted(p for p in found if p not in keep and p.name != "jobs")

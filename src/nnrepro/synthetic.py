@@ -2,6 +2,7 @@
 
 ``least_squares``: an overparameterized regression Y = W X with fewer points than inputs (N < d).
 ``separable``: labelled points whose hard-margin SVM direction is known by construction.
+``regression_1d``: y = x sin x + noise on a union of intervals (families F and K).
 """
 from __future__ import annotations
 
@@ -34,3 +35,19 @@ def separable(n: int, gamma: float = 0.5, gap: float = 1.5, seed: int = 0):
     y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
     y[:2] = [1.0, -1.0]
     return z * y[:, None], y, u / gamma
+
+
+def true_function(x: np.ndarray) -> np.ndarray:
+    """The 1-D regression target of families F and K: f(x) = x sin x."""
+    return x * np.sin(x)
+
+
+def regression_1d(n: int, intervals, noise: float = 0.0, seed: int = 0):
+    """N points x uniform on a union of intervals [[a, b], ...] (a gap between them is a region
+    without data), sorted; y = x sin x + N(0, noise²). Returns x (N,), y (N,)."""
+    rng = np.random.default_rng(seed)
+    iv = np.asarray(intervals, dtype=float).reshape(-1, 2)
+    lengths = iv[:, 1] - iv[:, 0]
+    which = rng.choice(len(iv), size=n, p=lengths / lengths.sum())
+    x = np.sort(iv[which, 0] + rng.random(n) * lengths[which])
+    return x, true_function(x) + noise * rng.standard_normal(n)

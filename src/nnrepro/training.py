@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +26,8 @@ from typing import Callable, Iterator
 
 import torch
 from torch import nn
+
+from nnrepro.results import atomic_write_bytes
 
 log = logging.getLogger("nnrepro")
 
@@ -91,9 +92,7 @@ class Checkpoint:
     def save(self, state: dict) -> None:
         buf = io.BytesIO()
         torch.save({**state, "_spec": self.key}, buf)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, self.path)
+        atomic_write_bytes(self.path, buf.getvalue())
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -158,18 +157,27 @@ class RunState(SimpleNamespace):
 
 
 def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
-        epoch_fn: Callable[[int], torch.Tensor], device="cpu", desc: str = "") -> str:
+        epoch_fn: Callable[[int], torch.Tensor], device="cpu", desc: str = "",
+        max_loss_ratio: float | None = None) -> str:
     """Run ``epoch_fn(epoch)`` for epochs 1..``epochs``, resuming after the last epoch of a
     checkpoint left by the same settings and checkpointing ``state`` after every epoch.
-    ``epoch_fn`` returns the epoch's losses: a non-finite one stops the run, status
-    ``diverged`` (that epoch's rows are kept, no checkpoint is written). Returns the status."""
-    saved, start = checkpoint.load(), 0
+    ``epoch_fn`` returns the epoch's losses (per step, in order). The run stops with status
+    ``diverged`` (that epoch's rows kept, no checkpoint written) when a loss is non-finite or,
+    with ``max_loss_ratio``, exceeds that multiple of the run's first loss (Adam at lr 1e4
+    reaches 1e14 while staying finite). Returns the status."""
+    saved, start, initial = checkpoint.load(), 0, None
     if saved is not None:
-        start = saved.pop("epoch")
+        start, initial = saved.pop("epoch"), saved.pop("_initial_loss")
         state.load_state_dict(saved, device)
     for epoch in progress(range(start + 1, epochs + 1), total=epochs - start, desc=desc):
-        if not finite(epoch_fn(epoch)):
+        losses = epoch_fn(epoch).detach().double().cpu()
+        if not finite(losses):
             log.info("%s: non-finite loss at epoch %d: diverged", desc, epoch)
             return "diverged"
-        checkpoint.save({"epoch": epoch, **state.state_dict()})
+        initial = losses.flatten()[0].abs().item() if initial is None else initial
+        if max_loss_ratio is not None and losses.max().item() > max_loss_ratio * initial:
+            log.info("%s: loss %.3g at epoch %d is over %g × its initial %.3g: diverged", desc,
+                     losses.max().item(), epoch, max_loss_ratio, initial)
+            return "diverged"
+        checkpoint.save({"epoch": epoch, "_initial_loss": initial, **state.state_dict()})
     return "ok"

@@ -1,12 +1,9 @@
 import json
 
-from nnrepro.families import FIGURES
+from nnrepro.families import CPU_ONLY, FIGURES
 from nnrepro.config import family_runs, jobs
 
 FAMILIES = config["run"]
-for _family in FAMILIES:
-    if _family not in config["families"]:
-        raise ValueError(f"config: 'run' lists family {_family} but 'families' has no '{_family}' block")
 
 # family -> run id -> settings (schema defaults filled in), from the family's named sweeps
 RUNS = {f: family_runs(config, f) for f in FAMILIES}

@@ -1,12 +1,19 @@
 rule report:
     """claims.csv (one row per figure) and the reproduction report beside the figures."""
     input:
-        expand("results/claims/{family}.csv", family=FAMILIES),
-        all_figures(),
+        claims=expand("results/claims/{family}.csv", family=FAMILIES),
+        figures=all_figures(),
+        jobs=[m for f in FAMILIES for m in job_markers(f)],
     output:
         claims="results/claims.csv",
         md="results/report.md",
         html=report("results/report.html", caption="../report/report.rst", category="Report"),
+        metrics="results/metrics.json",
+        plots=directory("results/plots"),
+    params:
+        config=json.dumps(config, sort_keys=True),
+        config_file=(workflow.overwrite_configfiles or ["config.yaml"])[-1],
+        repo=workflow.basedir,
     log:
         "logs/report.log",
     threads: 1
@@ -16,6 +23,6 @@ rule report:
         gpu=0,
     shell:
         "python -m nnrepro report --claims-out {output.claims} --report {output.md} "
-        "--figures-dir results/figures "
-        + " ".join(f"results/claims/{f}.csv" for f in FAMILIES)
-        + " 2> {log}"
+        "--figures-dir results/figures --config-json {params.config:q} "
+        "--config-file {params.config_file:q} --repo {params.repo:q} --jobs {input.jobs:q} "
+        "-- {input.claims:q} 2> {log:q}"

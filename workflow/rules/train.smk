@@ -16,8 +16,9 @@ for _family in FAMILIES:
             params:
                 specs=json.dumps({r: RUNS[_family][r] for r in _runs}, sort_keys=True),
                 family=_family,
-                processed=f"{DATA}/processed",
+                processed=lambda w, input: Path(input[0]).parent if input else f"{DATA}/processed",
                 device=config["device"],
+                max_loss_ratio=config["max_loss_ratio"],
             log:
                 f"logs/train/{_family}/{_job}.log",
             benchmark:
@@ -26,8 +27,9 @@ for _family in FAMILIES:
             resources:
                 mem_mb=RES["train"]["mem_mb"],
                 runtime=RES["train"]["runtime"],
-                gpu=RES["train"]["gpu"],
+                gpu=0 if _family in CPU_ONLY else RES["train"]["gpu"],
             shell:
                 "python -m nnrepro train --family {params.family} --specs {params.specs:q} "
                 "--runs-dir results/runs/{params.family} --marker {output.marker:q} "
-                "--processed-dir {params.processed:q} --device {params.device} --threads {threads} 2> {log:q}"
+                "--processed-dir {params.processed:q} --device {params.device} --threads {threads} "
+                "--max-loss-ratio {params.max_loss_ratio} --parent-pid $PPID 2> {log:q}"  # $PPID: the Snakemake that runs this job

@@ -8,8 +8,11 @@ processed data sets.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ log = logging.getLogger("nnrepro")
 class Env:
     device: str = "auto"
     processed_dir: Path = Path("data/processed")
+    max_loss_ratio: float | None = None   # a loss above this × the run's first loss: diverged
 
     @property
     def torch_device(self):
@@ -45,9 +49,49 @@ def full_settings(family: str, spec: dict) -> dict:
     return {**fill(f"family_{family}", spec), **{k: spec[k] for k in RESERVED if k in spec}}
 
 
+class RunLocked(RuntimeError):
+    """Another live process is training the same run folder."""
+
+
+@contextmanager
+def exclusive(run_dir: Path, wait_s: float = 30.0):
+    """Hold ``<run dir>.lock`` (an flock: the kernel frees it when its holder dies, even by
+    SIGKILL) while a run trains. A second trainer of the same run waits up to ``wait_s`` (an
+    orphan notices its parent is gone within seconds), then stops naming the PID that holds it."""
+    path = run_dir.with_name(run_dir.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    f.seek(0)
+                    raise RunLocked(f"run folder {run_dir} is being trained by PID {f.read().strip() or '?'} "
+                                    f"(lock {path}): stop that process or wait for it") from None
+                time.sleep(0.5)
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) -> None:
     """One run of a family: its settings are checked against the family's schema (defaults
-    filled in), the family's experiment computes its tables, run.json is written last."""
+    filled in), the family's experiment computes its tables, run.json is written last. The run
+    folder is locked while it trains."""
+    with exclusive(Path(out_dir)):
+        _run(family, run_id, spec, out_dir, env)
+
+
+def _run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) -> None:
     settings = full_settings(family, spec)
     out = RunDir(Path(out_dir), family, run_id, settings)
     t0 = time.perf_counter()

@@ -128,10 +128,10 @@ def run(s: dict, out, env) -> str:
             opt.resample_momentum()                      # r ~ N(0, MαT/γ) once per cycle
         row["collected"] = collect
         st.epochs.append(row)
-        return health
+        return block[:, 4] if ok else torch.tensor([math.nan])   # U per step; nan: θ, ‖θ‖² not finite
 
     status = fit(st, s["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
-                 desc=f"A {out.run_id} epoch")
+                 desc=f"A {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
     out.save_table("steps", pd.DataFrame(torch.cat(st.steps).numpy() if st.steps else None,
                                          columns=STEP_COLUMNS).astype({"step": int, "epoch": int}))
     out.save_table("epochs", pd.DataFrame(st.epochs))

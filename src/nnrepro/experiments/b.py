@@ -101,7 +101,7 @@ def run(s: dict, out, env) -> str:
         return losses
 
     status = fit(st, n_base + n_swa, Checkpoint(out.checkpoint, s), epoch_fn, dev,
-                 desc=f"B {out.run_id} epoch")
+                 desc=f"B {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
     out.save_table("steps", pd.DataFrame(st.steps))
     out.save_table("epochs", pd.DataFrame(st.epochs))
     if status == "ok" and st.swag.n > 1:
@@ -166,15 +166,21 @@ def plane_tables(swa, iterates, ds, points: int) -> tuple[pd.DataFrame, pd.DataF
 
 
 def flatness_table(base, swa, ds, lcfg, gen) -> pd.DataFrame:
-    """Test loss at θ + t·d along unit random directions d (the same d for both solutions)."""
-    thetas = {"base": flat_params(base), "SWA": flat_params(swa)}
+    """Train and test loss at θ + t·d through each solution along filter-normalized random
+    directions d (Li et al. 2018: every filter of d rescaled to the norm of the same filter of
+    θ, so t is relative to the weights' own scale); direction j draws the same Gaussian for both
+    solutions, so the comparison is paired."""
     dists = torch.linspace(-lcfg["max_distance"], lcfg["max_distance"], lcfg["distances"]).tolist()
     frames = []
     for j in range(lcfg["directions"]):
-        d = landscape.random_direction(thetas["base"], gen)
-        for name, theta in thetas.items():
-            frames.append(landscape.line(swa, theta, d, dists, ds.x_test, ds.y_test)
-                          .rename(columns={"loss": "test_loss", "err": "test_err"})
-                          .assign(solution=name, direction=j))
-    return pd.concat(frames, ignore_index=True)[["solution", "direction", "distance", "test_loss",
-                                                 "test_err"]]
+        state = gen.get_state()
+        for name, model in (("base", base), ("SWA", swa)):
+            gen.set_state(state)
+            d = landscape.filter_normalized_direction(model, gen)
+            theta = flat_params(model)
+            test = landscape.line(model, theta, d, dists, ds.x_test, ds.y_test)
+            train = landscape.line(model, theta, d, dists, ds.x_train, ds.y_train)
+            frames.append(pd.DataFrame({"solution": name, "direction": j, "distance": dists,
+                                        "test_loss": test["loss"], "test_err": test["err"],
+                                        "train_loss": train["loss"], "train_err": train["err"]}))
+    return pd.concat(frames, ignore_index=True)

@@ -6,12 +6,13 @@ functions live in ``nnrepro/figures/<family letter>.py``.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from nnrepro.families import FIGURES, figures_module
+from nnrepro.families import FIGURE_INFO, FIGURES, figures_module
 from nnrepro.claims import COLUMNS, Claim
 from nnrepro.results import Results
 
@@ -23,6 +24,22 @@ def figure(fig_id: str):
         REGISTRY[fig_id] = fn
         return fn
     return register
+
+
+def beside_document(claim: Claim, results: Results, profile: str) -> Claim:
+    """The source's number for this figure, and whether our runs can test it: only on the same
+    data set at paper scale (a digits run cannot test a CIFAR-10 number)."""
+    doc = FIGURE_INFO[claim.figure_id]
+    if not doc.document:
+        return claim
+    ours = sorted({r["spec"].get("dataset", "synthetic") for r in results.runs})
+    if not doc.document_data:
+        comparable = "yes: synthetic problem, any scale"
+    elif ours == [doc.document_data] and profile.startswith("paper"):
+        comparable = f"yes: {doc.document_data} at paper scale"
+    else:
+        comparable = f"no: ours {'/'.join(ours)} at {profile} scale, the source's {doc.document_data}"
+    return dataclasses.replace(claim, document=doc.document, comparable=comparable)
 
 
 def render(family: str, results: Results, out_dir: str | Path, profile: str) -> pd.DataFrame:
@@ -42,8 +59,9 @@ def render(family: str, results: Results, out_dir: str | Path, profile: str) -> 
     for fig_id in FIGURES[family]:
         fig, claim = REGISTRY[fig_id](results)
         assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
+        claim = beside_document(claim, results, profile)
         stamp_claim(fig, claim, profile)
         fig.savefig(out_dir / f"{fig_id}.png", dpi=110)
         plt.close(fig)
         rows.append(claim.row(profile))
-    return pd.DataFrame(rows, columns=COLUMNS + ["note"])
+    return pd.DataFrame(rows, columns=COLUMNS + ["note", "finding"])

@@ -25,7 +25,7 @@ def _table(res, name: str) -> pd.DataFrame:
 
 def _also(claim: Claim, ok: bool, note: str) -> Claim:
     """A claim with a second condition: it passes only if both hold; the note gives the second."""
-    return dataclasses.replace(claim, passed=bool(claim.passed and ok), note=note)
+    return dataclasses.replace(claim, verdict=claim.verdict if ok else "fail", note=note)
 
 
 def _contour(ax, surfaces: pd.DataFrame, problem: str, levels=20, log=False, scale=1.0):
@@ -52,16 +52,24 @@ def _oscillation(y: np.ndarray) -> float:
 @figure("D-trajectories")
 def trajectories(res):
     t, surf = _table(res, "trajectories"), _table(res, "surfaces")
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
-    for ax, problem in zip(axes[:2], ("quadratic", "rosenbrock")):
+    fig, axes = plt.subplots(2, 2, figsize=(13, 10))
+    for ax, problem in zip(axes[0], ("quadratic", "rosenbrock")):
         d = t[t.problem == problem]
         _contour(ax, surf, problem, levels=25, log=problem == "rosenbrock")
         _paths(ax, d, PALETTE, every=1 if problem == "quadratic" else 10)
         ax.set_title(f"{problem}: {d.step.max()} steps, lr = {d.lr.iloc[0]:g} for every method")
-    axes[0].legend(loc="lower right", fontsize=8)
+    axes[0, 1].plot(1, 1, marker="*", ms=16, color="gold", mec="black", zorder=5, ls="none",
+                    label="minimum (1, 1)")
+    axes[0, 0].legend(loc="lower right", fontsize=8)
+    axes[0, 1].legend(loc="lower right", fontsize=8)
     q = t[t.problem == "quadratic"]
-    sns.lineplot(q, x="step", y="y", hue="method", palette=PALETTE, ax=axes[2], lw=1.2)
-    axes[2].set(ylabel="y (steep coordinate)", title="quadratic: the steep coordinate over steps")
+    sns.lineplot(q, x="step", y="y", hue="method", palette=PALETTE, ax=axes[1, 0], lw=1.2)
+    axes[1, 0].set(ylabel="y (steep coordinate)", title="quadratic: the steep coordinate over steps")
+    r = t[t.problem == "rosenbrock"]
+    sns.lineplot(r, x="step", y="loss", hue="method", palette=PALETTE, ax=axes[1, 1], lw=1.2,
+                 legend=False)
+    axes[1, 1].set(yscale="log", ylabel="f(x_t) (log scale)",
+                   title="Rosenbrock: the loss along each path (minimum f = 0)")
     osc = {m: _oscillation(g.y.values) for m, g in q.groupby("method")}
     ratio = max(osc[m] for m in ("Adagrad", "RMSprop", "Adam")) / osc["GD"]
     return fig, less(

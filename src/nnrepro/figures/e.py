@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import seaborn as sns
 
 from nnrepro.claims import greater, less
@@ -126,14 +127,24 @@ def exp_direction(res):
 @figure("E-reg-norm-es")
 def reg_norm_es(res):
     df = res.table("reg_norm_es")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, y, label in ((a, "angle", "angle(w, ŵ) (degrees)"),
-                         (b, "off_line", "distance to the line ŵ s + w̃")):
-        sns.lineplot(df, x="norm", y=y, hue="method", style="method", markers=True, ax=ax)
-        ax.set(xscale="log", yscale="log", xlabel="‖w‖ (grows as λ ↓, T ↑, ρ ↑)", ylabel=label)
-        ax.legend(title=None, fontsize=8)
-    a.set_title("angle to the hard-margin SVM along each path")
-    b.set_title("distance to GD's asymptote (normalized GD: fixed point x/‖x‖ per ρ)")
+    axis = {"regularized": ("λ (weight decay; right = smaller)", True),
+            "early-stopped": ("T (GD steps)", False),
+            "normalized": ("ρ (norm of the normalized GD's fixed point)", False)}
+    methods = [m for m in axis if m in set(df.method)]
+    fig, axes = plt.subplots(2, len(methods), figsize=(4.6 * len(methods), 7.2), squeeze=False)
+    for col, m in enumerate(methods):
+        d = df[df.method == m].sort_values("param")
+        for row, (y, label) in enumerate((("angle", "angle(w, ŵ) to the SVM (degrees)"),
+                                          ("off_line", "distance to GD's line ŵ s + w̃"))):
+            ax = axes[row, col]
+            ax.plot(d.param, d[y], marker="o", color=f"C{col}")
+            ax.set(xscale="log", yscale="log", xlabel=axis[m][0], ylabel=label if col == 0 else "")
+            for a in (ax.xaxis, ax.yaxis):
+                a.set_minor_formatter(NullFormatter())       # decade labels only
+            if axis[m][1]:
+                ax.invert_xaxis()
+        axes[0, col].set_title(f"{m} GD")
+    fig.suptitle("Regularized, early-stopped and normalized GD approach the SVM direction")
     ends = [df[df.method == "regularized"].sort_values("param").iloc[0],
             df[df.method == "early-stopped"].sort_values("param").iloc[-1]]
     rel = max(e.off_line / e.norm for e in ends)

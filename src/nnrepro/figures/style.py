@@ -5,7 +5,8 @@ import textwrap
 
 import seaborn as sns
 
-PASS_COLOR = {True: "#1a7f37", False: "#cf222e", None: "#57606a"}
+VERDICT_COLOR = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700",
+                 "reference": "#57606a"}
 
 
 def apply_style() -> None:
@@ -22,12 +23,12 @@ def stamp_claim(fig, claim, profile: str) -> None:
     nlines = text.count("\n") + 1
     fig.tight_layout(rect=(0, 0.035 * nlines + 0.02, 1, 1))
     fig.text(0.01, 0.01, text, ha="left", va="bottom", fontsize=9,
-             color=PASS_COLOR[claim.passed])
+             color=VERDICT_COLOR[claim.verdict])
 
 
 def mark_diverged(ax, runs: list[str]) -> None:
     """Say on the axes which runs diverged (NaN/inf loss), so a reader sees it at a glance."""
     if runs:
         ax.text(0.99, 0.98, "diverged: " + ", ".join(runs), transform=ax.transAxes, ha="right",
-                va="top", fontsize=8, color=PASS_COLOR[False],
-                bbox=dict(facecolor="white", alpha=0.8, edgecolor=PASS_COLOR[False]))
+                va="top", fontsize=8, color=VERDICT_COLOR["fail"],
+                bbox=dict(facecolor="white", alpha=0.8, edgecolor=VERDICT_COLOR["fail"]))

@@ -1,0 +1,198 @@
+"""Family F: dropout (seed 003 "Injected Noises / Dropout"; Srivastava et al. 2014).
+
+Training draws a random subnetwork per example: f(x, Z; θ) with Zᵢ ~ Bernoulli (inverted: kept
+units scaled by 1/(1 − p)) or Gaussian multiplicative noise N(1, p/(1 − p)) (seed 003's note).
+Testing approximates the ensemble E_Z[f(x, Z; θ)] two ways (seed 003 "Testing"):
+- weight scaling: f(x, E[Z]; θ), the deterministic net (``methods.weight_scaling``);
+- sampling (MC dropout): (1/M) Σᵢ f(x, zᵢ; θ), which "generalizes slightly better" and
+  "can be used to also estimate model uncertainty" (``methods.mc_dropout``).
+
+Three parts, chosen by ``parts``:
+- ``regression``: 1-D regression with a gap in the data; the MC ensemble's mean and scatter and
+  the weight-scaling prediction on a grid (seed 003: "True function / Mean of the ensemble /
+  Scatter of the ensemble", Louizos & Welling 2017). Tables ``regression``, ``regression_data``.
+- ``mc``: a classifier trained with Bernoulli and with Gaussian dropout; test NLL and accuracy
+  of weight scaling and of MC averages of M = 1 … ``samples`` masks. Table ``mc``.
+- ``autoencoder``: one hidden layer of 256 ReLU units, trained without dropout and with p = 0.5
+  on the hidden units (seed 003 "Effect on Features"); the encoder filters (rows of W₁) and
+  their sparsity. Tables ``filters``, ``features``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from nnrepro import methods, models, optimizers, synthetic
+from nnrepro.metrics import evaluate
+from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+
+
+def run(s: dict, out, env) -> str:
+    status = "ok"
+    if "regression" in s["parts"]:
+        status = _worst(status, regression(s["regression"], s, out, env))
+    if "mc" in s["parts"]:
+        status = _worst(status, mc_vs_scaling(env.dataset(s["dataset"]), s["mc"], s, out, env))
+    if "autoencoder" in s["parts"]:
+        status = _worst(status, autoencoder(env.dataset(s["dataset"]), s["autoencoder"], s, out, env))
+    return status
+
+
+def _worst(a: str, b: str) -> str:
+    return "diverged" if "diverged" in (a, b) else "ok"
+
+
+def _checkpoint(out, spec: dict, tag: str) -> Checkpoint:
+    """One checkpoint per trained net of the run, beside the run's folder; removed when done."""
+    return Checkpoint(out.checkpoint.with_suffix(f".{tag}.pt"), spec)
+
+
+def train(model, opt, x, y, epochs, batch_size, gen, loss_fn, ckpt, env, desc) -> str:
+    """``epochs`` of minibatch training through ``training.fit``. Dropout masks come from torch's
+    global RNG: its state is part of the run's state, so a resumed run draws the same masks."""
+    dev = env.torch_device
+    cuda = torch.device(dev).type == "cuda"
+    get_rng = (lambda: torch.cuda.get_rng_state(dev)) if cuda else torch.get_rng_state
+    st = RunState(model=model, opt=opt, gen=gen, rng=get_rng())
+
+    def epoch_fn(epoch):
+        if cuda:
+            torch.cuda.set_rng_state(st.rng.cpu(), dev)
+        else:
+            torch.set_rng_state(st.rng.cpu())
+        losses = train_epoch(model, opt, x, y, batch_size, gen, loss_fn=loss_fn)
+        st.rng = get_rng()
+        return losses
+
+    status = fit(st, epochs, ckpt, epoch_fn, dev, desc=desc, max_loss_ratio=env.max_loss_ratio)
+    ckpt.remove()
+    model.eval()
+    return status
+
+
+# --- regression: the MC ensemble's scatter where there is no data --------------------------------
+
+@torch.no_grad()
+def mc_outputs(model: nn.Module, x: torch.Tensor, samples: int, seed: int) -> torch.Tensor:
+    """(S, N) outputs of a regression net, one fresh dropout mask per pass (as
+    ``methods.mc_dropout`` does for classifiers: dropout in train mode, the global RNG forked)."""
+    devices = list(range(torch.cuda.device_count())) if x.is_cuda else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        model.train()
+        out = torch.stack([model(x).squeeze(-1) for _ in range(samples)])
+    model.eval()
+    return out
+
+
+def regression(cfg: dict, s: dict, out, env) -> str:
+    """``nets`` nets from independent inits (and masks) on one data set with a gap."""
+    dev = env.torch_device
+    x, y = synthetic.regression_1d(cfg["n"], cfg["intervals"], cfg["noise"], s["seed"])
+    lo, hi = cfg["grid"]
+    grid = np.linspace(lo, hi, cfg["grid_points"])
+    xt, yt, gt = (torch.tensor(v, dtype=torch.float32, device=dev)[:, None] for v in (x, y, grid))
+    dist = np.abs(grid[:, None] - x[None, :]).min(1)                              # to the nearest datum
+    tables, status = [], "ok"
+    for k in range(cfg["nets"]):
+        seed = 1000 * s["seed"] + k
+        gen = generator(seed, dev)
+        model = models.MLP(1, tuple(cfg["hidden"]), 1, "relu", dropout=cfg["dropout"],
+                           dropout_kind=cfg["dropout_kind"]).to(dev)
+        opt = optimizers.build(model.parameters(), cfg["optimizer"])
+        st = train(model, opt, xt, yt, cfg["epochs"], cfg["batch_size"], gen, nn.functional.mse_loss,
+                   _checkpoint(out, s, f"regression{k}"), env, f"F regression net {k} epoch")
+        status = _worst(status, st)
+        members = mc_outputs(model, gt, cfg["samples"], seed + 1).cpu().numpy()     # (S, G)
+        with torch.no_grad():
+            scaled = model(gt).squeeze(-1).cpu().numpy()                           # weight scaling
+        tables.append(pd.DataFrame({"net": k, "x": grid, "truth": synthetic.true_function(grid),
+                                    "mc_mean": members.mean(0), "mc_std": members.std(0),
+                                    "weight_scaling": scaled, "distance_to_data": dist, "diverged": st != "ok"}))
+        if k == 0:
+            show = min(cfg["members_shown"], len(members))
+            out.save_table("regression_members", pd.DataFrame({
+                "member": np.repeat(np.arange(show), len(grid)), "x": np.tile(grid, show),
+                "y": members[:show].ravel()}))
+    out.save_table("regression", pd.concat(tables, ignore_index=True))
+    out.save_table("regression_data", pd.DataFrame({"x": x, "y": y}))
+    return status
+
+
+# --- classification: weight scaling vs MC averaging of M masks ------------------------------------
+
+def mc_table(model, x, y, samples: int, repeats: int, gen) -> pd.DataFrame:
+    """Test NLL / accuracy of weight scaling, and of the MC average of the first M of
+    ``samples`` masks for every M (``repeats`` independent draws of the masks)."""
+    rows = [{"method": "weight scaling", "M": np.nan, "repeat": 0,
+             **evaluate(methods.weight_scaling(model, x)[0], y)}]
+    for r in range(repeats):
+        members = methods.mc_dropout(model, x, samples, gen)                    # (S, N, K)
+        running = members.cumsum(0) / torch.arange(1, samples + 1, device=x.device)[:, None, None]
+        rows += [{"method": "MC dropout", "M": m, "repeat": r, **evaluate(running[m - 1], y)}
+                 for m in range(1, samples + 1)]
+    return pd.DataFrame(rows)
+
+
+def mc_vs_scaling(ds, cfg: dict, s: dict, out, env) -> str:
+    dev, frames, status = env.torch_device, [], "ok"
+    for kind in cfg["kinds"]:
+        gen = generator(s["seed"], dev)                                  # the same init for both kinds
+        model = models.MLP(ds.n_features, tuple(cfg["hidden"]), ds.n_classes, "relu",
+                           dropout=cfg["dropout"], dropout_kind=kind).to(dev)
+        opt = optimizers.build(model.parameters(), cfg["optimizer"])
+        st = train(model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
+                   nn.functional.cross_entropy, _checkpoint(out, s, f"mc-{kind}"), env, f"F mc {kind} epoch")
+        status = _worst(status, st)
+        mc_gen = torch.Generator(device=dev).manual_seed(s["seed"] + 1)
+        frames.append(mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["repeats"], mc_gen)
+                      .assign(kind=kind, p=cfg["dropout"], diverged=st != "ok"))
+    out.save_table("mc", pd.concat(frames, ignore_index=True))
+    return status
+
+
+# --- autoencoder features with and without dropout ------------------------------------------------
+
+def hoyer_sparsity(w: np.ndarray) -> np.ndarray:
+    """Hoyer (2004) sparsity of each row: (√n − ‖w‖₁/‖w‖₂)/(√n − 1), 0 for a flat filter and 1
+    for a single non-zero weight."""
+    n = w.shape[1]
+    ratio = np.abs(w).sum(1) / np.maximum(np.linalg.norm(w, axis=1), 1e-12)
+    return (np.sqrt(n) - ratio) / (np.sqrt(n) - 1)
+
+
+def unit_range(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel intensities in [0, 1], as Srivastava et al.'s autoencoder reads them: each pixel
+    scaled by its min and max over the training set (raw/255 for a pixel that spans 0…255; a
+    pixel that is never on stays 0). The standardized pixels would weigh a rarely-on border pixel
+    by 1/std, up to ~200 on MNIST, and its reconstruction would dominate the loss."""
+    lo, hi = x_train.min(0).values, x_train.max(0).values
+    span = (hi - lo).clamp_min(1e-12)
+    return (x_train - lo) / span, ((x_test - lo) / span).clamp(0, 1)
+
+
+def autoencoder(ds, cfg: dict, s: dict, out, env) -> str:
+    dev, filters, features, status = env.torch_device, [], [], "ok"
+    x_train, x_test = unit_range(ds.x_train, ds.x_test)
+    for p in (0.0, cfg["dropout"]):
+        gen = generator(s["seed"], dev)                                  # the same init for both
+        model = models.MLP(ds.n_features, (cfg["hidden"],), ds.n_features, "relu", dropout=p).to(dev)
+        opt = optimizers.build(model.parameters(), cfg["optimizer"])
+        st = train(model, opt, x_train, x_train, cfg["epochs"], cfg["batch_size"], gen,
+                   nn.functional.mse_loss, _checkpoint(out, s, f"ae-p{p:g}"), env, f"F autoencoder p={p:g} epoch")
+        status = _worst(status, st)
+        W = model[0].weight.detach().cpu().numpy()                       # encoder filters (H, d)
+        with torch.no_grad():
+            h = model[1](model[0](x_test))
+            recon = nn.functional.mse_loss(model(x_test), x_test).item()
+        sparsity = hoyer_sparsity(W)
+        filters.append(pd.DataFrame({"p": p, "unit": np.repeat(np.arange(W.shape[0]), W.shape[1]),
+                                     "pixel": np.tile(np.arange(W.shape[1]), W.shape[0]), "weight": W.ravel()}))
+        features.append(pd.DataFrame({"p": p, "unit": np.arange(W.shape[0]), "hoyer": sparsity,
+                                      "active_fraction": (h > 0).float().mean(0).cpu().numpy(),
+                                      "test_mse": recon, "diverged": st != "ok"}))
+    out.save_table("filters", pd.concat(filters, ignore_index=True))
+    out.save_table("features", pd.concat(features, ignore_index=True))
+    return status

@@ -1,0 +1,221 @@
+"""Family L: every predictive method of the documents on one model and data set, scored alike.
+
+Each method approximates the Bayesian model average p(y|x, D) ≈ (1/S) Σ_s p(y|x, w_s)
+(seed 001, eq. 4) with its own members w_s (nnrepro.methods):
+  single run       the net trained with ``optimizer`` (S = 1)
+  deep ensemble    ``ensemble.members`` such nets from independent seeds; member 0 is the single
+                   run (Lakshminarayanan et al. 2017)
+  SWA              from the single run's solution ŵ, ``swa.epochs`` more epochs with
+                   ``swa.optimizer`` at a constant (SWALR) or cyclic lr, the iterate ŵᵢ at each
+                   cycle end averaged: ŵ_SWA = (1/k) Σ ŵᵢ (AveragedModel; seed 001, as family B)
+  SWAG             Gaussians fitted to the same iterates, diagonal and low-rank (nnrepro.swag)
+  dropout          a net trained with dropout ``dropout.p``: weight scaling (S = 1) and MC dropout
+                   (``dropout.samples`` masks; seed 003, Gal & Ghahramani 2016)
+  SGHMC            chains started from the single run's solution, one at T = 1 and one at the
+                   cold ``sghmc.cold_temperature``; a sample at each cycle end after burn-in
+                   (nnrepro.samplers; seed 000, Wenzel et al. 2020)
+Training runs as one ``fit`` loop whose "epochs" are the stages' epochs in this order, so a killed
+run resumes inside any stage.
+
+Tables:
+  ensembles    per method: members S, accuracy, error, NLL, ECE, Brier score (nnrepro.metrics)
+  reliability  per method and confidence bin (15 equal-width bins of the top-class probability,
+               as ECE): mean confidence, accuracy, count
+"""
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import torch
+from torch.optim.swa_utils import SWALR, AveragedModel
+
+from nnrepro import methods, models, optimizers
+from nnrepro.ensembles import ensemble_probs
+from nnrepro.experiments.a import build_sampler
+from nnrepro.experiments.b import cyclic_lr
+from nnrepro.metrics import evaluate
+from nnrepro.models import flat_params
+from nnrepro.samplers import cosine_schedule, potential
+from nnrepro.swag import SWAG
+from nnrepro.training import Checkpoint, RunState, fit, generator, minibatches, train_epoch
+
+N_BINS = 15
+
+
+class Stack:
+    """Objects with state dicts (models, optimizers), checkpointed as one."""
+
+    def __init__(self, items: list):
+        self.items = items
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    def __len__(self):
+        return len(self.items)
+
+    def state_dict(self) -> list:
+        return [x.state_dict() for x in self.items]
+
+    def load_state_dict(self, states: list) -> None:
+        for x, s in zip(self.items, states):
+            x.load_state_dict(s)
+
+
+def temperatures(s: dict) -> list[float]:
+    return [1.0, s["sghmc"]["cold_temperature"]]
+
+
+def stages(s: dict) -> list[tuple[str, int, int]]:
+    """(stage, index, epochs) in training order."""
+    E = s["epochs"]
+    return ([("member", k, E) for k in range(s["ensemble"]["members"])]
+            + [("swa", 0, s["swa"]["epochs"]), ("dropout", 0, E)]
+            + [("sghmc", i, s["sghmc"]["epochs"]) for i in range(len(temperatures(s)))])
+
+
+def build_state(s: dict, ds, dev) -> RunState:
+    build = lambda **kw: models.build({**s["model"], **kw}, ds.n_features, ds.n_classes).to(dev)
+    gen = generator(s["seed"], dev)                       # member 0 is the seed's single run
+    members = [build()]
+    for k in range(1, s["ensemble"]["members"]):          # independent inits
+        torch.manual_seed(1000 * k + s["seed"])
+        members.append(build())
+    torch.manual_seed(s["seed"] + 500)
+    dropout_net = build(dropout=s["dropout"]["p"])
+    swa_net = copy.deepcopy(members[0])
+    swa_opt = optimizers.build(swa_net.parameters(), s["swa"]["optimizer"])
+    chains = [copy.deepcopy(members[0]) for _ in temperatures(s)]
+    samplers = [build_sampler(c.parameters(), {**s["sghmc"]["sampler"], "temperature": T}, gen)
+                for c, T in zip(chains, temperatures(s))]
+    steps = -(-len(ds.y_train) // s["batch_size"])
+    cycle = s["sghmc"]["sampler"]["cycle_epochs"] * steps
+    swa = s["swa"]
+    swa_sched = (SWALR(swa_opt, swa_lr=swa["optimizer"]["lr"], anneal_epochs=1)
+                 if swa["schedule"] == "constant" else torch.optim.lr_scheduler.LambdaLR(
+                     swa_opt, cyclic_lr(swa["cycle_epochs"] * steps, swa["min_lr_ratio"])))
+    cosine = s["sghmc"]["sampler"]["schedule"] == "cosine"
+    return RunState(
+        gen=gen, members=Stack(members),
+        opts=Stack([optimizers.build(m.parameters(), s["optimizer"]) for m in members]),
+        swa_net=swa_net, swa_opt=swa_opt,
+        swa_sched=swa_sched,
+        averaged=AveragedModel(swa_net), swag=SWAG(flat_params(swa_net).numel(), s["swag"]["rank"], dev),
+        dropout_net=dropout_net, dropout_opt=optimizers.build(dropout_net.parameters(), s["optimizer"]),
+        chains=Stack(chains), samplers=Stack(samplers),
+        schedules=Stack([torch.optim.lr_scheduler.LambdaLR(
+            o, cosine_schedule(cycle) if cosine else (lambda k: 1.0)) for o in samplers]),
+        samples=[[] for _ in chains])
+
+
+def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[RunState, str]:
+    st = build_state(s, ds, dev)
+    plan = [(name, i, e) for name, i, n in stages(s) for e in range(1, n + 1)]
+    x, y, bs = ds.x_train, ds.y_train, s["batch_size"]
+
+    def epoch_fn(epoch: int) -> torch.Tensor:
+        name, i, e = plan[epoch - 1]
+        if name == "member":
+            return train_epoch(st.members[i], st.opts[i], x, y, bs, st.gen)
+        if name == "swa":                                  # from the single run's ŵ
+            if e == 1:
+                st.swa_net.load_state_dict(st.members[0].state_dict())
+            cyclic = s["swa"]["schedule"] == "cyclic"
+            losses = train_epoch(st.swa_net, st.swa_opt, x, y, bs, st.gen,
+                                 after_step=st.swa_sched.step if cyclic else None)
+            if not cyclic:
+                st.swa_sched.step()
+            if e % s["swa"]["cycle_epochs"] == 0:           # end of a cycle: collect ŵᵢ
+                st.averaged.update_parameters(st.swa_net)   # ŵ_SWA = (1/k) Σ ŵᵢ
+                st.swag.collect(st.swa_net)
+            return losses
+        if name == "dropout":                              # nn.Dropout draws from the global RNG
+            torch.manual_seed(s["seed"] * 100_003 + e)
+            return train_epoch(st.dropout_net, st.dropout_opt, x, y, bs, st.gen)
+        return sghmc_epoch(st, i, e, s, ds)
+
+    status = fit(st, len(plan), Checkpoint(out.checkpoint, s), epoch_fn, dev,
+                 desc=f"L {out.run_id} epoch", max_loss_ratio=max_loss_ratio)
+    return st, status
+
+
+def sghmc_epoch(st: RunState, i: int, e: int, s: dict, ds) -> torch.Tensor:
+    """One epoch of chain i; U = N·NLL + ‖θ‖²/(2σ²) (nnrepro.samplers.potential)."""
+    sc = s["sghmc"]["sampler"]
+    net, opt, sched = st.chains[i], st.samplers[i], st.schedules[i]
+    if e == 1:
+        net.load_state_dict(st.members[0].state_dict())
+    net.train()
+    n, losses = len(ds.y_train), []
+    for idx in minibatches(n, s["batch_size"], st.gen):
+        U, nll = potential(net, ds.x_train[idx], ds.y_train[idx], n, sc["prior_scale"])
+        opt.zero_grad(set_to_none=True)
+        U.backward()
+        opt.step()
+        sched.step()
+        losses.append(nll.detach())
+    cycle, end = divmod(e, sc["cycle_epochs"])
+    if end == 0 and cycle > sc["burnin_cycles"]:
+        st.samples[i].append(flat_params(net).clone())    # w_s ~ p_T(θ|D)
+    if end == 0 and sc["resample"] == "cycle":
+        opt.resample_momentum()
+    return torch.stack(losses)
+
+
+def predictions(st: RunState, s: dict, ds, dev) -> dict[str, torch.Tensor]:
+    """Member probabilities (S, N, K) on the test set, per method."""
+    x = ds.x_test
+    gen = torch.Generator(device=dev).manual_seed(s["seed"] + 20_000)
+    sw = dict(samples=s["swag"]["samples"], scale=s["swag"]["scale"], generator=gen,
+              bn_inputs=ds.x_train)
+    out = {"single run": methods.single(st.members[0], x),
+           "deep ensemble": methods.deep_ensemble(list(st.members.items), x),
+           "SWA": methods.swa(st.averaged, x, bn_inputs=ds.x_train),
+           "SWAG-diagonal": methods.swag(st.swag, st.swa_net, x, diagonal=True, **sw),
+           "SWAG-low-rank": methods.swag(st.swag, st.swa_net, x, **sw),
+           "dropout, weight scaling": methods.weight_scaling(st.dropout_net, x),
+           "MC dropout": methods.mc_dropout(st.dropout_net, x, s["dropout"]["samples"], gen)}
+    for T, samples in zip(temperatures(s), st.samples):
+        out[f"SGHMC T = {T:g}"] = methods.sample_ensemble(st.chains[0], samples, x)
+    return out
+
+
+ENSEMBLES = ("deep ensemble", "SWAG-diagonal", "SWAG-low-rank", "MC dropout", "SGHMC")
+
+
+def is_ensemble(method: str) -> bool:
+    """Methods that average several members' predictions (SWA and weight scaling are one net)."""
+    return method.startswith(ENSEMBLES)
+
+
+def reliability(probs: torch.Tensor, y: torch.Tensor, n_bins: int = N_BINS) -> pd.DataFrame:
+    """Per bin (k/n, (k+1)/n] of the top-class confidence: mean confidence, accuracy, count."""
+    conf, pred = probs.double().max(1)
+    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    df = pd.DataFrame({"bin": bins.cpu().numpy(), "conf": conf.cpu().numpy(),
+                       "correct": (pred == y).double().cpu().numpy()})
+    g = df.groupby("bin")
+    return pd.DataFrame({"bin": g.size().index, "conf": g["conf"].mean().values,
+                         "acc": g["correct"].mean().values, "count": g.size().values})
+
+
+def run(s: dict, out, env) -> str:
+    sc = s["sghmc"]["sampler"]
+    if s["sghmc"]["epochs"] < (sc["burnin_cycles"] + 1) * sc["cycle_epochs"]:
+        raise ValueError("sghmc.epochs collects no sample: it needs at least "
+                         "(burnin_cycles + 1) × cycle_epochs epochs")
+    dev = env.torch_device
+    ds = env.dataset(s["dataset"])
+    st, status = train(s, ds, out, dev, env.max_loss_ratio)
+    if status != "ok":
+        return status
+    rows, rel = [], []
+    for method, members in predictions(st, s, ds, dev).items():
+        p = ensemble_probs(members)
+        rows.append({"method": method, "ensemble": is_ensemble(method), "members": len(members),
+                     **evaluate(p, ds.y_test)})
+        rel.append(reliability(p, ds.y_test).assign(method=method))
+    out.save_table("ensembles", pd.DataFrame(rows))
+    out.save_table("reliability", pd.concat(rel, ignore_index=True))
+    return status

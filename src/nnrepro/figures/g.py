@@ -1,0 +1,264 @@
+"""Family G figures: the loss landscape (seeds 003, 004). Each claim's value is a pure function
+of the table its figure draws."""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from scipy import optimize, stats
+
+from nnrepro.claims import greater, less
+from nnrepro.figures import figure
+from nnrepro.landscape import barrier
+from nnrepro.results import Results
+
+MIN_POINTS = 5          # fewer critical points: no correlation is claimed
+
+
+def _missing(ax, what: str) -> None:
+    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="#cf222e")
+
+
+# --- G-index-energy ------------------------------------------------------------------------------
+
+def random_field_curve(eps, alpha0: float, eps_c: float):
+    """α(ε) = α₀ ((ε − ε_c)/ε_c)^{3/2} above ε_c, 0 below: the small-index law that Pennington &
+    Bahri (2017) derive for network Hessians, as for Gaussian random fields (Bray & Dean 2007)."""
+    eps = np.asarray(eps, dtype=float)
+    return alpha0 * np.clip((eps - eps_c) / eps_c, 0, None) ** 1.5
+
+
+def fit_random_field(loss, idx) -> tuple[float, float]:
+    """Least-squares (α₀, ε_c) of ``random_field_curve`` to critical points (fitted as
+    a·(ε − ε_c)^{3/2}, a = α₀/ε_c^{3/2}, which stays well conditioned as ε_c → 0); NaN with fewer
+    than MIN_POINTS points or if the fit fails."""
+    loss, idx = np.asarray(loss, float), np.asarray(idx, float)
+    if len(loss) < MIN_POINTS or idx.max() <= 0:
+        return math.nan, math.nan
+    law = lambda e, a, ec: a * np.clip(e - ec, 0, None) ** 1.5
+    try:
+        (a, ec), _ = optimize.curve_fit(law, loss, idx, p0=(idx.max() / np.ptp(loss) ** 1.5, loss.min()),
+                                        bounds=([0, 0], [np.inf, loss.max()]), maxfev=20000)
+    except (RuntimeError, ValueError):
+        return math.nan, math.nan
+    return (float(a * ec ** 1.5), float(ec)) if ec > 0 else (math.nan, math.nan)
+
+
+def index_loss_spearman(cp: pd.DataFrame) -> float:
+    """Spearman ρ(loss, index) over the converged critical points (NaN below MIN_POINTS or when
+    every index is equal)."""
+    c = cp[cp["converged"]]
+    if len(c) < MIN_POINTS or c["index"].nunique() < 2:
+        return math.nan
+    return float(stats.spearmanr(c["loss"], c["index"]).statistic)
+
+
+def spearman_per_problem(cp: pd.DataFrame) -> list[float]:
+    """``index_loss_spearman`` of each independent problem (random data set): the units."""
+    return [index_loss_spearman(g) for _, g in cp.groupby("problem")]
+
+
+@figure("G-index-energy")
+def g_index_energy(res: Results):
+    cp = res.table("critical_points")
+    c = cp[cp["converged"]]
+    spec = res.runs[0]["spec"]["index_energy"]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for k, d in c.groupby("problem"):
+        ax.scatter(d["loss"], d["index"], color=f"C{k}", s=36, edgecolor="black", lw=0.4,
+                   label=f"problem {k + 1}: {len(d)} critical points")
+        a0, ec = fit_random_field(d["loss"], d["index"])
+        if np.isfinite(a0):
+            e = np.linspace(ec, d["loss"].max(), 200)
+            ax.plot(e, random_field_curve(e, a0, ec), color=f"C{k}", lw=1.2,
+                    label=f"  fitted α₀((ε − ε_c)/ε_c)^(3/2): α₀ = {a0:.2g}, ε_c = {ec:.2f}")
+    n = spec["n"]
+    ax.set(xlabel=f"energy ε = loss + (λ/2)‖θ‖² at the critical point (λ = {spec['weight_decay']:g})",
+           ylabel="index α (fraction of negative\nHessian eigenvalues)",
+           title=f"Index against energy: critical points of a {n}-{n}-{n} tanh net ({int(cp['n_params'].iloc[0])} "
+                 f"parameters)\non random data, Newton's method from {len(cp)} starts along GD runs")
+    ax.title.set_fontsize(10)
+    ax.legend(fontsize=7, loc="upper left")
+    units = spearman_per_problem(cp)
+    counts = c.groupby("problem").size().reindex(sorted(cp["problem"].unique()), fill_value=0)
+    note = (f"{len(c)} of {len(cp)} starts converged to ‖∇L‖ < {spec['grad_tol']:g}; critical points per "
+            f"problem: {', '.join(map(str, counts))} (a problem with fewer than {MIN_POINTS} gives no ρ)")
+    finding = f"ρ per problem: {', '.join(f'{r:.2f}' for r in units)}; pooled ρ {index_loss_spearman(cp):.2f}"
+    return fig, greater("G-index-energy", "Spearman ρ(loss, index) over the critical points > 0.5 (per "
+                        "independent problem)", math.nan, 0.5, note, units=units, finding=finding)
+
+
+# --- G-width-error and G-loss-histogram ----------------------------------------------------------
+
+def width_error_excess(df: pd.DataFrame) -> float:
+    """Worst of (train error at the largest width, test error at the largest width minus the
+    lowest test error over widths), in percentage points, for one sweep over widths (one row
+    per width); NaN with fewer than 3 widths."""
+    m = df.groupby("width")[["train_err", "test_err"]].mean() * 100
+    if len(m) < 3:
+        return math.nan
+    widest = m.index.max()
+    return float(max(m.loc[widest, "train_err"], m.loc[widest, "test_err"] - m["test_err"].min()))
+
+
+def spread_trend(df: pd.DataFrame, col: str = "test_loss") -> float:
+    """For one trial index (one run per width): Spearman ρ(width, |``col`` − its width's median
+    over all trials|), the run's distance from the middle of its width's histogram. Needs the
+    column ``median``; NaN with fewer than 3 widths or equal distances."""
+    dev = (df[col] - df["median"]).abs()
+    if df["width"].nunique() < 3 or dev.nunique() < 2:
+        return math.nan
+    return float(stats.spearmanr(df["width"], dev).statistic)
+
+
+def per_trial(df: pd.DataFrame, fn, col: str = "test_loss") -> list[float]:
+    """``fn`` of each trial index's sweep over widths (trial t at every width: independent
+    inits), diverged widths left out: the units of the width claims."""
+    ok = df[~df["diverged"]]
+    ok = ok.assign(median=ok.groupby("width")[col].transform("median"))
+    return [fn(g) for _, g in ok.groupby("trial")]
+
+
+def iqr(df: pd.DataFrame, col: str = "test_loss") -> pd.Series:
+    """Interquartile range of ``col`` over the trials of each width."""
+    d = df[~df["diverged"]].groupby("width")[col]
+    return d.quantile(0.75) - d.quantile(0.25)
+
+
+def _n_diverged(df) -> int:
+    return int(df.groupby("width")["diverged"].first().sum())
+
+
+def _width_note(df) -> str:
+    n_div = _n_diverged(df)
+    return f"{df['trial'].nunique()} SGD runs per width" + (f"; {n_div} width(s) diverged (excluded)" if n_div else "")
+
+
+@figure("G-width-error")
+def g_width_error(res: Results):
+    df = res.table("width")
+    long = df[~df["diverged"]].melt(id_vars=["width", "trial"], value_vars=["train_err", "test_err"],
+                                    var_name="set", value_name="error")
+    long["error"] *= 100
+    long["set"] = long["set"].map({"train_err": "train error", "test_err": "test error"})
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    sns.lineplot(long, x="width", y="error", hue="set", style="set", markers=True, errorbar=("pi", 100), ax=ax)
+    widths = sorted(long["width"].unique())
+    ax.set(xscale="log", xlabel="hidden units H (one hidden layer)", ylabel="error (%)",
+           title=f"Train and test error against width on {res.runs[0]['spec']['dataset']} "
+                 "(band: range over SGD runs)")
+    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.minorticks_off()
+    ax.set_ylim(bottom=0)
+    ax.legend(title=None)
+    m = df[~df["diverged"]].groupby("width")[["train_err", "test_err"]].mean() * 100
+    finding = "mean train / test error (%) per width: " + ", ".join(
+        f"{w}: {r.train_err:.2f} / {r.test_err:.2f}" for w, r in m.iterrows())
+    return fig, less("G-width-error", "worst of: train error at the largest width, and its test error minus "
+                     "the best width's, ≤ 0.5 percentage points (train error reaches 0, test error flattens; "
+                     "per SGD run index)", math.nan, 0.5, _width_note(df), inclusive=True,
+                     units=per_trial(df, width_error_excess), finding=finding, diverged=_n_diverged(df))
+
+
+@figure("G-loss-histogram")
+def g_loss_histogram(res: Results):
+    df = res.table("width")
+    ok = df[~df["diverged"]]
+    widths = sorted(ok["width"].unique())
+    fig, axes = plt.subplots(len(widths), 1, figsize=(7, 0.9 * len(widths) + 1.6), sharex=True)
+    axes = np.atleast_1d(axes)
+    bins = np.geomspace(ok["test_loss"].min(), ok["test_loss"].max(), 40)
+    for ax, w, color in zip(axes, widths, sns.color_palette("viridis", len(widths))):
+        ax.hist(ok[ok["width"] == w]["test_loss"], bins=bins, color=color, alpha=0.85)
+        ax.set_ylabel(f"H = {w}", rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_yticks([])
+    axes[-1].set_xscale("log")
+    axes[-1].set_xlabel("final test loss (cross-entropy, nats; log scale) of one SGD run")
+    axes[0].set_title(f"Final test losses of {ok['trial'].nunique()} SGD runs per width H, one histogram per width\n"
+                      f"(one hidden layer, {res.runs[0]['spec']['dataset']}; Choromanska et al. 2015)", fontsize=10)
+    spread = iqr(df)
+    finding = ("interquartile range of the final test loss per width: "
+               + ", ".join(f"{w}: {v:.3g}" for w, v in spread.items())
+               + f" (Spearman ρ(width, IQR) {stats.spearmanr(spread.index, spread.values).statistic:.2f})")
+    return fig, less("G-loss-histogram", "Spearman ρ(width, |final test loss − its width's median|) < 0 "
+                     "(per SGD run index: the spread shrinks as width grows)", math.nan, 0.0,
+                     _width_note(df), units=per_trial(df, spread_trend), finding=finding,
+                     diverged=_n_diverged(df))
+
+
+# --- G-permutation and G-mode-connectivity ---------------------------------------------------------
+
+def permutation_barrier(path: pd.DataFrame, rel_tol: float = 1e-5) -> float:
+    """Barrier max_t L − (L(0) + L(1))/2 of the training loss along A → πA; NaN unless the two
+    ends have the same loss to float precision (|L(1) − L(0)| ≤ rel_tol·L(0))."""
+    L = path.sort_values("t")["train_loss"].to_numpy()
+    if len(L) < 3 or abs(L[-1] - L[0]) > rel_tol * abs(L[0]):
+        return math.nan
+    return barrier(L)
+
+
+def barrier_ratio(paths: pd.DataFrame, curve: str, line: str) -> float:
+    """Training-loss barrier along the curve / along the segment (NaN if the segment has none)."""
+    b = {p: barrier(d.sort_values("t")["train_loss"]) for p, d in paths.groupby("path")}
+    if line not in b or curve not in b or b[line] <= 0:
+        return math.nan
+    return b[curve] / b[line]
+
+
+def _per_pair(paths: pd.DataFrame, fn) -> list[float]:
+    return [fn(g) for _, g in paths.groupby("pair")]
+
+
+@figure("G-permutation")
+def g_permutation(res: Results):
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    claim = ("training-loss barrier along A → πA (max − mean of the ends) > 0.1 nats, with the ends "
+             "equal to float precision (|ΔL| ≤ 1e-5·L; per pair of nets)")
+    if not res.has_table("paths"):
+        _missing(ax, "the nets diverged: no path")
+        return fig, greater("G-permutation", claim, math.nan, 0.1, "diverged", units=[])
+    paths, perm = res.table("paths"), res.table("permutation")
+    p = paths[paths["path"] == "A → πA (segment)"]
+    long = p.melt(id_vars=["pair", "t"], value_vars=["train_loss", "test_loss"], var_name="set", value_name="loss")
+    long["set"] = long["set"].str.replace("_loss", " loss")
+    sns.lineplot(long, x="t", y="loss", hue="set", style="set", units="pair", estimator=None, markers=True,
+                 ms=4, ax=ax)
+    ax.set(xlabel="t on (1 − t)·θ_A + t·θ_πA", ylabel="loss (cross-entropy, nats)",
+           title=f"Between a net (hidden {perm['hidden_units'].iloc[0]}) and its hidden-unit-permuted copy\n"
+                 f"(one line per net: {p['pair'].nunique()} nets)")
+    ax.title.set_fontsize(10)
+    ax.legend(title=None)
+    ends = p.sort_values("t").groupby("pair")["train_loss"].agg(["first", "last"])
+    finding = ("train loss at the ends: " + ", ".join(f"{a:.6g} / {b:.6g}" for a, b in ends.itertuples(index=False))
+               + f"; max |output difference| on the test set {perm['max_abs_output_diff'].max():.1e}")
+    return fig, greater("G-permutation", claim, math.nan, 0.1, f"{len(ends)} pair(s)",
+                        units=_per_pair(p, permutation_barrier), finding=finding)
+
+
+@figure("G-mode-connectivity")
+def g_mode_connectivity(res: Results):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+    claim = ("training-loss barrier along the Bézier curve / along the segment < 0.1 (per pair of "
+             "nets; Garipov et al. 2018)")
+    if not res.has_table("paths"):
+        for ax in axes:
+            _missing(ax, "the nets diverged: no path")
+        return fig, less("G-mode-connectivity", claim, math.nan, 0.1, "diverged", units=[])
+    paths = res.table("paths")
+    p = paths[paths["path"] != "A → πA (segment)"].assign(test_error=lambda d: 100 * d["test_err"])
+    for ax, col, label in ((axes[0], "train_loss", "train loss (cross-entropy, nats)"),
+                           (axes[1], "test_error", "test error (%)")):
+        sns.lineplot(p, x="t", y=col, hue="path", style="path", markers=True, errorbar=("pi", 100), ax=ax)
+        ax.set(xlabel="t along the path from A (t = 0) to B (t = 1)", ylabel=label)
+        ax.legend(title=None, fontsize=8)
+    axes[0].set_title("Training loss between two independently trained nets")
+    axes[1].set_title(f"Test error (band: range over {p['pair'].nunique()} pairs)")
+    b = p.groupby(["path", "pair"]).apply(lambda d: barrier(d.sort_values("t")["train_loss"]),
+                                          include_groups=False).groupby("path").mean()
+    finding = "mean training-loss barrier: " + ", ".join(f"{k}: {v:.3g} nats" for k, v in b.items())
+    ratio = lambda g: barrier_ratio(g, "A → B (Bézier curve)", "A → B (segment)")
+    return fig, less("G-mode-connectivity", claim, math.nan, 0.1, f"{p['pair'].nunique()} pair(s)",
+                     units=_per_pair(p, ratio), finding=finding)

@@ -1,0 +1,108 @@
+"""Claims: verdicts from 95 % intervals over seeds; the pure functions behind A and B's claims;
+a report whose Markdown table parses and that says where its numbers come from."""
+import math
+import re
+
+import pandas as pd
+import pytest
+
+from nnrepro.claims import COLUMNS, both, greater, less, mean_interval, reference
+from nnrepro.figures import a as fig_a
+from nnrepro.figures import b as fig_b
+from nnrepro.report import provenance, write_report
+
+from conftest import REPO
+
+
+def test_mean_interval_is_the_student_t_interval():
+    mean, low, high, n = mean_interval([1.0, 2.0, 3.0])
+    # mean 2, s = 1, t_{0.975, 2} = 4.3027: half-width 4.3027 / √3
+    assert (mean, n) == (2.0, 3) and high - mean == pytest.approx(4.302653 / 3 ** 0.5, rel=1e-6)
+    assert mean - low == pytest.approx(high - mean)
+    one = mean_interval([5.0])
+    assert one[0] == 5.0 and one[3] == 1 and math.isnan(one[1]) and math.isnan(one[2])
+    assert mean_interval([float("nan"), 1.0, 1.0]) == (1.0, 1.0, 1.0, 2)   # non-finite dropped
+
+
+@pytest.mark.parametrize("units,verdict", [
+    ([0.90, 0.92, 0.91], "pass"),           # interval [0.885, 0.935] above 0.8
+    ([0.50, 0.52, 0.51], "fail"),           # interval below 0.8
+    ([0.70, 0.95, 0.85], "inconclusive"),   # interval straddles 0.8
+    ([0.95], "inconclusive"),               # one seed: no interval
+    ([], "inconclusive"),                   # no data
+])
+def test_verdict_from_the_interval_over_seeds(units, verdict):
+    c = greater("X-test", "ρ > 0.8", math.nan, 0.8, units=units)
+    assert c.verdict == verdict and c.passed == {"pass": True, "fail": False}.get(verdict)
+    assert c.n == len(units)
+    if len(units) > 1:
+        assert c.low < c.value < c.high and c.value == pytest.approx(sum(units) / len(units))
+
+
+def test_exact_claims_compare_the_value_and_both_needs_both():
+    assert less("D-x", "err < 1e-6", 1e-9, 1e-6).verdict == "pass"
+    assert less("D-x", "err < 1e-6", 1e-3, 1e-6).verdict == "fail"
+    assert less("D-x", "err < 1e-6", math.nan, 1e-6).verdict == "inconclusive"
+    assert reference("D-s", "surface").verdict == "reference"
+    ok, bad, unsure = (greater("X", "", 0, 0.5, units=u) for u in ([1, 1.1, 0.9], [0, 0.1, 0.05], [0, 1, 2]))
+    assert both(ok, ok).verdict == "pass" and both(ok, bad).verdict == "fail"
+    assert both(ok, unsure).verdict == "inconclusive"
+
+
+def test_per_seed_spearman_needs_three_points():
+    fin = pd.DataFrame({"seed": [0] * 3 + [1] * 2, "T": [1, 0.1, 0.01, 1, 0.1],
+                        "norm": [30, 20, 10, 10, 20]})
+    assert fig_a.per_seed_spearman(fin, "T", "norm") == [1.0]   # seed 1 has two T: no ρ
+
+
+def test_a_claim_functions_on_hand_made_tables():
+    ep = pd.DataFrame({"run": ["r"] * 3, "status": "ok", "epoch": [1, 2, 3], "norm": [2.0, 4.0, 8.0],
+                       "ens_acc": [0.90, 0.95, 0.94], "test_acc": [0.9, 0.8, 0.7]})
+    st = pd.DataFrame({"run": ["r"] * 2, "step": [0, 1], "norm2": [4.0, 9.0]})
+    growth, drop, single = fig_a.burst_per_run(ep, st)
+    assert growth == [4.0] and drop == [pytest.approx(0.01)] and single == [pytest.approx(0.2)]
+    fin = pd.DataFrame({"seed": [0, 0, 0, 0], "gamma": [0.01] * 4, "alpha": [1.0, 10.0, 1.0, 10.0],
+                        "ens_nll": [1.0, 0.5, 1.0, 0.5]})[:2]
+    samp = pd.DataFrame({"seed": [0, 0], "status": "ok", "gamma": [0.01, 0.01], "alpha": [1.0, 10.0],
+                         "distance": [1.0, 3.0]})
+    parts, units = fig_a.alpha_restores_mixing(fin, samp)
+    assert units == [1.0] and "γ=0.01 α=10" in parts[0]
+
+
+def test_b_claim_functions_on_hand_made_tables():
+    steps = pd.DataFrame({"step": range(20), "loss": [2.0] * 2 + [1.0] * 16 + [0.5] * 2})
+    assert fig_b.loss_ratio(steps) == 0.25
+    ep = pd.DataFrame({"epoch": [1, 2, 1, 2], "model": ["base run (Adam, lr 0.001)"] * 2 + ["SWA average (SGD, lr 0.05)"] * 2,
+                       "test_error": [5.0, 4.0, 4.5, 3.5]})
+    assert fig_b.swa_minus_base(ep) == -0.5
+    widths = pd.DataFrame({"correct": [True, True, False], "width": [0.1, 0.3, 0.6]})
+    assert fig_b.width_ratio(widths) == pytest.approx(3.0)
+    pts = pd.DataFrame({"point": ["iterate 1", "iterate 2", "iterate 3", "average of the 3"],
+                        "test_err": [0.03, 0.04, 0.05, 0.02]})
+    assert fig_b.average_minus_iterates(pts) == pytest.approx(-2.0)
+    flat = pd.DataFrame({"solution": ["base"] * 3 + ["SWA"] * 3, "distance": [-1, 1e-8, 1] * 2,
+                         "test_loss": [3.0, 1.0, 3.0, 2.0, 1.0, 2.0]})
+    assert fig_b.rise_ratio(flat) == 0.5
+
+
+def test_report_markdown_table_parses_and_has_provenance(tmp_path):
+    rows = [greater("A-norm-vs-T", "ρ(T, |θ|) > 0.8 | per seed", math.nan, 0.8, units=[0.9, 0.95, 0.92]).row("quick"),
+            less("B-swa", "SWA − base ≤ 0", math.nan, 0.0, units=[-0.1, 0.2, 0.05], inclusive=True,
+                 finding="errors: 2 % | 2.1 %").row("quick"),
+            reference("D-saddle-surface", "surface").row("quick")]
+    claims = tmp_path / "claims" / "A.csv"
+    claims.parent.mkdir()
+    pd.DataFrame(rows).to_csv(claims, index=False)
+    prov = provenance(tmp_path, {"profile": "quick"}, "config.yaml", REPO)
+    df = write_report([claims], tmp_path / "claims.csv", tmp_path / "report.md", tmp_path, prov)
+    assert list(pd.read_csv(tmp_path / "claims.csv").columns) == COLUMNS
+    assert list(df["verdict"]) == ["pass", "inconclusive", "reference"]
+    md = (tmp_path / "report.md").read_text()
+    table = [l for l in md.splitlines() if l.startswith("|")]
+    cells = [len(re.split(r"(?<!\\)\|", l)) for l in table]
+    assert len(table) == 5 and len(set(cells)) == 1, table
+    for field in ("git commit", "config file", "differences from the default profile",
+                  "package versions", "torch", "snakemake", "dvc", "numpy", "device", "date"):
+        assert field in md, field
+    html = (tmp_path / "report.html").read_text()
+    assert "#1a7f37" in html and "#9a6700" in html     # pass and inconclusive cells coloured

@@ -1,0 +1,174 @@
+"""Family C: per-layer gradient norms and variances against values computed independently (the
+chain rule written out, closed-form variances under LeCun / Xavier init on Gaussian inputs), the
+claims' pure functions on hand-made tables, and the family end to end."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from nnrepro import config
+from nnrepro.experiments import c
+from nnrepro.experiments import run as run_experiment
+from nnrepro.families import FIGURES
+from nnrepro.figures import c as figs
+from nnrepro.figures import render
+from nnrepro.models import MLP
+from nnrepro.results import Results
+
+
+def test_backprop_matches_the_chain_rule_written_out():
+    """δ_L = (softmax(z) − onehot)/N; δ_t = (δ_{t+1} W_{t+1}) ⊙ tanh′(y_t) (seed 001's product)."""
+    torch.manual_seed(0)
+    model = MLP(7, [9, 8, 6], 4, "tanh", init="lecun", gain=1.3).double()
+    x, y = torch.randn(11, 7, dtype=torch.float64), torch.randint(0, 4, (11,))
+    outs, grads = c.outputs_and_grads(model, x, y)
+    lins = [m for m in model if isinstance(m, nn.Linear)]
+    delta = (outs[-1].softmax(1) - nn.functional.one_hot(y, 4)) / len(x)
+    expected = [delta]
+    for t in range(len(lins) - 2, -1, -1):
+        delta = (delta @ lins[t + 1].weight) * (1 - torch.tanh(outs[t]) ** 2)
+        expected.insert(0, delta)
+    assert len(grads) == 4
+    for got, want in zip(grads, expected):
+        assert torch.allclose(got, want, atol=1e-14)
+    # the forward outputs are the Linear outputs: y_1 = W_1 x + b_1
+    assert torch.allclose(outs[0], x @ lins[0].weight.T + lins[0].bias)
+
+
+@pytest.mark.parametrize("init", ["lecun", "xavier"])
+def test_variances_match_the_closed_form_on_gaussian_inputs(init):
+    """Linear net, x ~ N(0, I): Var y_t = Π_{s≤t} fan_in_s · Var W_s (LeCun: 1 per layer; Xavier:
+    2 fan_in/(fan_in + fan_out)); backward Var δ_t / Var δ_{t+1} = fan_out_{t+1} · Var W_{t+1}."""
+    torch.manual_seed(1)
+    widths = [1200, 800, 400]
+    x = torch.randn(3000, 600)
+    y = torch.randint(0, 10, (3000,))
+    var = c.init_variances(dict(hidden=widths, activation="linear", repeats=1), x, y, 10)
+    v = var[var["init"] == init].sort_values("layer")
+    w_var = (1 / v["fan_in"] if init == "lecun" else 2 / (v["fan_in"] + v["fan_out"])).to_numpy()
+    forward = np.cumprod(v["fan_in"].to_numpy() * w_var)
+    assert np.allclose(v["forward"], forward, rtol=0.08)
+    back = v["backward"].to_numpy()
+    ratio = v["fan_out"].to_numpy()[1:] * w_var[1:]           # fan_out_{t+1} Var W_{t+1}
+    assert np.allclose(back[:-1] / back[1:], ratio, rtol=0.1)
+
+
+def test_gradient_norms_grow_as_gain_to_the_depth():
+    torch.manual_seed(2)
+    x, y = torch.randn(256, 32), torch.randint(0, 10, (256,))
+    norms = c.gradient_norms(dict(depths=[30], width=256, gains=[1.5, 0.7], activation="linear",
+                                  repeats=1), x, y, 10)
+    assert set(norms["setting"]) == {"plain", "xavier", "bn"} and norms["layer"].max() == 31
+    errs = figs.slope_errors(norms)
+    assert len(errs) == 2 and (errs["rel_err"] < 0.1).all()
+    # the two ends of the exploding net: ‖δ_1‖ / ‖δ_31‖ ≈ 1.5^30
+    p = norms[(norms["setting"] == "plain") & (norms["gain"] == 1.5)].set_index("k")["norm"]
+    assert abs(math.log(p[30] / p[0]) / (30 * math.log(1.5)) - 1) < 0.1
+    assert (figs.norm_spreads(norms)["spread"] < 10).all()
+
+
+def test_linear_regime_edge():
+    x = c.linear_regime_edge()
+    assert math.tanh(x) == pytest.approx(0.95 * x, rel=1e-9)
+    xs = np.linspace(1e-3, x, 50)
+    assert (np.abs(np.tanh(xs) - xs) <= 0.05 * xs + 1e-12).all()
+    assert abs(math.tanh(1.1 * x) - 1.1 * x) > 0.05 * 1.1 * x
+    t = c.tanh_regime(points=9)
+    assert np.allclose(t["dtanh"], 1 - np.tanh(t["x"]) ** 2)
+
+
+# ---------------------------------------------------------------- pure claim functions
+def _norms(setting, gain, depth, k_norm, repeat=0):
+    return pd.DataFrame([dict(setting=setting, gain=gain, depth=depth, repeat=repeat, layer=depth + 1 - k,
+                              k=k, norm=n) for k, n in k_norm])
+
+
+def test_slope_errors_on_exact_geometric_norms():
+    exact = _norms("plain", 1.5, 4, [(k, 2 * 1.5 ** k) for k in range(5)])
+    off = _norms("plain", 0.8, 4, [(k, 0.8 ** (1.2 * k)) for k in range(5)])  # slope 1.2 log 0.8
+    short = _norms("plain", 2.0, 1, [(0, 1.0), (1, 2.0)])                     # 2 layers: no test
+    e = figs.slope_errors(pd.concat([exact, off, short])).set_index("gain")
+    assert e.loc[1.5, "rel_err"] == pytest.approx(0, abs=1e-12)
+    assert e.loc[1.5, "slope"] == pytest.approx(math.log(1.5))
+    assert e.loc[0.8, "rel_err"] == pytest.approx(0.2)
+    assert math.isnan(e.loc[2.0, "rel_err"])
+
+
+def test_norm_spreads():
+    df = pd.concat([_norms("xavier", 1.0, 2, [(0, 1.0), (1, 4.0), (2, 2.0)]),
+                    _norms("bn", 1.5, 2, [(0, 3.0), (1, 3.0), (2, 6.0)]),
+                    _norms("plain", 1.5, 2, [(0, 1.0), (1, 1e6), (2, 2.0)])])
+    s = figs.norm_spreads(df).set_index("setting")["spread"]
+    assert s.to_dict() == {"bn": 2.0, "xavier": 4.0}
+
+
+def test_loss_ratio_and_fails_and_trains():
+    assert figs.loss_ratio([10, 8, 6, 4, 2, 1, 1, 1, 1, 0.5]) == pytest.approx(0.05)
+    assert figs.loss_ratio([10, 8, float("nan")]) == math.inf
+    assert figs.loss_ratio([10, 8, 5], status="diverged") == math.inf
+    assert figs.fails_and_trains(math.inf, 0.05) == pytest.approx(0.5)      # pass: < 1
+    assert figs.fails_and_trains(0.5, 0.05) == pytest.approx(0.5)
+    assert figs.fails_and_trains(0.02, 0.05) == pytest.approx(5.0)          # "failing" run trained
+    assert figs.fails_and_trains(math.inf, math.inf) == figs.CAP            # both diverged
+
+
+def test_clipping_units_pair_runs_by_seed():
+    runs = pd.DataFrame([dict(run="p0", status="diverged", seed=0, max_norm=0.0),
+                         dict(run="c0", status="ok", seed=0, max_norm=1.0),
+                         dict(run="p1", status="ok", seed=1, max_norm=0.0),
+                         dict(run="c1", status="ok", seed=1, max_norm=1.0)])
+    steps = pd.DataFrame([dict(run=r, step=i, loss=l) for r, ls in
+                          {"p0": [5, 1e30], "c0": [10] + [0.2] * 9, "p1": [10] + [8] * 9,
+                           "c1": [10] + [3] * 9}.items() for i, l in enumerate(ls)])
+    u = figs.clipping_units(steps, runs)
+    assert u[0] == pytest.approx(0.2)       # clipped ratio 0.02 / 0.1; plain diverged
+    assert u[1] == pytest.approx(3.0)       # clipped ratio 0.3: did not train
+    assert list(u.index) == [0, 1]
+
+
+def test_variance_units_on_a_hand_made_table():
+    rows = []
+    # LeCun: forward 1, 1/2, 1/4 (band 4), backward halves at each layer back (|log| = log 2)
+    for t, (f, b) in enumerate([(1, 1), (0.5, 2), (0.25, 4)], start=1):
+        rows.append(dict(init="lecun", repeat=0, layer=t, hidden=True, forward=f, backward=b))
+    # Xavier: forward ×√2, backward ×1/√2 per layer: both |log| = log 2 / 2
+    for t in range(1, 4):
+        rows.append(dict(init="xavier", repeat=0, layer=t, hidden=True, forward=2 ** ((t - 1) / 2),
+                         backward=2 ** ((t - 1) / 2)))
+    rows.append(dict(init="lecun", repeat=0, layer=4, hidden=False, forward=100.0, backward=100.0))
+    u = figs.variance_units(pd.DataFrame(rows)).iloc[0]
+    assert u["lecun_band"] == pytest.approx(4.0)
+    assert u["lecun_bwd"] == pytest.approx(math.log(2))
+    assert u["xavier_fwd"] == pytest.approx(math.log(2) / 2)
+    assert u["value"] == pytest.approx(max(0.4, 0.5))
+
+
+# ---------------------------------------------------------------- end to end
+TINY_C = dict(dataset="digits", gradients=dict(depths=[30], width=256, repeats=3, batch_size=128),
+              variance=dict(hidden=[128, 64, 32], batch_size=400, repeats=2),
+              clipping=dict(depth=10, width=64, epochs=3),
+              grid=dict(init=dict(task=["init"]),
+                        clipping={"task": ["clipping"], "clipping.max_norm": [0, 1.0], "seed": [0, 1]}))
+
+
+def test_end_to_end(tmp_path, env):
+    for rid, spec in config.expand_runs(TINY_C).items():
+        run_experiment("C", rid, spec, tmp_path / "runs" / rid, env)
+    res = Results(sorted((tmp_path / "runs").glob("*/run.json")))
+    status = {r["run"]: r["status"] for r in res.runs}
+    assert len(status) == 5
+    assert status["task~clipping_clipping.max_norm~0_seed~0"] == "diverged"      # plain SGD
+    assert status["task~clipping_clipping.max_norm~1_seed~0"] == "ok"            # clipped
+    steps = res.table("steps")
+    clipped = steps[steps["run"] == "task~clipping_clipping.max_norm~1_seed~1"]
+    assert len(clipped) == 3 * math.ceil(1347 / 64) and np.isfinite(clipped["loss"]).all()
+    claims = render("C", res, tmp_path / "fig", "test")
+    assert list(claims["figure_id"]) == FIGURES["C"]
+    for fid in FIGURES["C"]:
+        assert (tmp_path / "fig" / f"{fid}.png").stat().st_size > 10_000, fid
+    v = claims.set_index("figure_id")["verdict"]
+    assert v["C-tanh-regime"] == "reference"
+    assert v["C-explode-vanish"] == "pass"          # the linear theory holds at depth 30

@@ -1,0 +1,142 @@
+"""Family G: hidden-unit permutations, the index of critical points, the stacked ensemble, the
+claims as pure functions, and the family end to end on digits. (The Bézier curve's ends are
+tested in test_landscape.py.)"""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from torch.func import hessian
+
+from nnrepro.experiments import g, run
+from nnrepro.families import FIGURES
+from nnrepro.figures import g as gf
+from nnrepro.figures import render
+from nnrepro.models import MLP, flat_params
+from nnrepro.results import Results
+
+F64 = torch.float64
+
+
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_permuted_copy_computes_the_same_function(batchnorm):
+    torch.manual_seed(0)
+    net = MLP(6, (16, 12, 8), 3, batchnorm=batchnorm).to(F64)
+    if batchnorm:                                         # non-trivial running statistics
+        net.train()
+        net(torch.randn(64, 6, dtype=F64) * 3 + 1)
+    net.eval()
+    perms = g.hidden_permutations(net, torch.Generator().manual_seed(1))
+    assert [len(p) for p in perms] == [16, 12, 8]
+    copy = g.permute_hidden(net, perms).eval()
+    x = torch.randn(50, 6, dtype=F64)
+    assert (net(x) - copy(x)).abs().max() < 1e-6
+    assert not torch.equal(flat_params(net), flat_params(copy))           # other weights
+    assert torch.allclose(flat_params(net).sort().values, flat_params(copy).sort().values)
+    assert torch.equal(copy[0].weight, net[0].weight[perms[0]])           # rows of W₁ permuted
+
+
+def test_index_of_a_known_quadratic_saddle():
+    A = torch.diag(torch.tensor([2.0, -1.0, 3.0, -0.5, 1.0, -4.0], dtype=F64))
+    H = hessian(lambda th: 0.5 * th @ A @ th)(torch.randn(6, dtype=F64))
+    assert g.index(H).item() == pytest.approx(3 / 6)
+    assert g.index(torch.eye(4)).item() == 0.0 and g.index(-torch.eye(4)).item() == 1.0
+    assert torch.allclose(g.index(torch.stack([A, torch.eye(6, dtype=F64)])),
+                          torch.tensor([0.5, 0.0], dtype=F64))
+    # Newton's method finds the saddle at 0 of L(θ) = ½θᵀAθ + bᵀθ, θ* = −A⁻¹b, from anywhere
+    b = torch.arange(6, dtype=F64)
+    loss = lambda th, b: 0.5 * th @ A @ th + b @ th
+    starts = torch.randn(5, 6, dtype=F64) * 3
+    theta, gnorm = g.newton_critical_points(loss, starts, 10, b.expand(5, 6))
+    assert gnorm.max() < 1e-10
+    assert torch.allclose(theta, -torch.linalg.solve(A, b).expand(5, 6), atol=1e-9)
+
+
+def test_index_energy_table():
+    cfg = dict(n=2, points=6, problems=2, trajectories=3, gd_steps=50, gd_lr=0.3, snapshots=4,
+               newton_steps=15, weight_decay=0.01, grad_tol=1e-8, eig_tol=1e-6)
+    df = g.index_energy(cfg, 0)
+    assert len(df) == 2 * 3 * 4 and set(df["problem"]) == {0, 1}
+    assert df["n_params"].iloc[0] == 2 * 2 + 2 + 2 * 2 + 2
+    assert ((df["index"] >= 0) & (df["index"] <= 1)).all()
+    assert (df.loc[df["converged"], "grad_norm"] < 1e-8).all()
+
+
+def test_ensemble_members_are_independent_mlps():
+    gens = [torch.Generator().manual_seed(t) for t in range(3)]
+    ens = g.Ensemble(5, 7, 4, gens)
+    x = torch.randn(10, 5)
+    out = ens(x)
+    for t in range(3):
+        assert torch.allclose(out[t], ens.member(t)(x), atol=1e-6)
+    # one minibatch per member; the summed loss's gradient for member t is its own loss's
+    idx = torch.stack([torch.randperm(10)[:4] for _ in range(3)])
+    y = torch.randint(0, 4, (10,))
+    g.ensemble_loss(ens(x[idx]), y[idx]).sum().backward()
+    alone = ens.member(1)
+    nn.functional.cross_entropy(alone(x[idx[1]]), y[idx[1]]).backward()
+    assert torch.allclose(ens.W1.grad[1], alone[0].weight.grad, atol=1e-6)
+
+
+# --- claims as pure functions, on small hand-made tables -------------------------------------------
+
+def test_index_loss_spearman_and_random_field_fit():
+    cp = pd.DataFrame({"problem": [0] * 6 + [1] * 3, "converged": [True] * 8 + [False],
+                       "loss": [1, 2, 3, 4, 5, 6, 1, 2, 3], "index": [0, 0.1, 0.1, 0.2, 0.3, 0.5, 0, 0, 0.1]})
+    assert gf.index_loss_spearman(cp[cp.problem == 0]) == pytest.approx(0.9856, abs=1e-3)
+    units = gf.spearman_per_problem(cp)
+    assert units[0] == pytest.approx(0.9856, abs=1e-3) and math.isnan(units[1])   # 2 points < MIN_POINTS
+    eps = np.linspace(0.5, 3, 20)
+    alpha = gf.random_field_curve(eps, 0.2, 1.0)
+    assert alpha[eps <= 1].max() == 0 and alpha[-1] == pytest.approx(0.2 * 2 ** 1.5)
+    assert gf.fit_random_field(eps, alpha) == pytest.approx((0.2, 1.0), rel=1e-3)
+
+
+def _width_table():
+    rows = []
+    for t in range(3):
+        for w, tr, te, loss in ((4, 0.10, 0.15, 0.50 + 0.2 * t), (16, 0.01, 0.05, 0.20 + 0.05 * t),
+                                (64, 0.0, 0.04 + 0.002 * t, 0.10 + 0.01 * t)):
+            rows.append(dict(width=w, trial=t, train_err=tr, test_err=te, test_loss=loss, diverged=False))
+    return pd.DataFrame(rows)
+
+
+def test_width_claims():
+    df = _width_table()
+    # per trial: train error at 64 is 0, test error there is the lowest: excess 0
+    assert gf.per_trial(df, gf.width_error_excess) == pytest.approx([0.0, 0.0, 0.0])
+    worse = df.assign(test_err=np.where(df.width == 64, 0.06, df.test_err))    # 64 worse than 16
+    assert gf.width_error_excess(worse[worse.trial == 0]) == pytest.approx(1.0)
+    # spread shrinks with width: |loss − median| is 0.2, 0.05, 0.01 for trial 0 → ρ = −1
+    assert gf.per_trial(df, gf.spread_trend) == pytest.approx([-1.0, math.nan, -1.0], nan_ok=True)
+    assert gf.iqr(df).is_monotonic_decreasing
+    assert math.isnan(gf.width_error_excess(df[df.width > 4]))                  # 2 widths
+
+
+def test_path_claims():
+    t = np.linspace(0, 1, 5)
+    perm = pd.DataFrame({"t": t, "train_loss": [0.1, 0.4, 0.9, 0.4, 0.1 + 1e-8]})
+    assert gf.permutation_barrier(perm) == pytest.approx(0.8, abs=1e-6)
+    assert math.isnan(gf.permutation_barrier(perm.assign(train_loss=[0.1, 0.4, 0.9, 0.4, 0.2])))
+    paths = pd.concat([pd.DataFrame({"path": "line", "t": t, "train_loss": [0, 1, 2, 1, 0]}),
+                       pd.DataFrame({"path": "curve", "t": t, "train_loss": [0, 0.1, 0.2, 0.1, 0]})])
+    assert gf.barrier_ratio(paths, "curve", "line") == pytest.approx(0.1)
+    flat = paths.assign(train_loss=0.0)
+    assert math.isnan(gf.barrier_ratio(flat, "curve", "line"))
+
+
+def test_end_to_end(tmp_path, env):
+    spec = dict(dataset="digits",
+                index_energy=dict(n=2, points=6, problems=2, trajectories=4, gd_steps=100, snapshots=4,
+                                  newton_steps=20),
+                width=dict(widths=[4, 16, 64], trials=3, epochs=2),
+                paths=dict(model=dict(hidden=[16]), epochs=2, pairs=2, points=5, bezier=dict(epochs=1)))
+    out = tmp_path / "runs/G/default"
+    run("G", "default", spec, out, env)
+    claims = render("G", Results([out / "run.json"]), tmp_path / "fig", "quick")
+    assert list(claims.figure_id) == FIGURES["G"]
+    assert all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["G"])
+    assert set(claims["verdict"]) <= {"pass", "fail", "inconclusive"}
+    assert not list(tmp_path.glob("runs/G/*.pt"))              # per-net checkpoints removed

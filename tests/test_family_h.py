@@ -1,0 +1,228 @@
+"""Family H: BatchNorm's train / eval behaviour and the noise injection on tiny batches, the
+VGG-style CNN on CIFAR-shaped tensors, the claims' pure functions on hand-made tables, and the
+family end to end."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from nnrepro import config
+from nnrepro.experiments import h
+from nnrepro.experiments import run as run_experiment
+from nnrepro.families import FIGURES
+from nnrepro.figures import h as figs
+from nnrepro.figures import render
+from nnrepro.models import CNN, MLP, VGG11
+from nnrepro.results import Results
+
+
+def test_batchnorm_train_and_eval_follow_the_algorithm():
+    """Seed 004 §6.4: train mode x̂ = (x − μ_B)/√(σ²_B + ε) with the batch's (biased) variance,
+    y = γx̂ + β; eval mode uses the running averages (momentum 0.1, unbiased variance)."""
+    torch.manual_seed(0)
+    bn = nn.BatchNorm1d(3)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        bn.bias.copy_(torch.tensor([0.0, -1.0, 3.0]))
+    x = torch.randn(5, 3) * 4 + 2
+    mu, var = x.mean(0), x.var(0, unbiased=False)
+    y = bn.train()(x)
+    assert torch.allclose(y, bn.weight * (x - mu) / torch.sqrt(var + bn.eps) + bn.bias, atol=1e-6)
+    assert torch.allclose(bn.running_mean, 0.1 * mu, atol=1e-6)
+    assert torch.allclose(bn.running_var, 0.9 + 0.1 * x.var(0, unbiased=True), atol=1e-6)
+    z = torch.randn(2, 3)
+    expected = bn.weight * (z - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) + bn.bias
+    assert torch.allclose(bn.eval()(z), expected, atol=1e-6)
+
+
+def test_noise_is_gaussian_with_drawn_moments_per_unit_and_step():
+    x = torch.zeros(4, 3)
+    noise = h.BatchNoise(1.0, 0.5, 1.5, torch.Generator().manual_seed(7))
+    twin = torch.Generator().manual_seed(7)                     # replays the module's draws
+    out = noise.train()(x)
+    u = torch.rand((2, 1, 3), generator=twin)
+    mu, sigma = (2 * u[0] - 1) * 1.0, 0.5 + u[1]
+    eps = torch.randn((4, 3), generator=twin)
+    assert torch.allclose(out, mu + sigma * eps)
+    assert (mu.abs() <= 1).all() and ((sigma >= 0.5) & (sigma <= 1.5)).all()
+    assert not torch.allclose(noise(x), out)                   # a new distribution every step
+    assert torch.equal(noise.eval()(x), x)                     # train mode only
+    # many samples: the per-unit mean and std of the noise are the step's μ_j, σ_j
+    big = h.BatchNoise(1.0, 0.5, 1.5, torch.Generator().manual_seed(3)).train()
+    out = big(torch.zeros(200_000, 2, 2, 2))                   # conv: one (μ, σ) per channel
+    twin = torch.Generator().manual_seed(3)
+    u = torch.rand((2, 1, 2, 1, 1), generator=twin)
+    per_channel = out.transpose(0, 1).reshape(2, -1)
+    assert torch.allclose(per_channel.mean(1), ((2 * u[0] - 1)).flatten(), atol=0.01)
+    assert torch.allclose(per_channel.std(1), (0.5 + u[1]).flatten(), rtol=0.01)
+
+
+def test_noise_goes_after_every_bn_layer():
+    gen = torch.Generator().manual_seed(0)
+    make = lambda: h.BatchNoise(1.0, 0.5, 1.5, gen)  # noqa: E731
+    mlp = h.add_noise_after_bn(MLP(8, [6, 5], 3, batchnorm=True), make)
+    kinds = [type(m) for m in mlp]
+    assert kinds == [nn.Linear, nn.Sequential, nn.ReLU, nn.Linear, nn.Sequential, nn.ReLU, nn.Linear]
+    assert all(isinstance(s[0], nn.BatchNorm1d) and isinstance(s[1], h.BatchNoise)
+               for s in mlp if isinstance(s, nn.Sequential))
+    cnn = h.add_noise_after_bn(CNN((3, 8, 8), (4, "M", 6), 5, batchnorm=True), make)
+    assert sum(isinstance(m, h.BatchNoise) for m in cnn.modules()) == 2
+    x = torch.randn(4, 8)
+    mlp.eval()
+    plain = MLP(8, [6, 5], 3, batchnorm=True).eval()
+    plain.load_state_dict({k.replace(".0.", "."): v for k, v in mlp.state_dict().items()})
+    assert torch.equal(mlp(x), plain(x))                       # eval: the noise is gone
+    mlp.train()
+    assert mlp(x).shape == (4, 3) and not torch.allclose(mlp(x), mlp(x))
+
+
+def test_cnn_on_cifar_shaped_tensors():
+    torch.manual_seed(0)
+    net = CNN((3, 32, 32), VGG11, 10, batchnorm=True, init="lecun", gain=2 ** 0.5)
+    out = net(torch.randn(4, 3 * 32 * 32))                     # flat images, as stored
+    assert out.shape == (4, 10)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 8 and sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 8
+    assert sum(isinstance(m, nn.MaxPool2d) for m in net.modules()) == 5
+    w = convs[-1].weight                                        # fan_in = 512 · 9
+    assert w.var().item() == pytest.approx(2 / (512 * 9), rel=0.02)
+    assert h.unit_counts(net) == [64, 128, 256, 256, 512, 512, 512, 512]
+    assert h.unit_counts(MLP(5, [7, 3], 2)) == [7, 3]
+    with pytest.raises(ValueError, match="max-pools"):
+        CNN((1, 8, 8), VGG11, 10)
+    torch.manual_seed(1)                                        # default init: torch's, untouched
+    a = CNN((1, 8, 8), (4, "M"), 3)
+    torch.manual_seed(1)
+    b = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 3))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_unit_records_keep_tracked_units():
+    a = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    vals, stats = h.unit_records([a], [[0, 2]], 8, epoch=1, step=5)
+    assert vals[0]["values"].shape == (2, 8)
+    ch2 = a[:, 2].reshape(-1)
+    assert stats[1] == dict(epoch=1, step=5, layer=1, unit=2, mean=ch2.mean().item(),
+                            std=ch2.std().item())
+    table = h.values_table(vals)
+    assert len(table) == 16 and set(table["unit"]) == {0, 2}
+    assert table[table["unit"] == 2]["value"].isin(ch2.tolist()).all()
+
+
+# ---------------------------------------------------------------- pure claim functions
+RUNS = pd.DataFrame([dict(run=f"{v}_{lr}_{s}", status="ok", seed=s, variant=v, lr=lr)
+                     for s in (0, 1) for v in ("standard", "bn", "noisy_bn") for lr in (0.1, 0.5)])
+
+
+def test_bn_lr_units():
+    runs = RUNS.copy()
+    runs.loc[runs["run"] == "standard_0.5_0", "status"] = "diverged"
+    end = {"standard_0.5_0": math.nan, "standard_0.5_1": 1.0, "bn_0.5_0": 0.01, "bn_0.5_1": 0.3}
+    steps = pd.DataFrame([dict(run=r, step=i, loss=2.0 if i == 0 else end.get(r, 0.5))
+                          for r in runs["run"] for i in range(10)])
+    u = figs.bn_lr_units(steps, runs, 0.5)
+    assert u[0] == pytest.approx(0.05)          # BN ratio 0.005 / 0.1; standard diverged
+    assert u[1] == pytest.approx(1.5)           # BN ratio 0.15: did not train
+
+
+def test_drifts():
+    stats = pd.DataFrame(
+        [dict(run="a", layer=1, unit=0, step=t, mean=0.0, std=1.0) for t in range(4)]      # still
+        + [dict(run="a", layer=1, unit=1, step=t, mean=m, std=2.0) for t, m in enumerate([0, 2, 0, 2])]
+        + [dict(run="b", layer=1, unit=0, step=t, mean=0.0, std=s) for t, s in enumerate([1, np.e, 1, np.e])]
+        + [dict(run="c", layer=1, unit=0, step=t, mean=1.0, std=1.0) for t in range(2)])   # too few
+    d = figs.drifts(stats).set_index("run")
+    sd = np.std([0, 2, 0, 2], ddof=1)
+    assert d.loc["a", "mean_drift"] == pytest.approx((0 + sd / 2) / 2)
+    assert d.loc["a", "var_drift"] == pytest.approx(0)
+    assert d.loc["b", "var_drift"] == pytest.approx(np.std([0, 2, 0, 2], ddof=1))
+    assert math.isnan(d.loc["c", "mean_drift"])
+
+
+def test_drift_ratio_and_accuracy_units_replace_swept_columns():
+    drift = pd.DataFrame([dict(run=f"{v}_0.1_{s}", layer=l, mean_drift=d * l, var_drift=1.0,
+                               variant="stale", seed=99)   # columns Results.table adds
+                          for s in (0, 1) for v, d in (("bn", 0.01), ("noisy_bn", 0.05)) for l in (1, 2)])
+    r = figs.drift_ratio_units(drift, RUNS, "noisy_bn", "bn")
+    assert list(r.index) == [0, 1] and np.allclose(r, 5.0)
+    acc = {"standard": 0.90, "bn": 0.96, "noisy_bn": 0.95}
+    epochs = pd.DataFrame([dict(run=f"{v}_0.1_{s}", epoch=e, test_acc=acc[v] + 0.01 * s, variant="x")
+                           for s in (0, 1) for v in acc for e in (1, 2)])
+    u = figs.accuracy_units(epochs, RUNS[RUNS["lr"] == 0.1])
+    assert np.allclose(u["gap"], 1.0) and np.allclose(u["above"], 5.0)
+
+
+def test_shown_lr_is_the_smallest_lr_with_every_variant():
+    runs = pd.concat([RUNS, pd.DataFrame([dict(run="s", status="ok", seed=0, variant="standard",
+                                                lr=0.01)])])
+    assert figs._shown_lr(runs) == 0.1
+
+
+# ---------------------------------------------------------------- end to end
+TINY_H = dict(dataset="digits", model=dict(hidden=[32, 32, 32]), epochs=4, batch_size=64,
+              optimizer=dict(name="sgd", lr=0.1),
+              record=dict(units=3, values=32),
+              grid=dict(runs={"seed": [0, 1], "variant": ["standard", "bn", "noisy_bn"],
+                              "optimizer.lr": [0.1, 0.5]}))
+
+
+def test_end_to_end(tmp_path, env):
+    runs = config.expand_runs(TINY_H)
+    for rid, spec in runs.items():
+        run_experiment("H", rid, spec, tmp_path / "runs" / rid, env)
+    res = Results(sorted((tmp_path / "runs").glob("*/run.json")))
+    stats = res.table("activation_stats")
+    one = stats[stats["run"] == "seed~0_variant~bn_optimizer.lr~0.1"]
+    assert len(one) == 4 * 3 * 3                         # epochs × layers × tracked units
+    first = one[one["epoch"] == 1]                         # step 0: BN's output with γ = 1, β = 0
+    assert np.allclose(first["mean"], 0, atol=1e-5) and np.allclose(first["std"], 1, atol=0.01)
+    steps = res.table("steps")
+    assert (steps.groupby("run").size() <= 4 * (1347 // 64)).all()   # the short batch is dropped
+    ep = res.table("epochs")
+    assert set(ep.columns) >= {"epoch", "train_loss", "test_acc", "test_nll", "variant", "seed"}
+    claims = render("H", res, tmp_path / "fig", "test")
+    assert list(claims["figure_id"]) == FIGURES["H"]
+    for fid in FIGURES["H"]:
+        assert (tmp_path / "fig" / f"{fid}.png").stat().st_size > 10_000, fid
+    v = claims.set_index("figure_id")["verdict"]
+    assert v["H-activations"] == "reference"
+    assert v["H-noisy-activations"] == "pass"              # the noise moves the distributions
+
+
+def test_a_killed_noisy_run_resumes_to_the_same_tables(tmp_path, env, monkeypatch):
+    """The noise generator and the recorded activations are part of the checkpoint: a run
+    stopped after epoch 2 and resumed gives the tables of one that never stopped."""
+    from nnrepro.config import fill
+    from nnrepro.results import RunDir
+
+    spec = fill("family_H", {k: v for k, v in TINY_H.items() if k != "grid"}
+                | {"variant": "noisy_bn", "epochs": 3})
+
+    def tables(path, fail_at=None):
+        out = RunDir(path, "H", "r", spec)
+        calls = []
+        real = h.test_metrics
+
+        def metrics(model, ds):
+            calls.append(1)
+            if len(calls) == fail_at:
+                raise KeyboardInterrupt
+            return real(model, ds)
+        monkeypatch.setattr(h, "test_metrics", metrics)
+        try:
+            h.run(spec, out, env)
+        except KeyboardInterrupt:
+            assert out.checkpoint.exists()
+            return None
+        return {n: pd.read_parquet(path / f"{n}.parquet") for n in
+                ("steps", "epochs", "activations", "activation_stats")}
+
+    whole = tables(tmp_path / "whole")
+    assert tables(tmp_path / "killed", fail_at=3) is None      # dies in epoch 3
+    resumed = tables(tmp_path / "killed")
+    for name, df in whole.items():
+        pd.testing.assert_frame_equal(df, resumed[name], check_exact=False, rtol=1e-6)

@@ -1,0 +1,156 @@
+"""Family I: Path-SGD (nnrepro.pathsgd) against an autograd reference for its scaling, its
+invariance to the rescaling of a ReLU net, the claim's pure functions, and a tiny run."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from nnrepro import config
+from nnrepro.experiments import run
+from nnrepro.figures import render
+from nnrepro.figures.i import rescaling_gaps, worst_gaps
+from nnrepro.models import MLP, flat_params
+from nnrepro.optimizers import SGD
+from nnrepro.pathsgd import PathSGD, linear_layers, path_norm, path_scaling, rescale
+from nnrepro.results import Results
+
+F64 = torch.float64
+
+
+def _net(seed=0, hidden=(7, 5)):
+    torch.manual_seed(seed)
+    return MLP(4, hidden, 3, bias=False).double()
+
+
+def _data(n=64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 4, generator=g, dtype=F64), torch.randint(0, 3, (n,), generator=g)
+
+
+def _weights(model):
+    return [m.weight for m in linear_layers(model)]
+
+
+@torch.no_grad()
+def _rescale_units(model, layer: int, d: torch.Tensor):
+    """Per-unit rescaling of hidden layer ``layer``: rows of W_layer × d, columns of W_next ÷ d."""
+    ws = _weights(model)
+    ws[layer].mul_(d[:, None])
+    ws[layer + 1].div_(d[None, :])
+    return model
+
+
+def test_path_scaling_matches_autograd_reference():
+    """κ_e = ∂γ₂²/∂(w_e²) with γ₂² = 1ᵀ(V_L … V_1)1, V = W ⊙ W (the authors' way to compute it:
+    a pass of the squared-weight net on a vector of ones, then backward)."""
+    ws = [w.detach() for w in _weights(_net(hidden=(6, 5, 4)))]
+    vs = [(w * w).requires_grad_() for w in ws]
+    out = torch.ones(ws[0].shape[1], dtype=F64)
+    for v in vs:
+        out = v @ out
+    grads = torch.autograd.grad(out.sum(), vs)
+    for kappa, g in zip(path_scaling(ws), grads):
+        torch.testing.assert_close(kappa, g, rtol=1e-12, atol=0)
+    assert torch.isclose(path_norm(ws) ** 2, out.sum().detach(), rtol=1e-12)
+
+
+def test_rescaling_keeps_the_function_and_the_path_norm():
+    net, x = _net(), _data()[0]
+    for other in (rescale(net, 0, 3.0), rescale(net, 1, 0.2),
+                  _rescale_units(rescale(net, 0, 1.0), 0, torch.rand(7, dtype=F64) * 5 + 0.1)):
+        torch.testing.assert_close(other(x), net(x), rtol=1e-12, atol=1e-12)
+        assert torch.isclose(path_norm(_weights(other)), path_norm(_weights(net)), rtol=1e-12)
+        assert not torch.allclose(flat_params(other), flat_params(net))
+    with pytest.raises(ValueError):
+        rescale(MLP(4, (5,), 3), 0, 2.0)                   # a bias would have to scale too
+
+
+def _train_pair(make_opt, transform, back, steps=25, lr=0.05):
+    """Train a net and its transformed copy on the same minibatches; after each step, map the
+    copy back and return the largest |difference| seen."""
+    x, y = _data(200)
+    a = _net(3)
+    b = transform(rescale(a, 0, 1.0))
+    oa, ob = make_opt(a, lr), make_opt(b, lr)
+    gen, worst = torch.Generator().manual_seed(0), 0.0
+    for _ in range(steps):
+        idx = torch.randperm(len(x), generator=gen)[:32]
+        for net, opt in ((a, oa), (b, ob)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+        mapped = back(rescale(b, 0, 1.0))
+        worst = max(worst, (flat_params(mapped) - flat_params(a)).abs().max().item())
+    return worst
+
+
+def _path(net, lr):
+    return PathSGD(_weights(net), lr=lr * 0.02)
+
+
+def _sgd(net, lr):
+    return SGD(net.parameters(), lr=lr)
+
+
+@pytest.mark.parametrize("c", [3.0, 0.1])
+def test_path_sgd_step_is_invariant_to_layer_rescaling(c):
+    gap = _train_pair(_path, lambda n: rescale(n, 0, c), lambda n: rescale(n, 0, 1 / c))
+    assert gap < 1e-6
+    assert _train_pair(_sgd, lambda n: rescale(n, 0, c), lambda n: rescale(n, 0, 1 / c)) > 1e-3
+
+
+def test_path_sgd_step_is_invariant_to_per_unit_rescaling():
+    d = torch.rand(5, dtype=F64, generator=torch.Generator().manual_seed(4)) * 10 + 0.1
+    to, back = (lambda n: _rescale_units(n, 1, d)), (lambda n: _rescale_units(n, 1, 1 / d))
+    assert _train_pair(_path, to, back) < 1e-6
+    assert _train_pair(_sgd, to, back) > 1e-3
+
+
+def test_path_sgd_rejects_a_non_chain():
+    with pytest.raises(ValueError):
+        PathSGD(list(MLP(4, (5,), 3).parameters()), lr=0.1)   # biases are not a chain of matrices
+
+
+def test_gap_functions_on_a_hand_made_table():
+    rows = []
+    for run, sgd_gap in (("s0", 0.5), ("s1", 0.2)):
+        for o, g in (("SGD", sgd_gap), ("Path-SGD", 1e-15)):
+            for epoch in (0, 1, 2):
+                L = 2.0 / (epoch + 1)
+                rows += [dict(run=run, optimizer=o, net="original", epoch=epoch, train_loss=L,
+                              weight_gap=0.0),
+                         dict(run=run, optimizer=o, net="rescaled", epoch=epoch,
+                              train_loss=L * (1 + g * (epoch > 0)), weight_gap=g)]
+    gaps = rescaling_gaps(pd.DataFrame(rows))
+    assert set(gaps.columns) >= {"run", "optimizer", "epoch", "loss_gap", "weight_gap"}
+    assert gaps[gaps.epoch == 0]["loss_gap"].max() == 0
+    sgd, path = worst_gaps(gaps)
+    assert sgd == pytest.approx(0.2) and path == pytest.approx(1e-15)
+    assert all(math.isnan(v) for v in worst_gaps(gaps.iloc[:0]))
+
+
+TINY_I = {"dataset": "digits", "model": {"hidden": [16, 16], "activation": "relu", "bias": False},
+          "epochs": 3, "batch_size": 32, "sgd_lr": 0.05, "path_lr": 0.01,
+          "rescale": {"layer": 0, "c": 3.0}, "grid": {"seeds": {"seed": [0]}}}
+
+
+def test_tiny_run_and_figure(env, tmp_path):
+    paths = []
+    for rid, spec in config.expand_runs(TINY_I).items():
+        run("I", rid, spec, tmp_path / rid, env)
+        paths.append(tmp_path / rid / "run.json")
+    res = Results(paths)
+    ep = res.table("epochs")
+    assert len(ep) == 4 * 4 and set(ep["net"]) == {"original", "rescaled"}
+    start = ep[ep.epoch == 0]["train_loss"]
+    assert start.max() - start.min() < 1e-12                  # four nets, one function at init
+    claims = render("I", res, tmp_path / "fig", "test")
+    assert claims.iloc[0]["verdict"] == "pass", claims.iloc[0].to_dict()
+    assert (tmp_path / "fig" / "I-rescaling.png").stat().st_size > 10_000
+
+
+def test_bias_is_rejected(env, tmp_path):
+    spec = config.expand_runs({**TINY_I, "model": {"hidden": [8], "bias": True}})
+    with pytest.raises(ValueError, match="bias"):
+        run("I", "r", next(iter(spec.values())), tmp_path / "r", env)
