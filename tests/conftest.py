@@ -91,3 +91,14 @@ def env(processed):
     from nnrepro.experiments import Env
 
     return Env(device="cpu", processed_dir=processed, max_loss_ratio=1000.0)
+
+
+def run_sweep(family: str, family_cfg: dict, out: Path, env):
+    """Train every grid point of a (tiny) family config in ``out/<run id>``; its Results."""
+    from nnrepro.config import expand_runs
+    from nnrepro.experiments import run
+    from nnrepro.results import Results
+
+    for rid, spec in expand_runs(family_cfg).items():
+        run(family, rid, spec, out / rid, env)
+    return Results([out / rid / "run.json" for rid in expand_runs(family_cfg)])

@@ -13,7 +13,8 @@ from nnrepro.figures.i import rescaling_gaps, worst_gaps
 from nnrepro.models import MLP, flat_params
 from nnrepro.optimizers import SGD
 from nnrepro.pathsgd import PathSGD, linear_layers, path_norm, path_scaling, rescale
-from nnrepro.results import Results
+
+from conftest import run_sweep
 
 F64 = torch.float64
 
@@ -136,11 +137,7 @@ TINY_I = {"dataset": "digits", "model": {"hidden": [16, 16], "activation": "relu
 
 
 def test_tiny_run_and_figure(env, tmp_path):
-    paths = []
-    for rid, spec in config.expand_runs(TINY_I).items():
-        run("I", rid, spec, tmp_path / rid, env)
-        paths.append(tmp_path / rid / "run.json")
-    res = Results(paths)
+    res = run_sweep("I", TINY_I, tmp_path, env)
     ep = res.table("epochs")
     assert len(ep) == 4 * 4 and set(ep["net"]) == {"original", "rescaled"}
     start = ep[ep.epoch == 0]["train_loss"]

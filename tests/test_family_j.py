@@ -9,8 +9,9 @@ from nnrepro.experiments import j, run
 from nnrepro.figures import render
 from nnrepro.figures.j import near_target, ticket_margins
 from nnrepro.models import MLP
-from nnrepro.results import Results
 from nnrepro.training import train_epoch
+
+from conftest import run_sweep
 
 SPEC = {"model": {"hidden": [30, 20], "activation": "relu", "batchnorm": False, "dropout": 0.0,
                   "dropout_kind": "bernoulli", "init": "default", "gain": 1.0, "bias": True}}
@@ -115,11 +116,7 @@ TINY_J = {"dataset": "digits", "model": {"hidden": [40, 20], "activation": "relu
 
 
 def test_tiny_sweep_and_figure(env, tmp_path):
-    paths = []
-    for rid, spec in config.expand_runs(TINY_J).items():
-        run("J", rid, spec, tmp_path / rid, env)
-        paths.append(tmp_path / rid / "run.json")
-    res = Results(paths)
+    res = run_sweep("J", TINY_J, tmp_path, env)
     rounds, masks = res.table("rounds"), res.table("masks")
     assert sorted(rounds["round"].unique()) == [0, 1, 2, 3]
     assert set(rounds["kind"]) == {"ticket", "random reinit"}

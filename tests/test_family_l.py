@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from nnrepro import config
-from nnrepro.experiments import full_settings, l, run
+from nnrepro.experiments import full_settings, l
 from nnrepro.figures import render
 from nnrepro.figures.l import cold_vs_warm, nll_margins, worst_margin_per_run
 from nnrepro.metrics import ece
-from nnrepro.results import Results, RunDir
+from nnrepro.results import RunDir
+
+from conftest import run_sweep
 
 TINY_L = {"dataset": "digits", "model": {"hidden": [32, 16], "activation": "relu"},
           "optimizer": {"name": "adam", "lr": 0.003}, "epochs": 3, "batch_size": 128,
@@ -90,11 +92,7 @@ def test_claim_functions_on_a_hand_made_table():
 
 
 def test_tiny_sweep_table_and_figure(env, tmp_path):
-    paths = []
-    for rid, spec in config.expand_runs(TINY_L).items():
-        run("L", rid, spec, tmp_path / rid, env)
-        paths.append(tmp_path / rid / "run.json")
-    res = Results(paths)
+    res = run_sweep("L", TINY_L, tmp_path, env)
     ens = res.table("ensembles")
     assert len(ens) == 2 * 9
     assert {"method", "acc", "nll", "ece", "brier", "members", "ensemble"} <= set(ens.columns)

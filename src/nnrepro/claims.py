@@ -92,20 +92,17 @@ def decide(value: float, low: float, high: float, n: int, threshold: float, abov
 
 def _compare(figure_id, claim, value, threshold, note, inclusive, above, units, min_n,
              finding, diverged) -> Claim:
+    """A claim on ``value`` (exact), or on the mean of ``units`` with its 95 % interval."""
     low = high = math.nan
     n = 0
     if units is not None:
         value, low, high, n = mean_interval(units)
-        n = max(n, 0)
-        if n == 0:
-            value = math.nan
         note = f"{note}; n = {n}" if note else f"n = {n}"
-        if min_n and 0 < n < min_n:
+        if n < min_n:
             note += f" (fewer than the {min_n} needed)"
-    verdict = decide(float(value), low, high, n if units is not None else 0, float(threshold),
-                     above, inclusive, min_n)
+    verdict = decide(float(value), low, high, n, float(threshold), above, inclusive, min_n)
     if units is not None and n == 0:
-        verdict = "inconclusive"
+        verdict = "inconclusive"                 # no unit at all: never an exact comparison
     return Claim(figure_id, claim, float(value), float(threshold), None, note, low, high, n,
                  verdict, finding, diverged)
 

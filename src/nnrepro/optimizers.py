@@ -129,6 +129,12 @@ def build(params, cfg: dict) -> Optimizer:
     return OPTIMIZERS[name](params, **cfg)
 
 
+def cyclic_lr(cycle_steps: int, min_ratio: float):
+    """SWA's cyclic schedule (Izmailov et al. 2018) as a LambdaLR factor: within each cycle the
+    lr falls linearly from α₁ to α₂ = min_ratio·α₁."""
+    return lambda step: 1 - (1 - min_ratio) * (step % cycle_steps) / max(cycle_steps - 1, 1)
+
+
 # --- Family D: steepest descent in other geometries (seed 003 "Proximal Problem", "Trust Region
 # Problem"; seed 001 eq. (2)). Each step solves min_Δ J·Δ + (distance term) in closed form, per
 # parameter tensor ("normalizing per layer / tensor of parameters", seed 003 conclusions).

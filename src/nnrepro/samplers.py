@@ -183,3 +183,16 @@ class SGHMC(_SGMCMC):
 
 
 SAMPLERS = {"sghmc": SGHMC, "sgld": SGLD}
+
+
+def build(params, cfg: dict, generator: torch.Generator):
+    """A sampler from a config's ``sampler`` section (family A's keys; the schedule, prior and
+    cycle keys belong to the experiment, not to the update)."""
+    cfg = dict(cfg)
+    name, resample = cfg.pop("name"), cfg.pop("resample")
+    for k in ("prior_scale", "schedule", "cycle_epochs", "burnin_cycles"):
+        cfg.pop(k)
+    if name == "sgld":
+        return SGLD(params, lr=cfg["lr"], temperature=cfg["temperature"], generator=generator)
+    every = resample if isinstance(resample, int) and not isinstance(resample, bool) else 0
+    return SAMPLERS[name](params, resample_every=every, generator=generator, **cfg)

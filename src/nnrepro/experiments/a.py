@@ -22,11 +22,11 @@ import math
 import pandas as pd
 import torch
 
-from nnrepro import models
+from nnrepro import models, samplers
 from nnrepro.ensembles import RunningEnsemble, predict_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
-from nnrepro.samplers import SAMPLERS, cosine_schedule, potential
+from nnrepro.samplers import cosine_schedule, potential
 from nnrepro.training import Checkpoint, RunState, finite, fit, generator, minibatches
 
 METRICS = ("acc", "nll", "ece", "brier")   # of a predictive distribution (nnrepro.metrics)
@@ -38,18 +38,6 @@ STEP_COLUMNS = ["step", "epoch", "lr", "t", "U", "nll", "norm2", "theta_r", "the
 def prefixed(metrics, prefix: str) -> dict:
     """``{"acc": .9, ...}`` -> ``{"test_acc": .9, ...}`` for the metrics in METRICS."""
     return {f"{prefix}_{k}": metrics[k] for k in METRICS}
-
-
-def build_sampler(params, cfg: dict, gen: torch.Generator):
-    cfg = dict(cfg)
-    name = cfg.pop("name")
-    resample = cfg.pop("resample")
-    for k in ("prior_scale", "schedule", "cycle_epochs", "burnin_cycles"):
-        cfg.pop(k)
-    if name == "sgld":
-        return SAMPLERS[name](params, lr=cfg["lr"], temperature=cfg["temperature"], generator=gen)
-    every = resample if isinstance(resample, int) and not isinstance(resample, bool) else 0
-    return SAMPLERS[name](params, resample_every=every, generator=gen, **cfg)
 
 
 @torch.no_grad()
@@ -66,7 +54,7 @@ def run(s: dict, out, env) -> str:
     n = len(ds.y_train)
     gen = generator(s["seed"], dev)                      # shuffling and sampler noise
     model = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)
-    opt = build_sampler(model.parameters(), sc, gen)
+    opt = samplers.build(model.parameters(), sc, gen)
     steps_per_epoch = -(-n // s["batch_size"])
     cycle_steps = sc["cycle_epochs"] * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -37,11 +37,6 @@ def train_loss(model, ds) -> float:
     return torch.nn.functional.cross_entropy(model(ds.x_train), ds.y_train).item()
 
 
-def cyclic_lr(cycle_steps: int, min_ratio: float):
-    """SWA's cyclic schedule: within each cycle, lr falls linearly from α₁ to α₂ = min_ratio·α₁."""
-    return lambda step: 1 - (1 - min_ratio) * (step % cycle_steps) / max(cycle_steps - 1, 1)
-
-
 def run(s: dict, out, env) -> str:
     dev = env.torch_device
     ds = env.dataset(s["dataset"])
@@ -61,7 +56,7 @@ def run(s: dict, out, env) -> str:
         sched = SWALR(swa_opt, swa_lr=swa_cfg["optimizer"]["lr"], anneal_epochs=1)
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(
-            swa_opt, cyclic_lr(swa_cfg["cycle_epochs"] * steps_per_epoch, swa_cfg["min_lr_ratio"]))
+            swa_opt, optimizers.cyclic_lr(swa_cfg["cycle_epochs"] * steps_per_epoch, swa_cfg["min_lr_ratio"]))
     st = RunState(model=model, opt=opt, gen=gen,
                   gen_swa=torch.Generator(device=dev).manual_seed(s["seed"] + 10_000),
                   swa_model=swa_model, swa_opt=swa_opt, sched=sched,

@@ -30,10 +30,8 @@ import pandas as pd
 import torch
 from torch.optim.swa_utils import SWALR, AveragedModel
 
-from nnrepro import methods, models, optimizers
+from nnrepro import methods, models, optimizers, samplers
 from nnrepro.ensembles import ensemble_probs
-from nnrepro.experiments.a import build_sampler
-from nnrepro.experiments.b import cyclic_lr
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
 from nnrepro.samplers import cosine_schedule, potential
@@ -87,14 +85,14 @@ def build_state(s: dict, ds, dev) -> RunState:
     swa_net = copy.deepcopy(members[0])
     swa_opt = optimizers.build(swa_net.parameters(), s["swa"]["optimizer"])
     chains = [copy.deepcopy(members[0]) for _ in temperatures(s)]
-    samplers = [build_sampler(c.parameters(), {**s["sghmc"]["sampler"], "temperature": T}, gen)
-                for c, T in zip(chains, temperatures(s))]
+    chain_samplers = [samplers.build(c.parameters(), {**s["sghmc"]["sampler"], "temperature": T}, gen)
+                      for c, T in zip(chains, temperatures(s))]
     steps = -(-len(ds.y_train) // s["batch_size"])
     cycle = s["sghmc"]["sampler"]["cycle_epochs"] * steps
     swa = s["swa"]
     swa_sched = (SWALR(swa_opt, swa_lr=swa["optimizer"]["lr"], anneal_epochs=1)
                  if swa["schedule"] == "constant" else torch.optim.lr_scheduler.LambdaLR(
-                     swa_opt, cyclic_lr(swa["cycle_epochs"] * steps, swa["min_lr_ratio"])))
+                     swa_opt, optimizers.cyclic_lr(swa["cycle_epochs"] * steps, swa["min_lr_ratio"])))
     cosine = s["sghmc"]["sampler"]["schedule"] == "cosine"
     return RunState(
         gen=gen, members=Stack(members),
@@ -103,9 +101,9 @@ def build_state(s: dict, ds, dev) -> RunState:
         swa_sched=swa_sched,
         averaged=AveragedModel(swa_net), swag=SWAG(flat_params(swa_net).numel(), s["swag"]["rank"], dev),
         dropout_net=dropout_net, dropout_opt=optimizers.build(dropout_net.parameters(), s["optimizer"]),
-        chains=Stack(chains), samplers=Stack(samplers),
+        chains=Stack(chains), samplers=Stack(chain_samplers),
         schedules=Stack([torch.optim.lr_scheduler.LambdaLR(
-            o, cosine_schedule(cycle) if cosine else (lambda k: 1.0)) for o in samplers]),
+            o, cosine_schedule(cycle) if cosine else (lambda k: 1.0)) for o in chain_samplers]),
         samples=[[] for _ in chains])
 
 
