@@ -62,6 +62,7 @@ started=()
 stop() {
   for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -f "slurmd -D" 2>/dev/null || true; pkill -f "slurmctld -D" 2>/dev/null || true
+  if [ -n "${started_munge:-}" ]; then pkill -x munged 2>/dev/null || true; fi
   rm -f "$conf_dir/slurm.conf" "$conf_dir/gres.conf"
   for f in "$work"/saved/*; do if [ -e "$f" ]; then mv "$f" "$conf_dir/"; fi; done
   return 0
@@ -70,7 +71,8 @@ trap stop EXIT
 mkdir -p /run/munge && chown munge:munge /run/munge
 [ -f /etc/munge/munge.key ] || { mungekey -c 2>/dev/null || /usr/sbin/create-munge-key -f; }
 chown munge:munge /etc/munge/munge.key
-if ! pgrep -x munged >/dev/null; then runuser -u munge -- /usr/sbin/munged; fi
+started_munge=""
+if ! pgrep -x munged >/dev/null; then runuser -u munge -- /usr/sbin/munged; started_munge=1; fi
 slurmctld -D -f "$SLURM_CONF" >"$work/ctld.out" 2>&1 & started+=($!)
 sleep 2
 slurmd -D -f "$SLURM_CONF" >"$work/d.out" 2>&1 & started+=($!)
