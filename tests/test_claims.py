@@ -106,3 +106,39 @@ def test_report_markdown_table_parses_and_has_provenance(tmp_path):
         assert field in md, field
     html = (tmp_path / "report.html").read_text()
     assert "#1a7f37" in html and "#9a6700" in html     # pass and inconclusive cells coloured
+
+
+def test_fisher_interval_stays_within_minus_one_and_one():
+    from nnrepro.claims import fisher_interval, mean_interval
+    rhos = [0.99, 0.6, 0.95]
+    _, _, t_high, _ = mean_interval(rhos)
+    value, low, high, n = fisher_interval(rhos)
+    assert t_high > 1                    # the plain t-interval of a mean of ρs passes 1
+    assert -1 < low < value < high < 1 and n == 3
+
+
+def test_proportion_interval_is_clopper_pearson():
+    from nnrepro.claims import proportion_interval
+    p, low, high, n = proportion_interval(5, 5)
+    assert p == 1 and high == 1 and n == 5
+    assert abs(low - 0.025 ** (1 / 5)) < 1e-12          # the exact lower bound for 5 of 5
+    p, low, high, _ = proportion_interval(0, 8)
+    assert low == 0 and abs(high - (1 - 0.025 ** (1 / 8))) < 1e-12
+
+
+def test_bootstrap_interval_is_reproducible_and_brackets_the_statistic():
+    from nnrepro.claims import bootstrap_interval
+    units = [[1.0, 2.0], [1.5, 2.5], [0.5, 3.0], [1.2, 2.2], [0.9, 2.8]]
+    stat = lambda us: sum(u[1] - u[0] for u in us) / len(us)
+    a = bootstrap_interval(units, stat)
+    assert a == bootstrap_interval(units, stat)
+    assert a[1] <= a[0] <= a[2] and a[3] == 5
+
+
+def test_within_band_passes_fails_and_is_inconclusive():
+    from nnrepro.claims import within
+    assert within("K-x", "slope ≈ −½", -0.5, 0.15, units=[-0.52, -0.49, -0.5, -0.47, -0.51]).verdict == "pass"
+    assert within("K-x", "slope ≈ −½", -0.5, 0.15, units=[-0.2, -0.22, -0.19, -0.21, -0.2]).verdict == "fail"
+    assert within("K-x", "slope ≈ −½", -0.5, 0.15, units=[-0.3, -0.4, -0.35, -0.5, -0.3]).verdict == "inconclusive"
+    # any negative slope passed "slope < 0"; the band does not accept −0.2
+    assert less("K-x", "slope < 0", 0, 0, units=[-0.2, -0.22, -0.19, -0.21, -0.2]).verdict == "pass"

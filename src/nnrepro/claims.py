@@ -90,18 +90,64 @@ def decide(value: float, low: float, high: float, n: int, threshold: float, abov
     return "inconclusive"
 
 
+def fisher_interval(values, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) of correlation coefficients, one per independent unit: the
+    Student-t interval of the mean of z = atanh(ρ) mapped back by tanh, so it stays in
+    [−1, 1] (Fisher's z transform)."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], float)
+    z = np.arctanh(np.clip(x, -1 + 1e-12, 1 - 1e-12))
+    mean, low, high, n = mean_interval(z, confidence)
+    return (float(np.tanh(mean)), float(np.tanh(low)), float(np.tanh(high)), n)
+
+
+def bootstrap_interval(units, statistic, confidence: float = 0.95, resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float, float, int]:
+    """(statistic(units), low, high, n): percentile bootstrap over the independent units
+    (resampled with replacement, a fixed seed so the interval is reproducible). ``units`` is
+    a sequence (one entry per unit, e.g. a trial's curve) and ``statistic`` maps such a
+    sequence to a number; the interval of a bounded statistic stays within its bounds."""
+    units = list(units)
+    n = len(units)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    value = float(statistic(units))
+    if n == 1:
+        return value, math.nan, math.nan, 1
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic([units[i] for i in rng.integers(0, n, n)])
+                      for _ in range(resamples)], float)
+    draws = draws[np.isfinite(draws)]
+    tail = (1 - confidence) / 2
+    return value, float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail)), n
+
+
+def proportion_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """(k/n, low, high, n): the exact (Clopper–Pearson) interval of a proportion, e.g. the
+    fraction of seeds in which a net diverged."""
+    from scipy import stats
+
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    tail = (1 - confidence) / 2
+    low = 0.0 if k == 0 else float(stats.beta.ppf(tail, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(1 - tail, k + 1, n - k))
+    return k / n, low, high, n
+
+
 def _compare(figure_id, claim, value, threshold, note, inclusive, above, units, min_n,
-             finding, diverged) -> Claim:
-    """A claim on ``value`` (exact), or on the mean of ``units`` with its 95 % interval."""
+             finding, diverged, interval=None) -> Claim:
+    """A claim on ``value`` (exact), on the mean of ``units`` with its 95 % t-interval, or on
+    an ``interval`` = (value, low, high, n) computed by the caller (fisher_interval,
+    bootstrap_interval, proportion_interval)."""
     low = high = math.nan
     n = 0
-    if units is not None:
-        value, low, high, n = mean_interval(units)
+    if units is not None or interval is not None:
+        value, low, high, n = interval if interval is not None else mean_interval(units)
         note = f"{note}; n = {n}" if note else f"n = {n}"
         if n < min_n:
             note += f" (fewer than the {min_n} needed)"
     verdict = decide(float(value), low, high, n, float(threshold), above, inclusive, min_n)
-    if units is not None and n == 0:
+    if (units is not None or interval is not None) and n == 0:
         verdict = "inconclusive"                 # no unit at all: never an exact comparison
     return Claim(figure_id, claim, float(value), float(threshold), None, note, low, high, n,
                  verdict, finding, diverged)
@@ -109,20 +155,41 @@ def _compare(figure_id, claim, value, threshold, note, inclusive, above, units, 
 
 def less(figure_id: str, claim: str, value: float, threshold: float, note: str = "",
          inclusive: bool = False, units=None, min_n: int = 2, finding: str = "",
-         diverged: int = 0) -> Claim:
+         diverged: int = 0, interval=None) -> Claim:
     """Claim that value < threshold (<= if inclusive). With ``units`` (the value per seed or
-    per run) the value is their mean and the verdict comes from its 95 % interval; without,
-    the comparison is exact (mathematical claims)."""
+    per run) the value is their mean and the verdict comes from its 95 % interval; with
+    ``interval`` = (value, low, high, n) from the caller; without either, the comparison is
+    exact (mathematical claims)."""
     return _compare(figure_id, claim, value, threshold, note, inclusive, False, units, min_n,
-                    finding, diverged)
+                    finding, diverged, interval)
 
 
 def greater(figure_id: str, claim: str, value: float, threshold: float, note: str = "",
             inclusive: bool = False, units=None, min_n: int = 2, finding: str = "",
-            diverged: int = 0) -> Claim:
-    """Claim that value > threshold (>= if inclusive); ``units`` as in ``less``."""
+            diverged: int = 0, interval=None) -> Claim:
+    """Claim that value > threshold (>= if inclusive); ``units``, ``interval`` as in ``less``."""
     return _compare(figure_id, claim, value, threshold, note, inclusive, True, units, min_n,
-                    finding, diverged)
+                    finding, diverged, interval)
+
+
+def within(figure_id: str, claim: str, target: float, tolerance: float, note: str = "",
+           units=None, min_n: int = 2, finding: str = "", diverged: int = 0,
+           interval=None) -> Claim:
+    """Claim that the value lies within ``target ± tolerance`` (e.g. a rate predicted by
+    theory): pass when the whole interval is inside the band, fail when it lies wholly
+    outside, inconclusive when it overlaps an edge. ``threshold`` records the tolerance."""
+    inside = _compare(figure_id, claim, math.nan, tolerance, note, False, False, units, min_n,
+                      finding, diverged, interval)
+    value, low, high, n = inside.value, inside.low, inside.high, inside.n
+    if n < min_n or not (math.isfinite(low) and math.isfinite(high)):
+        verdict = "inconclusive"
+    elif target - tolerance < low and high < target + tolerance:
+        verdict = "pass"
+    elif high < target - tolerance or low > target + tolerance:
+        verdict = "fail"
+    else:
+        verdict = "inconclusive"
+    return replace(inside, verdict=verdict, passed=None)
 
 
 def reference(figure_id: str, what: str, value: float = math.nan) -> Claim:

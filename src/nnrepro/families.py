@@ -86,8 +86,8 @@ _FAMILIES = (
         Figure("C-fixes",
                "the same with Xavier init, with BN; training loss with and without clipping in the "
                "exploding case",
-               "Xavier/BN keep per-layer norms within 10× across depth; clipping trains where "
-               "plain SGD diverges"),
+               "Xavier/BN keep per-layer norms within 10× across depth; clipping trains to a "
+               "loss well below chance (ln 10) where plain SGD diverges"),
         Figure("C-init-variance",
                "activation and back-propagated gradient variance per layer, tanh net, naive vs "
                "LeCun vs Xavier",
@@ -163,11 +163,14 @@ _FAMILIES = (
         Figure("F-mc-regression",
                "1-D regression: true function, data, MC-dropout ensemble mean and the scatter of "
                "its members, the weight-scaling prediction",
-               "the ensemble spread is larger away from the data than on it"),
+               "the ensemble spread is larger away from the data than on it, judged separately "
+               "in the gap between the data intervals and outside the data (extrapolation)"),
         Figure("F-mc-vs-scaling",
                "test NLL and accuracy of weight scaling vs MC averaging of M samples (M = 1 … "
                "100), Bernoulli and Gaussian dropout",
-               "MC with large M is at least as good as weight scaling in NLL",
+               "MC with large M (≈ 50) matches or beats weight scaling in test classification "
+               "error (Srivastava et al.'s metric; NLL reported beside); units are independently "
+               "trained nets",
                "MC averaging matches weight scaling at about M = 50 samples (Srivastava et al. "
                "2014, MNIST)", "mnist"),
         Figure("F-ae-features",
@@ -183,10 +186,11 @@ _FAMILIES = (
                "index rises with loss (Spearman ρ > 0.5)"),
         Figure("G-width-error",
                "train and test error against hidden units",
-               "train error reaches 0 with enough width while test error keeps falling or flattens"),
+               "train error reaches 0 with enough width while test error keeps falling or "
+               "flattens (on the curve averaged over runs)"),
         Figure("G-loss-histogram",
                "histogram of final test losses of many SGD runs, one per width",
-               "the spread shrinks as width grows"),
+               "the relative spread (e.g. std of log loss) shrinks as width grows"),
         Figure("G-permutation",
                "loss along the straight line between a net and its hidden-unit-permuted copy",
                "a barrier above both end points"),
@@ -199,7 +203,8 @@ _FAMILIES = (
            "seed 004 (004_ddb182e3f50ea0b5.txt) §6.4", (
         Figure("H-bn-lr",
                "training curves, standard vs +BN, at several learning rates (largest ≈ 0.5)",
-               "at the largest lr the standard net fails or diverges, the BN net trains",
+               "at the largest lr the standard net fails or diverges, the BN net trains (counted "
+               "per seed)",
                "BN trains at lr 0.5 where the standard net does not (Santurkar et al. 2018, "
                "VGG on CIFAR-10)", "cifar10"),
         Figure("H-activations",
@@ -210,22 +215,26 @@ _FAMILIES = (
                "noise visibly shifts the distributions"),
         Figure("H-noisy-accuracy",
                "accuracy curves: standard, +BN, +noisy BN",
-               "noisy BN stays close to BN and above standard"),
+               "under noise that makes the activation distributions unstable "
+               "(H-noisy-activations, the premise), noisy BN's training accuracy stays close to "
+               "BN's and above standard"),
     )),
     Family("I", "Reparameterization and Path-SGD",
            "seed 003 (003_b77660be62ccec55.txt)", (
         Figure("I-rescaling",
                "training curves of SGD and Path-SGD on a ReLU net and on its rescaled (same "
                "function) copy",
-               "SGD curves differ; Path-SGD curves coincide"),
+               "SGD curves differ (an unbalanced rescaling slows SGD, as in the source's panel); "
+               "Path-SGD curves coincide"),
     )),
     Family("J", "Lottery tickets",
            "seed 004 (004_ddb182e3f50ea0b5.txt) §6.6.2", (
         Figure("J-lottery",
                "test accuracy against the fraction of weights left, iterative magnitude pruning "
                "with rewind to init vs random re-init",
-               "at about 20 % weights the ticket is within 1 point of the dense net and above "
-               "random re-init",
+               "at about 20 % weights the ticket (accuracy at its early-stopping iteration, as "
+               "Frankle & Carbin) is within 1 point of the dense net and above random re-init; "
+               "pruning continues to ≈ 2 %, where tickets degrade",
                "winning tickets at about 21 % of LeNet-300-100's weights (Frankle & Carbin 2019, "
                "MNIST); subnetworks of 15 % to 1 % of the original size (seed 004 §6.6.2)",
                "mnist"),
@@ -235,7 +244,8 @@ _FAMILIES = (
         Figure("K-ntk",
                "a wide 2-layer net trained by GD on 1-D regression vs the NTK predictor yᵀK⁻¹k(x), "
                "several widths",
-               "the gap shrinks as width grows",
+               "the gap shrinks as width grows; the relative weight change falls as m^−½ (Lee et "
+               "al.)",
                "relative change of the weights ∝ width^−½ (Lee et al. 2019)", ""),
     )),
     Family("L", "Ensemble evaluation",
@@ -243,7 +253,8 @@ _FAMILIES = (
         Figure("L-ensembles",
                "accuracy, NLL, ECE and Brier score of a single run, a deep ensemble, SWA, SWAG, MC "
                "dropout, SGHMC (T = 1 and cold) on the same data and model; reliability diagrams",
-               "every ensemble beats the single run in NLL",
+               "each method against the single run in NLL, paired by seed and decided per "
+               "method; the figure's claim holds when every method beats it",
                "a cold posterior (T < 1) beats T = 1 (Wenzel et al. 2020, ResNet-20 on "
                "CIFAR-10)", "resnet20-cifar10"),
     )),
