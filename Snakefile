@@ -10,6 +10,7 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # works before `pip install -e .` too
 
 from nnrepro.config import resolve_extend, validate
+from nnrepro.workflowlock import WorkflowLock
 
 
 # config.yaml is the quick profile; a --configfile given on the command line replaces it whole
@@ -22,6 +23,17 @@ if not workflow.overwrite_configfiles:
 _resolved = resolve_extend(dict(config), Path((workflow.overwrite_configfiles or ["config.yaml"])[-1]).parent)
 config.clear()
 config.update(validate(_resolved))  # schema defaults filled in; every grid point checked too
+
+
+# One workflow per results directory (a kernel lock held while jobs run); a Snakemake lock
+# left by a killed run is removed, so a plain rerun resumes from the checkpoints.
+WORKFLOW_LOCK = WorkflowLock("results/.workflow.lock")
+if workflow.is_main_process:
+    WORKFLOW_LOCK.clear_stale_snakemake_locks()
+
+
+onstart:
+    WORKFLOW_LOCK.acquire_or_exit()
 
 
 include: "workflow/rules/common.smk"

@@ -162,3 +162,86 @@ def test_spaces_and_list_values_reach_the_shell_quoted(tmp_path, write_config):
     assert runs == ["model.hidden~16-8", "model.hidden~8"]
     assert (tmp_path / "my data" / "processed" / "digits.pt").exists()
     assert not [p for p in tmp_path.rglob("*") if "]" in p.name or p.name.endswith(".tmp")]
+
+
+def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
+    """The default profile (profiles/default, beside the root Snakefile) is loaded by a plain
+    `snakemake`, so after a `kill -9` of the whole workflow the next plain run resumes the
+    interrupted training from its checkpoint instead of stopping on incomplete files or on the
+    killed run's lock. While the first workflow lives, a second one in the folder is refused."""
+    import signal
+    import time
+
+    fam = {**TINY_B, "epochs": 60, "grid": {"seeds": {"seed": [0]}}}
+    write_config(tiny_config(B=fam))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "--cores", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "results" / "runs" / "B" / "seed~0.checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "no checkpoint was written"
+    os.killpg(proc.pid, signal.SIGSTOP)          # frozen mid-training, still alive
+    # a second workflow in the same folder, even after `--unlock` (Snakemake's advice), stops
+    # with one line naming the first one's PID, before any job, and deletes nothing
+    snakemake(tmp_path, "--unlock")
+    second = snakemake(tmp_path, check=False)
+    assert second.returncode != 0 and proc.poll() is None
+    assert f"nnrepro: another workflow (PID {proc.pid}) is running" in second.stderr.splitlines()[-1]
+    assert checkpoint.exists() and (tmp_path / "results" / "runs" / "B" / "seed~0").is_dir()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = snakemake(tmp_path, timeout=900)
+    assert "Using workflow specific profile profiles/default" in done.stdout + done.stderr
+    log = next((tmp_path / "logs" / "train" / "B").glob("*.log")).read_text()
+    assert "resuming from" in log, log[-2000:]
+    assert '"status": "ok"' in (tmp_path / "results" / "runs" / "B" / "seed~0" / "run.json").read_text()
+
+
+def test_code_change_retrains_exactly_that_family(tmp_path, write_config):
+    """Code is part of a result's identity: after an edit to family D's experiment module, a
+    dry run schedules D's training (and its figures and the report) and nothing of E; an edit
+    to E's figure module only redraws E; run.json records the code version."""
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(REPO / "Snakefile", repo / "Snakefile")
+    for item in ("workflow", "profiles"):
+        shutil.copytree(REPO / item, repo / item)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(tiny_config(D=QUICK["D"], E=QUICK["E"])))
+
+    def smk(*args):
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
+               "--directory", str(work), "--cores", "2", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "PYTHONPATH": str(repo / "src")})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout + proc.stderr
+
+    smk()
+    from nnrepro.codeversion import code_version
+    spec = json_load(next((work / "results" / "runs" / "D").glob("*/run.json")))["spec"]
+    assert spec["code"] == code_version("experiments.d")
+
+    d = repo / "src" / "nnrepro" / "experiments" / "d.py"
+    original = d.read_text()
+    d.write_text(original + "\nA_NEW_CONSTANT = 1\n")
+    rules = set(re.findall(r"^rule (\w+):", smk("--dry-run"), re.M))
+    assert {"_".join(r.split("_")[:2]) for r in rules if r.startswith("train")} == {"train_D"}
+    assert "figures_D" in rules and "figures_E" not in rules, rules
+
+    d.write_text(original)                       # the code the results were made with: nothing to do
+    assert "Nothing to be done" in smk("--dry-run")
+    e = repo / "src" / "nnrepro" / "figures" / "e.py"
+    e.write_text(e.read_text() + "\n# a comment is a change too\n")
+    rules = set(re.findall(r"^rule (\w+):", smk("--dry-run"), re.M))
+    assert not [r for r in rules if r.startswith("train")] and "figures_E" in rules, rules
+
+
+def json_load(path):
+    import json
+    return json.loads(path.read_text())

@@ -25,7 +25,8 @@ from pathlib import Path
 import yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-RESERVED = ("sweep", "point")     # keys expand_runs adds to a run's settings
+RESERVED = ("sweep", "point", "code")   # keys added to a run's settings: its sweep and grid point
+                                         # (expand_runs), the version of its code (the Snakefile)
 
 
 # ---------------------------------------------------------------- loading, `extend`

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cluster path, for real: install and start a one-node SLURM (Debian's Slurm 22.05, munge,
-# two fake GPUs), run the workflow through the README's profile (workflow/profiles/slurm) on a
+# two fake GPUs), run the workflow through the README's profile (profiles/slurm) on a
 # tiny config, and check that every job went through sbatch, that only the rules that train
 # networks asked for --gpus, that a cancelled training job is resubmitted and resumes from its
 # checkpoint, and that claims.csv equals a local run's. Stops the daemons it started.
@@ -98,7 +98,7 @@ cp -r "$run_dir" "$work/local"
 
 say "running the workflow through the slurm profile"
 cd "$run_dir"
-( set +e; snakemake --snakefile "$repo/Snakefile" --profile "$repo/workflow/profiles/slurm" \
+( set +e; snakemake --snakefile "$repo/Snakefile" --profile "$repo/profiles/slurm" \
     --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 2 \
     --latency-wait 10 --verbose > "$work/snakemake.log" 2>&1; echo $? > "$work/rc" ) &
 sm=$!

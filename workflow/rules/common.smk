@@ -1,6 +1,7 @@
 import json
 
 from nnrepro.families import CPU_ONLY, FIGURES
+from nnrepro.codeversion import code_version
 from nnrepro.config import family_runs, jobs
 
 FAMILIES = config["run"]
@@ -9,6 +10,10 @@ FAMILIES = config["run"]
 RUNS = {f: family_runs(config, f) for f in FAMILIES}
 # family -> job id (sweep and hash of its runs) -> run ids: a changed run changes only its job
 JOBS = {f: jobs(RUNS[f], config["families"][f].get("grid"), config["runs_per_job"]) for f in FAMILIES}
+# family -> version (hash) of the code that computes its runs / draws its figures: part of a
+# result's identity, so a code change reruns exactly what that code computes
+CODE = {f: code_version(f"experiments.{f.lower()}") for f in FAMILIES}
+FIGURE_CODE = {f: code_version(f"figures.{f.lower()}") for f in FAMILIES}
 DATA = config["data"]["root"]
 DATASETS = sorted({s["dataset"] for f in FAMILIES for s in RUNS[f].values() if "dataset" in s})
 RES = config["resources"]

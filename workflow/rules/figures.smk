@@ -16,6 +16,7 @@ for _family in FAMILIES:
         params:
             family=_family,
             profile=config["profile"],
+            code=FIGURE_CODE[_family],  # a change to the figure code redraws
         log:
             f"logs/figures_{_family}.log",
         benchmark:

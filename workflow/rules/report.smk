@@ -14,6 +14,7 @@ rule report:
         config=json.dumps(config, sort_keys=True),
         config_file=(workflow.overwrite_configfiles or ["config.yaml"])[-1],
         repo=workflow.basedir,
+        code=code_version("report"),
     log:
         "logs/report.log",
     threads: 1

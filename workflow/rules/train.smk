@@ -14,7 +14,7 @@ for _family in FAMILIES:
                 marker=f"results/runs/{_family}/jobs/{_job}.json",
                 runs=[directory(f"results/runs/{_family}/{r}") for r in _runs],
             params:
-                specs=json.dumps({r: RUNS[_family][r] for r in _runs}, sort_keys=True),
+                specs=json.dumps({r: {**RUNS[_family][r], "code": CODE[_family]} for r in _runs}, sort_keys=True),
                 family=_family,
                 processed=lambda w, input: Path(input[0]).parent if input else f"{DATA}/processed",
                 device=config["device"],
