@@ -9,20 +9,20 @@ from snakemake.utils import min_version
 min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # works before `pip install -e .` too
 
-from nnrepro.config import resolve_extend, validate
+from nnrepro.config import load_all, validate
 from nnrepro.workflowlock import WorkflowLock
 
 
-# config.yaml is the quick profile; a --configfile given on the command line replaces it whole
-# (no silent merging of two profiles' settings), unless it says `extend: <file>` itself.
-if not workflow.overwrite_configfiles:
-
-    configfile: "config.yaml"
-
-
-_resolved = resolve_extend(dict(config), Path((workflow.overwrite_configfiles or ["config.yaml"])[-1]).parent)
+# config.yaml is the quick profile; --configfile files replace it whole (no silent merging of two
+# profiles' settings) unless one says `extend: <file>`: each file's `extend` is resolved relative
+# to that file, files are laid over each other in order, then --config values.
+CONFIG_FILES = [str(f) for f in workflow.overwrite_configfiles] or ["config.yaml"]
+try:
+    _resolved = validate(load_all(CONFIG_FILES, workflow.config_settings.config))
+except ValueError as e:  # one clear message naming the file or key, before any job
+    sys.exit(f"nnrepro: {e}")
 config.clear()
-config.update(validate(_resolved))  # schema defaults filled in; every grid point checked too
+config.update(_resolved)  # schema defaults filled in; every grid point checked too
 
 
 # One workflow per results directory (a kernel lock held while jobs run); a Snakemake lock

@@ -1,5 +1,6 @@
 """The schema rejects an invalid config before any job runs, naming the offending key."""
 import copy
+import os
 
 import pytest
 
@@ -178,3 +179,33 @@ def test_stale_results_are_found_and_current_ones_kept(tmp_path):
     found = stale(cfg, r)
     assert set(found) == {r / "runs/B/seed~1", r / "runs/B/jobs/seeds-00000000.json",
                           r / "figures/A-gamma.png", r / "tables/A", r / "runs/A/x~1"}
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"c.yaml": "run: [A, B\n"}, "c.yaml: YAML syntax error at line 2, column 1: expected ',' or ']'"),
+    ({}, "c.yaml: cannot read the config file (No such file or directory)"),
+    ({"c.yaml": "- A\n"}, "c.yaml: a config file is a YAML mapping (key: value), not list"),
+    ({"c.yaml": "extend: d.yaml\n", "d.yaml": "extend: c.yaml\n"}, "'extend' cycle: "),
+])
+def test_a_bad_config_file_is_one_line(tmp_path, capsys, files, message):
+    from nnrepro.cli import main
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(SystemExit) as e:
+        main(["validate", str(tmp_path / "c.yaml")])
+    assert message in str(e.value) and "\n" not in str(e.value), e.value
+
+
+def test_each_configfile_resolves_extend_against_its_own_folder(tmp_path):
+    """Two --configfile files: `extend` is relative to the file that says it (it used to be
+    resolved against the last file's folder), files apply in order, then --config."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.yaml").write_text(f"extend: {os.path.relpath(REPO / 'config.yaml', tmp_path / 'sub')}\nrun: [D]\n")
+    (tmp_path / "y.yaml").write_text("runs_per_job: 2\n")
+    from nnrepro.config import load_all
+    cfg = load_all([tmp_path / "sub" / "x.yaml", tmp_path / "y.yaml"], {"profile": "mine"})
+    assert cfg["run"] == ["D"] and cfg["runs_per_job"] == 2 and cfg["profile"] == "mine"
+    assert cfg["families"]["A"]["epochs"] == load(REPO / "config.yaml")["families"]["A"]["epochs"]
+    dry = snakemake(tmp_path, "--dry-run", "--configfile", str(tmp_path / "sub" / "x.yaml"),
+                    str(tmp_path / "y.yaml"))
+    assert "train_D" in dry.stdout and "train_A" not in dry.stdout

@@ -102,9 +102,10 @@ def cmd_validate(a) -> None:
     from nnrepro.config import load, validate
 
     try:
-        validate(load(a.config))
+        cfg = load(a.config)                       # its errors name the file already
+        validate(cfg)
     except ValueError as e:
-        sys.exit(f"{a.config}: {e}")
+        sys.exit(str(e) if str(e).startswith(str(a.config)) else f"{a.config}: {e}")
     print(f"{a.config}: valid")
 
 
@@ -156,6 +157,13 @@ def cmd_clean(a) -> None:
           + (" (dry run: nothing removed)" if a.dry_run else ""))
 
 
+def cmd_verdicts(a) -> None:
+    """The verdict table of a results folder as Markdown (the README's table is this output)."""
+    from nnrepro.report import verdict_table
+
+    print(verdict_table(Path(a.results)))
+
+
 def cmd_catalogue(a) -> None:
     from nnrepro.families import catalogue_markdown
 
@@ -171,7 +179,10 @@ def cmd_catalogue(a) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from nnrepro import __version__
+
     p = argparse.ArgumentParser(prog="nnrepro", description=__doc__)
+    p.add_argument("--version", action="version", version=f"nnrepro {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("prepare", help="fetch (download or mirror) and preprocess a data set")
@@ -230,6 +241,11 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--results", default="results")
     s.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     s.set_defaults(fn=cmd_clean)
+
+    s = sub.add_parser("verdicts", help="print the claims of a results folder as a Markdown table, "
+                       "with the run's profile, commit and date")
+    s.add_argument("--results", default="results")
+    s.set_defaults(fn=cmd_verdicts)
 
     s = sub.add_parser("catalogue", help="write the figure catalogue page from the registry")
     s.add_argument("--out", default="docs/catalogue.md")

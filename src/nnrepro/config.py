@@ -30,21 +30,43 @@ RESERVED = ("sweep", "point", "code")   # keys added to a run's settings: its sw
 
 
 # ---------------------------------------------------------------- loading, `extend`
-def load(path: str | Path) -> dict:
-    """Read a YAML config; ``extend: other.yaml`` (relative to this file) is resolved first."""
+def load(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """Read a YAML config; ``extend: other.yaml`` (relative to this file) is resolved first.
+    A missing or malformed file, or an ``extend`` cycle, is a one-line ValueError naming it."""
     path = Path(path)
-    with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
-    return resolve_extend(cfg, path.parent)
+    if path.resolve() in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path.resolve()))
+        raise ValueError(f"{path}: 'extend' cycle: {chain}")
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the config file ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}: YAML syntax error{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: a config file is a YAML mapping (key: value), not {type(cfg).__name__}")
+    return resolve_extend(cfg, path.parent, (*_seen, path.resolve()))
 
 
-def resolve_extend(cfg: dict, base_dir: str | Path) -> dict:
+def load_all(paths, overrides: dict | None = None) -> dict:
+    """Several config files laid over each other in order (each resolving its own ``extend``
+    relative to itself), then ``overrides`` (Snakemake's ``--config``)."""
+    cfg: dict = {}
+    for p in paths:
+        cfg = merge(cfg, load(p))
+    return merge(cfg, dict(overrides or {}))
+
+
+def resolve_extend(cfg: dict, base_dir: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     """``cfg`` laid over the config its ``extend`` key names: mappings merge key by key, any
     other value (lists included) replaces the base's."""
     if "extend" not in cfg:
         return cfg
     cfg = dict(cfg)
-    base = load(Path(base_dir) / cfg.pop("extend"))
+    base = load(Path(base_dir) / cfg.pop("extend"), _seen)
     return merge(base, cfg)
 
 

@@ -155,6 +155,7 @@ def write_report(claim_files, claims_out: Path, report_md: Path, figures_dir: Pa
     claims_out.parent.mkdir(parents=True, exist_ok=True)
     df[COLUMNS].to_csv(claims_out, index=False)
     prov = prov or {}
+    (claims_out.parent / "provenance.json").write_text(json.dumps(prov, indent=1, default=str))
     profile = ", ".join(sorted(df["profile"].astype(str).unique()))
     counts = df["verdict"].value_counts()
     head = (f"Profile: **{profile}**. {len(df)} figures: {counts.get('pass', 0)} claims pass, "
@@ -249,9 +250,13 @@ def write_metrics(df: pd.DataFrame, results_dir: Path, out: Path) -> dict:
 def write_plots(results_dir: Path, out_dir: Path) -> list[Path]:
     """Curves for `dvc plots` (CSV, one x column, one column per series; means over seeds):
     B's test error per epoch (base run and SWA average); A's ‖θ‖₂ and test accuracies per
-    epoch at the hottest T (the weight-norm burst)."""
+    epoch at the hottest T (the weight-norm burst). A family not run gets the header alone, so
+    that every plot dvc.yaml lists exists and `dvc plots show` loads cleanly."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    for name, header in (("B-test-error.csv", "epoch,base_test_error,swa_test_error"),
+                         ("A-norm-burst.csv", "epoch,norm,ens_acc,test_acc")):
+        (out_dir / name).write_text(header + "\n")
     b = results_dir / "tables" / "B" / "epochs.parquet"
     if b.exists():
         ep = pd.read_parquet(b)
@@ -268,6 +273,24 @@ def write_plots(results_dir: Path, out_dir: Path) -> list[Path]:
         written.append(out_dir / "A-norm-burst.csv")
         curve.to_csv(written[-1], index=False)
     return written
+
+
+def verdict_table(results_dir: Path) -> str:
+    """claims.csv of ``results_dir`` as a Markdown table (figure, verdict, value, 95 % interval,
+    n), headed by the profile, git commit and date of the run that made it."""
+    df = pd.read_csv(results_dir / "claims.csv")
+    prov_file = results_dir / "provenance.json"
+    prov = json.loads(prov_file.read_text()) if prov_file.exists() else {}
+    counts = df["verdict"].value_counts()
+    fmt = lambda v: "" if pd.isna(v) else f"{v:.3g}"
+    lines = [f"Profile **{', '.join(sorted(df['profile'].astype(str).unique()))}**, commit "
+             f"`{prov.get('git commit', '?')}`, {prov.get('date', '?')}: "
+             + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("pass", "fail", "inconclusive", "reference")),
+             "", "| figure | verdict | value | 95 % interval | n |", "|---|---|---|---|---|"]
+    for r in df.itertuples():
+        interval = f"[{fmt(r.low)}, {fmt(r.high)}]" if pd.notna(r.low) else ""
+        lines.append(f"| {r.figure_id} | {r.verdict} | {fmt(r.value)} | {interval} | {int(r.n) if pd.notna(r.n) else ''} |")
+    return "\n".join(lines)
 
 
 def ensemble_means(ens: pd.DataFrame) -> pd.DataFrame:

@@ -1,18 +1,19 @@
 rule report:
     """claims.csv (one row per figure) and the reproduction report beside the figures."""
-    input:
-        claims=expand("results/claims/{family}.csv", family=FAMILIES),
-        figures=all_figures(),
-        jobs=[m for f in FAMILIES for m in job_markers(f)],
+    input:  # ancient(), as in the figure rules: a pulled results folder is a finished workflow
+        claims=[ancient(f"results/claims/{f}.csv") for f in FAMILIES],
+        figures=[ancient(p) for p in all_figures()],
+        jobs=[ancient(m) for f in FAMILIES for m in job_markers(f)],
     output:
         claims="results/claims.csv",
         md="results/report.md",
         html=report("results/report.html", caption="../report/report.rst", category="Report"),
         metrics="results/metrics.json",
+        provenance="results/provenance.json",
         plots=directory("results/plots"),
     params:
         config=json.dumps(config, sort_keys=True),
-        config_file=(workflow.overwrite_configfiles or ["config.yaml"])[-1],
+        config_file=" + ".join(CONFIG_FILES),
         repo=workflow.basedir,
         code=code_version("report"),
     log:

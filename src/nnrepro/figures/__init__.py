@@ -7,9 +7,11 @@ functions live in ``nnrepro/figures/<family letter>.py``.
 from __future__ import annotations
 
 import dataclasses
+import random
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from nnrepro.families import FIGURE_INFO, FIGURES, figures_module
@@ -57,6 +59,8 @@ def render(family: str, results: Results, out_dir: str | Path, profile: str) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for fig_id in FIGURES[family]:
+        np.random.seed(0)            # random visuals (seaborn's strip-plot jitter) are byte-stable
+        random.seed(0)
         fig, claim = REGISTRY[fig_id](results)
         assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
         claim = beside_document(claim, results, profile)
