@@ -157,6 +157,21 @@ def cmd_clean(a) -> None:
           + (" (dry run: nothing removed)" if a.dry_run else ""))
 
 
+def cmd_progress(a) -> None:
+    """The last progress line of every training job's log (epoch, loss, time left)."""
+    import time
+
+    logs = sorted(Path(a.logs).glob("train/*/*.log"), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        print(f"no training logs under {a.logs}/train yet")
+    for log in logs:
+        lines = [l for l in log.read_text(errors="replace").splitlines() if " INFO " in l]
+        last = next((l for l in reversed(lines) if " epoch " in l or ": ok in" in l
+                     or ": diverged in" in l), lines[-1] if lines else "(empty)")
+        age = time.time() - log.stat().st_mtime
+        print(f"{log.parent.name}/{log.stem}  ({age:.0f} s ago)  {last.split(' INFO ', 1)[-1]}")
+
+
 def cmd_verdicts(a) -> None:
     """The verdict table of a results folder as Markdown (the README's table is this output)."""
     from nnrepro.report import verdict_table
@@ -241,6 +256,11 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--results", default="results")
     s.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     s.set_defaults(fn=cmd_clean)
+
+    s = sub.add_parser("progress", help="where every training job is: its log's last epoch line "
+                       "(epoch, loss, time left); `watch nnrepro progress` while a workflow runs")
+    s.add_argument("--logs", default="logs")
+    s.set_defaults(fn=cmd_progress)
 
     s = sub.add_parser("verdicts", help="print the claims of a results folder as a Markdown table, "
                        "with the run's profile, commit and date")

@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Iterator
@@ -113,6 +114,25 @@ def progress(iterable, total: int | None = None, desc: str = ""):
         yield item
 
 
+class EpochLog:
+    """A log line now and then (every 10 % of the epochs, at most every 30 s) with the epoch, its
+    mean loss and the time left: `nnrepro progress` shows the last one of every running job."""
+
+    def __init__(self, desc: str, start: int, epochs: int, every_s: float = 30.0):
+        self.desc, self.start, self.epochs, self.every_s = desc, start, epochs, every_s
+        self.t0 = self.last = time.monotonic()
+        self.step = max(1, (epochs - start) // 10)
+
+    def __call__(self, epoch: int, losses: torch.Tensor) -> None:
+        now, done = time.monotonic(), epoch - self.start
+        if done % self.step and epoch != self.epochs and now - self.last < self.every_s:
+            return
+        self.last = now
+        eta = (now - self.t0) / done * (self.epochs - epoch)
+        log.info("%s epoch %d/%d loss %.4g eta %.0f s", self.desc, epoch, self.epochs,
+                 losses.mean().item(), eta)
+
+
 def to_cpu(obj):
     """State dicts (nested) moved to CPU, for device-independent checkpoints."""
     if isinstance(obj, torch.Tensor):
@@ -169,8 +189,11 @@ def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
     if saved is not None:
         start, initial = saved.pop("epoch"), saved.pop("_initial_loss")
         state.load_state_dict(saved, device)
-    for epoch in progress(range(start + 1, epochs + 1), total=epochs - start, desc=desc):
+    report = EpochLog(desc, start, epochs)
+    todo = range(start + 1, epochs + 1)
+    for epoch in progress(todo, desc=desc) if sys.stderr.isatty() else todo:  # a bar, or log lines
         losses = epoch_fn(epoch).detach().double().cpu()
+        report(epoch, losses)
         if not finite(losses):
             log.info("%s: non-finite loss at epoch %d: diverged", desc, epoch)
             return "diverged"

@@ -3,13 +3,21 @@
 # two fake GPUs), run the workflow through the README's profile (profiles/slurm) on a
 # tiny config, and check that every job went through sbatch, that only the rules that train
 # networks asked for --gpus, that a cancelled training job is resubmitted and resumes from its
-# checkpoint, and that claims.csv equals a local run's. Stops the daemons it started.
+# checkpoint, and that claims.csv equals a local run's.
+# Safe on a real host: it skips (SKIP, exit 0) where Slurm already runs or is configured, and
+# touches only what it creates: the daemons whose PIDs it recorded, the config files it wrote
+# (there were none before), its work folder; all removed at the end.
 # Needs root and apt-get (about 2 minutes from a cold start); prints SKIP and exits 0 otherwise.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 say() { echo "[slurm-test $(date +%T)] $*"; }
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "SKIP: the SLURM test needs root and apt-get to install and start slurmctld/slurmd/munge"
+  exit 0
+fi
+if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || [ -e /etc/slurm/slurm.conf ] \
+   || [ -e /etc/slurm/gres.conf ]; then
+  echo "SKIP: this host already runs or configures Slurm (/etc/slurm, slurmctld, slurmd): the test never touches an existing cluster"
   exit 0
 fi
 t0=$(date +%s)
@@ -25,10 +33,9 @@ work=$(mktemp -d /tmp/nnrepro-slurm.XXXX)
 host=$(hostname)
 mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
 # Debian's default place: srun inside a job step finds it there (SLURM_CONF does not reach it);
-# an existing configuration is moved aside and put back at the end
+# no configuration was there (checked above), and the files written here are removed at the end
 conf_dir=/etc/slurm
-mkdir -p "$conf_dir" "$work/state" "$work/spool" "$work/saved"
-for f in slurm.conf gres.conf; do [ -e "$conf_dir/$f" ] && mv "$conf_dir/$f" "$work/saved/$f"; done
+mkdir -p "$conf_dir" "$work/state" "$work/spool"
 SLURM_CONF=$conf_dir/slurm.conf
 cat > "$SLURM_CONF" <<CONF
 ClusterName=nnrepro-test
@@ -58,21 +65,27 @@ NodeName=$host Name=gpu File=/dev/null
 NodeName=$host Name=gpu File=/dev/zero
 CONF
 
-started=()
+started=()   # PIDs of the daemons this script started: the only processes it stops
 stop() {
   for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-  pkill -f "slurmd -D" 2>/dev/null || true; pkill -f "slurmctld -D" 2>/dev/null || true
-  if [ -n "${started_munge:-}" ]; then pkill -x munged 2>/dev/null || true; fi
+  for p in "${started[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.2; done; done
   rm -f "$conf_dir/slurm.conf" "$conf_dir/gres.conf"
-  for f in "$work"/saved/*; do if [ -e "$f" ]; then mv "$f" "$conf_dir/"; fi; done
+  rmdir "$conf_dir" 2>/dev/null || true
+  [ -n "${created_key:-}" ] && rm -f /etc/munge/munge.key
+  rm -rf "$work"
   return 0
 }
 trap stop EXIT
 mkdir -p /run/munge && chown munge:munge /run/munge
-[ -f /etc/munge/munge.key ] || { mungekey -c 2>/dev/null || /usr/sbin/create-munge-key -f; }
+created_key=""
+[ -f /etc/munge/munge.key ] || { created_key=1; mungekey -c 2>/dev/null || /usr/sbin/create-munge-key -f; }
 chown munge:munge /etc/munge/munge.key
-started_munge=""
-if ! pgrep -x munged >/dev/null; then runuser -u munge -- /usr/sbin/munged; started_munge=1; fi
+if ! pgrep -x munged >/dev/null; then
+  rm -f /run/munge/munged.pid
+  runuser -u munge -- /usr/sbin/munged
+  for _ in $(seq 50); do [ -s /run/munge/munged.pid ] && break; sleep 0.1; done
+  started+=("$(cat /run/munge/munged.pid)")
+fi
 slurmctld -D -f "$SLURM_CONF" >"$work/ctld.out" 2>&1 & started+=($!)
 sleep 2
 slurmd -D -f "$SLURM_CONF" >"$work/d.out" 2>&1 & started+=($!)
