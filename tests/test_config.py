@@ -209,3 +209,15 @@ def test_each_configfile_resolves_extend_against_its_own_folder(tmp_path):
     dry = snakemake(tmp_path, "--dry-run", "--configfile", str(tmp_path / "sub" / "x.yaml"),
                     str(tmp_path / "y.yaml"))
     assert "train_D" in dry.stdout and "train_A" not in dry.stdout
+
+
+def test_per_family_resources_override_train_and_are_checked():
+    cfg = load(REPO / "configs" / "paper.yaml")
+    validate(cfg)
+    train, fams = cfg["resources"]["train"], cfg["resources"]["families"]
+    assert train["gpu"] == 1 and {f: fams[f]["gpu"] for f in "CIK"} == {"C": 0, "I": 0, "K": 0}
+    assert "threads" not in fams["A"]                 # no defaults: what is unset comes from train
+    bad = load(REPO / "config.yaml")
+    bad["resources"] = {"families": {"Z": {"gpu": 1}}}
+    with pytest.raises(ValueError, match="resources"):
+        validate(bad)

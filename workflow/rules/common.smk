@@ -33,5 +33,10 @@ def job_data(family, runs):
     return sorted({ancient(f"{DATA}/processed/{s['dataset']}.pt") for s in specs if "dataset" in s})
 
 
+def train_resources(family):
+    """The family's training jobs' resources: `resources.train`, then its `resources.families` entry."""
+    return {**RES["train"], **RES["families"].get(family, {})}
+
+
 def all_figures():
     return [f"results/figures/{fid}.png" for f in FAMILIES for fid in FIGURES[f]]

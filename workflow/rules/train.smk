@@ -23,11 +23,11 @@ for _family in FAMILIES:
                 f"logs/train/{_family}/{_job}.log",
             benchmark:
                 f"results/benchmarks/train/{_family}/{_job}.tsv"
-            threads: RES["train"]["threads"]
+            threads: train_resources(_family)["threads"]
             resources:
-                mem_mb=RES["train"]["mem_mb"],
-                runtime=RES["train"]["runtime"],
-                gpu=0 if _family in CPU_ONLY else RES["train"]["gpu"],
+                mem_mb=train_resources(_family)["mem_mb"],
+                runtime=train_resources(_family)["runtime"],
+                gpu=0 if _family in CPU_ONLY else train_resources(_family)["gpu"],
             shell:
                 "python -m nnrepro train --family {params.family} --specs {params.specs:q} "
                 "--runs-dir results/runs/{params.family} --marker {output.marker:q} "
