@@ -142,3 +142,27 @@ def test_within_band_passes_fails_and_is_inconclusive():
     assert within("K-x", "slope ≈ −½", -0.5, 0.15, units=[-0.3, -0.4, -0.35, -0.5, -0.3]).verdict == "inconclusive"
     # any negative slope passed "slope < 0"; the band does not accept −0.2
     assert less("K-x", "slope < 0", 0, 0, units=[-0.2, -0.22, -0.19, -0.21, -0.2]).verdict == "pass"
+
+
+@pytest.mark.parametrize("family", ["B", "G"])
+def test_a_family_whose_every_run_diverged_still_renders_every_figure(tmp_path, family):
+    """Absent data (here: every run diverged before writing a table) gives a "no data" panel
+    and an inconclusive row saying why for each figure that cannot be drawn, never a crash or
+    a pass, so claims.csv and the report complete."""
+    import json
+    from nnrepro.families import FIGURES
+    from nnrepro.figures import render
+    from nnrepro.results import Results
+    runs = []
+    for seed in range(2):
+        d = tmp_path / "runs" / f"seed~{seed}"
+        d.mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps({"run": d.name, "status": "diverged", "sweep": "seeds",
+                                                "point": {"seed": seed}, "spec": {"seed": seed}}))
+        runs.append(d / "run.json")
+    claims = render(family, Results(runs), tmp_path / "fig", "test")
+    assert list(claims["figure_id"]) == FIGURES[family]
+    assert set(claims["verdict"]) <= {"inconclusive", "reference"}
+    assert all((tmp_path / "fig" / f"{fid}.png").exists() for fid in FIGURES[family])
+    no_data = claims[claims["finding"].str.startswith("no data", na=False)]
+    assert len(no_data) and all("2 diverged" in f for f in no_data["finding"])

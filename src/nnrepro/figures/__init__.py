@@ -7,6 +7,7 @@ functions live in ``nnrepro/figures/<family letter>.py``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ from nnrepro.claims import COLUMNS, Claim
 from nnrepro.results import Results
 
 REGISTRY: dict[str, Callable] = {}
+log = logging.getLogger("nnrepro")
 
 
 def figure(fig_id: str):
@@ -44,6 +46,23 @@ def beside_document(claim: Claim, results: Results, profile: str) -> Claim:
     return dataclasses.replace(claim, document=doc.document, comparable=comparable)
 
 
+def no_data(fig_id: str, why: str, results: Results):
+    """A figure whose data is absent: an explicit "no data" panel and an inconclusive claim
+    saying why, so the other figures, claims.csv and the report still complete."""
+    import matplotlib.pyplot as plt
+
+    statuses = pd.Series([r.get("status", "?") for r in results.runs]).value_counts().to_dict()
+    runs = ", ".join(f"{n} {s}" for s, n in statuses.items()) or "no runs"
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"no data: {why}\n(runs: {runs})", ha="center", va="center", wrap=True,
+            fontsize=10, transform=ax.transAxes)
+    claim = Claim(fig_id, FIGURE_INFO[fig_id].claim, float("nan"), float("nan"), None,
+                  note=f"no data ({runs})", verdict="inconclusive",
+                  finding=f"no data: {why} (runs: {runs}); the claim is not tested")
+    return fig, claim
+
+
 def render(family: str, results: Results, out_dir: str | Path, profile: str) -> pd.DataFrame:
     """Draw every figure of a family; return its claims as a table."""
     import matplotlib
@@ -61,7 +80,11 @@ def render(family: str, results: Results, out_dir: str | Path, profile: str) -> 
     for fig_id in FIGURES[family]:
         np.random.seed(0)            # random visuals (seaborn's strip-plot jitter) are byte-stable
         random.seed(0)
-        fig, claim = REGISTRY[fig_id](results)
+        try:
+            fig, claim = REGISTRY[fig_id](results)
+        except Exception as e:      # absent data (a part not configured, every run diverged)
+            log.exception("%s: no figure drawn", fig_id)
+            fig, claim = no_data(fig_id, f"{type(e).__name__}: {e}", results)
         assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
         claim = beside_document(claim, results, profile)
         stamp_claim(fig, claim, profile)
