@@ -4,6 +4,8 @@
 import sys
 from pathlib import Path
 
+import yaml
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -34,6 +36,9 @@ if workflow.is_main_process:
 
 onstart:
     WORKFLOW_LOCK.acquire_or_exit()
+    # the resolved config these results are made with: `nnrepro list` / `clean` act on it
+    Path("results").mkdir(exist_ok=True)
+    Path("results/config.yaml").write_text(yaml.safe_dump(dict(config), sort_keys=False))
 
 
 include: "workflow/rules/common.smk"

@@ -207,6 +207,11 @@ def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
     log = next((tmp_path / "logs" / "train" / "B").glob("*.log")).read_text()
     assert "resuming from" in log, log[-2000:]
     assert '"status": "ok"' in (tmp_path / "results" / "runs" / "B" / "seed~0" / "run.json").read_text()
+    # `clean` acts on the config that made the results (recorded in results/), so it keeps them
+    (tmp_path / "config.yaml").rename(tmp_path / "mine.yaml")
+    clean = subprocess.run([sys.executable, "-m", "nnrepro", "clean", "--dry-run"], cwd=tmp_path,
+                           capture_output=True, text=True, env=env)
+    assert "0 stale path(s) under results for results/config.yaml" in clean.stdout, clean
 
 
 def test_code_change_retrains_exactly_that_family(tmp_path, write_config):

@@ -109,6 +109,15 @@ def cmd_validate(a) -> None:
     print(f"{a.config}: valid")
 
 
+def _config_of(a) -> str:
+    """The config ``list``/``clean`` act on: the one given, else the one that made the results
+    (``results/config.yaml``, written by the workflow), else the quick profile."""
+    if a.config:
+        return a.config
+    used = Path(a.results) / "config.yaml"
+    return str(used) if used.exists() else "config.yaml"
+
+
 def cmd_list(a) -> None:
     from nnrepro.families import FAMILIES, IMPLEMENTED, status
 
@@ -127,6 +136,7 @@ def cmd_list(a) -> None:
           f"{int(df['present'].sum())} drawn in {a.results}/figures, {counts.get('PASS', 0)} PASS, "
           f"{counts.get('FAIL', 0)} FAIL, {counts.get('INCONCLUSIVE', 0)} INCONCLUSIVE, "
           f"{counts.get('REFERENCE', 0)} REFERENCE")
+    a.config = _config_of(a)
     if Path(a.config).exists():
         from nnrepro.config import load, validate
         from nnrepro.results import stale
@@ -144,6 +154,7 @@ def cmd_clean(a) -> None:
     from nnrepro.config import load, validate
     from nnrepro.results import stale
 
+    a.config = _config_of(a)
     try:
         config = validate(load(a.config))
     except ValueError as e:
@@ -248,11 +259,13 @@ def main(argv: list[str] | None = None) -> None:
 
     s = sub.add_parser("list", help="every family and figure: implemented, figure present, verdict")
     s.add_argument("--results", default="results", help="the results folder to look in")
-    s.add_argument("--config", default="config.yaml", help="the config the results should belong to")
+    s.add_argument("--config", default=None, help="the config the results should belong to "
+                   "(default: the one that made them, results/config.yaml)")
     s.set_defaults(fn=cmd_list)
 
     s = sub.add_parser("clean", help="remove results the config no longer makes (data/ is kept)")
-    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--config", default=None, help="default: the config that made the results "
+                   "(results/config.yaml), else config.yaml")
     s.add_argument("--results", default="results")
     s.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     s.set_defaults(fn=cmd_clean)
