@@ -109,3 +109,12 @@ def test_corrupt_or_truncated_processed_file_is_named_and_refused(tmp_path):
     with pytest.raises(data.DataError, match=r"unreadable processed data file .*truncated\.pt"):
         data.load_processed(truncated)
     assert not list((tmp_path / "processed").glob("*.tmp"))       # no temp file left behind
+
+
+def test_standardized_pixels_stay_bounded(tmp_path):
+    """A pixel that is almost always 0 must not turn a rare stroke into a huge z (its std is
+    floored at the std of all pixels): on digits every |z| stays below 0..16's range over it."""
+    from nnrepro.data import load_processed, preprocess
+    out = preprocess("digits", tmp_path / "raw", tmp_path / "processed" / "digits.pt")
+    d = load_processed(out)
+    assert d.x_train.abs().max() < 4 and d.x_test.abs().max() < 4

@@ -5,6 +5,7 @@ rule prepare_data:
     params:
         root=lambda w, output: Path(output[0]).parents[1],  # <root>/processed/<dataset>.pt
         mirror=f"--mirror '{config['data']['mirror']}'" if config["data"]["mirror"] else "",
+        code=code_version("data"),  # a change to the preprocessing remakes the data
     log:
         "logs/prepare_{dataset}.log",
     threads: 1
