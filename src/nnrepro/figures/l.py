@@ -82,7 +82,7 @@ def ensembles_claim(table: pd.DataFrame, ens: pd.DataFrame, diverged: int = 0,
     text = ("each method beats the single run in test NLL, paired by seed and decided per method "
             "(deep ensemble, SWA, SWAG diagonal and low-rank, MC dropout, SGHMC at T = 1 and cold): "
             "mean NLL(method) − NLL(single run) < 0 for every method")
-    claimed = table[table["in_claim"]].assign(key=lambda t: t["high"].fillna(math.inf))
+    claimed = table.loc[table["in_claim"].astype(bool)].assign(key=lambda t: t["high"].fillna(math.inf))
     claimed = claimed.sort_values("key", ascending=False)
     if claimed.empty:
         return less("L-ensembles", text, math.nan, 0.0, units=[], min_n=min_n, diverged=diverged)
@@ -113,7 +113,9 @@ def finding(table: pd.DataFrame, ens: pd.DataFrame, confidence: pd.Series | None
                    f"{said(WEIGHT_SCALING, SINGLE)}, accuracy of the dropout net "
                    f"{acc.get(WEIGHT_SCALING, math.nan):.2f} % vs the single run's "
                    f"{acc.get(SINGLE, math.nan):.2f} %"
-                   + (": the dropout net itself is worse, MC averaging does not make up for it"
+                   + (": MC averaging itself loses to weight scaling of the same net"
+                      if t.loc[("MC dropout", WEIGHT_SCALING), "verdict"] == "fail" else
+                      ": the dropout net itself is worse, MC averaging does not make up for it"
                       if t.loc[(WEIGHT_SCALING, SINGLE), "verdict"] == "fail" else ""))
     cold = [(m, b) for m, b in t.index if b == "SGHMC T = 1"]
     if "SGHMC T = 1" in worse and cold:
@@ -127,7 +129,8 @@ def finding(table: pd.DataFrame, ens: pd.DataFrame, confidence: pd.Series | None
                    "they start from its solution and move on with their own lr schedule")
     if confidence is not None and worse:
         why.append("accuracy vs mean confidence: " + ", ".join(
-            f"{m} {acc.get(m, math.nan):.2f} % vs {100 * confidence.get(m, math.nan):.2f} %"
+            f"{m} {acc.get(m, math.nan):.2f} % vs {100 * confidence.get(m, math.nan):.2f} % ("
+            f"{'under' if 100 * confidence.get(m, math.nan) < acc.get(m, math.nan) else 'over'}confident)"
             for m in [SINGLE] + worse))
     return "; ".join([_line(r) for r in table.itertuples()] + why)
 
