@@ -10,7 +10,9 @@ import torch
 from nnrepro import config
 from nnrepro.experiments import full_settings, l
 from nnrepro.figures import render
-from nnrepro.figures.l import cold_vs_warm, nll_margins, worst_margin_per_run
+from nnrepro.claims import less
+from nnrepro.figures import derived_tables
+from nnrepro.figures.l import ensembles_claim, paired_nll, per_method
 from nnrepro.metrics import ece
 from nnrepro.results import RunDir
 
@@ -72,23 +74,81 @@ def test_ensemble_classification():
     assert not any(l.is_ensemble(m) for m in ("single run", "SWA", "dropout, weight scaling"))
 
 
-def test_claim_functions_on_a_hand_made_table():
+METHODS = ("single run", "deep ensemble", "SWA", "SWAG-diagonal", "SWAG-low-rank",
+           "dropout, weight scaling", "MC dropout", "SGHMC T = 1", "SGHMC T = 0.01")
+
+
+def _ensembles(margins: dict[str, list[float]], seeds: int) -> pd.DataFrame:
+    """A hand-made ensembles table: NLL(method) = NLL(single run) + margin, per seed."""
     rows = []
-    for run, (single, de, mc, warm, cold) in (("s0", (0.10, 0.08, 0.12, 0.15, 0.09)),
-                                              ("s1", (0.20, 0.15, 0.18, 0.25, 0.30))):
-        for method, nll, ens, acc in (("single run", single, False, 0.9), ("SWA", 0.5, False, 0.9),
-                                      ("deep ensemble", de, True, 0.92), ("MC dropout", mc, True, 0.91),
-                                      ("SGHMC T = 1", warm, True, 0.88),
-                                      ("SGHMC T = 0.01", cold, True, 0.93)):
-            rows.append(dict(run=run, method=method, nll=nll, ensemble=ens, acc=acc))
-    ens = pd.DataFrame(rows)
-    m = nll_margins(ens).set_index(["run", "method"])["margin"]
-    assert "SWA" not in m.index.get_level_values("method")       # one net, not an ensemble
-    assert m[("s0", "MC dropout")] == pytest.approx(0.02)
-    assert worst_margin_per_run(ens) == pytest.approx([0.05, 0.10])
-    cw = cold_vs_warm(ens).set_index("run")
-    assert cw.loc["s0", "T_cold"] == 0.01
-    assert cw.loc["s0", "nll_cold"] == 0.09 and cw.loc["s1", "nll_warm"] == 0.25
+    for s in range(seeds):
+        single = 0.10 + 0.03 * s                              # seeds differ a lot: pairing matters
+        for m in METHODS:
+            nll = single + (0.0 if m == "single run" else margins.get(m, [-0.01] * seeds)[s])
+            rows.append(dict(run=f"seed~{s}", method=m, nll=nll, acc=0.9, ensemble=l.is_ensemble(m)))
+    return pd.DataFrame(rows)
+
+
+def _old_claim(ens: pd.DataFrame):
+    """The statistic before issue 17: per seed the worst margin over the ensembles (SWA and
+    weight scaling left out), then a t-interval over seeds."""
+    e = ens[ens["ensemble"]].merge(ens[ens["method"] == "single run"][["run", "nll"]], on="run",
+                                   suffixes=("", "_single"))
+    worst = (e["nll"] - e["nll_single"]).groupby(e["run"]).max()
+    return less("L-ensembles", "old", math.nan, 0.0, units=list(worst))
+
+
+def _claim(ens: pd.DataFrame):
+    return ensembles_claim(per_method(paired_nll(ens)), ens)
+
+
+def test_paired_differences_and_per_method_table():
+    ens = _ensembles({"MC dropout": [0.04, 0.05, 0.03, 0.045, 0.035],
+                      "dropout, weight scaling": [0.05, 0.06, 0.04, 0.05, 0.05]}, 5)
+    d = paired_nll(ens)
+    assert d[(d["method"] == "MC dropout") & (d["baseline"] == "single run")]["diff"].tolist() == \
+        pytest.approx([0.04, 0.05, 0.03, 0.045, 0.035])
+    t = per_method(d).set_index(["method", "baseline"])
+    claimed = t[t["in_claim"]].index.get_level_values("method")
+    assert list(claimed) == ["deep ensemble", "SWA", "SWAG-diagonal", "SWAG-low-rank", "MC dropout",
+                             "SGHMC T = 1", "SGHMC T = 0.01"]        # weight scaling: a diagnostic
+    mc = t.loc[("MC dropout", "single run")]
+    assert mc["mean_diff"] == pytest.approx(0.04) and mc["n"] == 5 and mc["wins"] == 0
+    assert mc["verdict"] == "fail" and mc["low"] > 0
+    # MC dropout against weight scaling of the same net: −0.01, −0.01, −0.01, −0.005, −0.015
+    assert t.loc[("MC dropout", "dropout, weight scaling"), "verdict"] == "pass"
+    assert t.loc[("SGHMC T = 0.01", "SGHMC T = 1"), "mean_diff"] == pytest.approx(0.0)
+    assert not t.loc[("SGHMC T = 0.01", "SGHMC T = 1"), "in_claim"]
+
+
+def test_a_method_worse_in_every_seed_fails_where_the_worst_margin_was_inconclusive():
+    # issue 17: MC dropout loses in every seed; the old worst-margin statistic hid it behind
+    # one seed's outlier (SGHMC T = 1: +0.5) and stayed inconclusive
+    ens = _ensembles({"MC dropout": [0.034, 0.049, 0.040, 0.045, 0.038],
+                      "SGHMC T = 1": [0.01, 0.02, -0.01, 0.015, 0.5]}, 5)
+    assert _old_claim(ens).verdict == "inconclusive"
+    c = _claim(ens)
+    assert c.verdict == "fail" and c.n == 5
+    assert "MC dropout − single run: +0.0412" in c.finding and "worse" in c.finding
+
+
+def test_swa_is_tested_too_where_the_old_statistic_passed():
+    # every ensemble better in every seed, SWA (left out before) worse in every seed
+    ens = _ensembles({"SWA": [0.002, 0.004, 0.003, 0.003, 0.005]}, 5)
+    assert _old_claim(ens).verdict == "pass"
+    c = _claim(ens)
+    assert c.verdict == "fail" and "SWA" in c.note
+
+
+def test_every_method_better_passes_and_too_few_seeds_is_inconclusive():
+    margins = {m: [-0.02, -0.01, -0.015, -0.012, -0.018] for m in METHODS}
+    c = _claim(_ensembles(margins, 5))
+    assert c.verdict == "pass" and c.high < 0 and "7 pass" in c.note
+    few = _claim(_ensembles(margins, 4))                      # 4 < the 5 seeds needed
+    assert few.verdict == "inconclusive" and "fewer than the 5" in few.note
+    # a method better on average but not in every seed stays undecided, and so does the row
+    mixed = _claim(_ensembles({**margins, "SWAG-diagonal": [-0.02, 0.01, -0.015, 0.012, -0.01]}, 5))
+    assert mixed.verdict == "inconclusive" and mixed.note.startswith("value: SWAG-diagonal")
 
 
 def test_tiny_sweep_table_and_figure(env, tmp_path):
@@ -103,5 +163,8 @@ def test_tiny_sweep_table_and_figure(env, tmp_path):
     assert len(pd.read_parquet(tmp_path / "tables" / "ensembles.parquet")) == 18
     claims = render("L", res, tmp_path / "fig", "test")
     c = claims.iloc[0]
-    assert c["n"] == 2 and math.isfinite(c["value"]) and "cold posterior" in c["note"]
+    assert c["n"] == 2 and math.isfinite(c["value"]) and c["verdict"] == "inconclusive"
+    assert "fewer than the 5" in c["note"] and "SGHMC T = 0.01 − SGHMC T = 1" in c["finding"]
+    table = derived_tables("L", res)["nll_per_method"]       # written beside the run tables
+    assert len(table) == 10 and (table["n"] == 2).all() and table["in_claim"].sum() == 7
     assert (tmp_path / "fig" / "L-ensembles.png").stat().st_size > 10_000

@@ -71,7 +71,7 @@ def cmd_train(a) -> None:
 
 
 def cmd_figures(a) -> None:
-    from nnrepro.figures import render
+    from nnrepro.figures import derived_tables, render
     from nnrepro.results import Results
 
     runs = [Path(m).parents[1] / run / "run.json" for m in a.jobs
@@ -80,6 +80,8 @@ def cmd_figures(a) -> None:
     claims = render(a.family, results, a.out_dir, a.profile)
     if a.tables_dir:
         results.export(a.tables_dir)
+        for name, df in derived_tables(a.family, results).items():   # what the claims computed
+            df.to_parquet(Path(a.tables_dir) / f"{name}.parquet", index=False)
     Path(a.claims).parent.mkdir(parents=True, exist_ok=True)
     claims.to_csv(a.claims, index=False)
     for _, c in claims.iterrows():

@@ -20,6 +20,7 @@ from nnrepro.claims import COLUMNS, Claim
 from nnrepro.results import Results
 
 REGISTRY: dict[str, Callable] = {}
+TABLES: dict[str, Callable] = {}
 log = logging.getLogger("nnrepro")
 
 
@@ -28,6 +29,21 @@ def figure(fig_id: str):
         REGISTRY[fig_id] = fn
         return fn
     return register
+
+
+def tables(family: str):
+    """Register ``fn(Results) -> {name: DataFrame}``: tables a family's claims compute (e.g.
+    per-method verdicts), written beside its run tables by ``derived_tables``."""
+    def register(fn):
+        TABLES[family] = fn
+        return fn
+    return register
+
+
+def derived_tables(family: str, results: Results) -> dict[str, pd.DataFrame]:
+    """The tables registered with ``@tables(family)``; none for most families."""
+    figures_module(family)
+    return TABLES[family](results) if family in TABLES else {}
 
 
 def beside_document(claim: Claim, results: Results, profile: str) -> Claim:
