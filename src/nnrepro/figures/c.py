@@ -285,6 +285,13 @@ def clipping_finding(steps: pd.DataFrame, runs: pd.DataFrame, seeds: pd.DataFram
     if len(above):
         text += (f"; {len(above)} clipped seed(s) not below ln 10 / 2, {falling} of them still "
                  "falling at the end (more steps would decide them)")
+    clipped = runs[runs["max_norm"] > 0]
+    if "grad_norm" in steps and len(clipped):     # every step clipped: steps of length lr · c
+        tail = [steps[steps["run"] == r.run].sort_values("step").pipe(
+                    lambda g: (g["grad_norm"].iloc[-max(1, len(g) // 10):] > r.max_norm).mean())
+                for r in clipped.itertuples()]
+        text += (f"; over the last 10 % of steps {100 * np.nanmean(tail):.0f} % of the clipped "
+                 "runs' gradients were above the clipping norm")
     return text
 
 
