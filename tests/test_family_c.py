@@ -115,18 +115,49 @@ def test_loss_ratio_and_fails_and_trains():
     assert figs.fails_and_trains(math.inf, math.inf) == figs.CAP            # both diverged
 
 
-def test_clipping_units_pair_runs_by_seed():
-    runs = pd.DataFrame([dict(run="p0", status="diverged", seed=0, max_norm=0.0),
-                         dict(run="c0", status="ok", seed=0, max_norm=1.0),
-                         dict(run="p1", status="ok", seed=1, max_norm=0.0),
-                         dict(run="c1", status="ok", seed=1, max_norm=1.0)])
-    steps = pd.DataFrame([dict(run=r, step=i, loss=l) for r, ls in
-                          {"p0": [5, 1e30], "c0": [10] + [0.2] * 9, "p1": [10] + [8] * 9,
-                           "c1": [10] + [3] * 9}.items() for i, l in enumerate(ls)])
-    u = figs.clipping_units(steps, runs)
-    assert u[0] == pytest.approx(0.2)       # clipped ratio 0.02 / 0.1; plain diverged
-    assert u[1] == pytest.approx(3.0)       # clipped ratio 0.3: did not train
-    assert list(u.index) == [0, 1]
+def _clipping(final_clipped, plain_status):
+    """Runs and steps: per seed a clipped run (first loss 100, then its final loss) and a plain
+    run with the given status."""
+    runs, steps = [], []
+    for seed, (loss, status) in enumerate(zip(final_clipped, plain_status)):
+        runs += [dict(run=f"p{seed}", status=status, seed=seed, max_norm=0.0),
+                 dict(run=f"c{seed}", status="ok", seed=seed, max_norm=1.0)]
+        steps += [dict(run=f"c{seed}", step=i, loss=l) for i, l in enumerate([100.0] + [loss] * 19)]
+        steps += [dict(run=f"p{seed}", step=i, loss=l) for i, l in enumerate([100.0, 1e30])]
+    return pd.DataFrame(steps), pd.DataFrame(runs)
+
+
+def test_clipping_is_judged_against_chance():
+    # clipped runs end near chance (2.19 nats) from an exploding first loss of 100: the old
+    # statistic (loss below 1/10 of the first) passes; "well below chance" (< ln 10 / 2) fails
+    steps, runs = _clipping([2.19, 2.0, 2.3, 2.1, 2.25, 2.2], ["diverged"] * 6)
+    seeds = figs.clipping_seeds(steps, runs)
+    assert list(seeds["plain_diverged"]) == [1.0] * 6
+    assert seeds["clipped_loss"].tolist() == pytest.approx([2.19, 2.0, 2.3, 2.1, 2.25, 2.2])
+    old = [figs.fails_and_trains(math.inf, figs.loss_ratio(
+        steps[steps["run"] == f"c{s}"]["loss"])) for s in range(6)]
+    assert max(old) < 1                                        # the old per-seed unit: pass
+    trains, diverges = figs.clipping_claims(seeds)
+    assert trains.verdict == "fail" and trains.threshold == pytest.approx(math.log(10) / 2)
+    assert diverges.verdict == "pass" and diverges.low > 0.5   # 6 of 6: [0.54, 1]
+    assert "not below ln 10 / 2" in figs.clipping_finding(steps, runs, seeds)
+
+
+def test_clipping_claims_decide_each_part():
+    steps, runs = _clipping([0.3, 0.25, 0.4, 0.35, 0.3, 0.28], ["diverged"] * 6)
+    trains, diverges = figs.clipping_claims(figs.clipping_seeds(steps, runs))
+    assert (trains.verdict, diverges.verdict) == ("pass", "pass")
+    # plain SGD diverged in 5 of 5: the exact interval [0.48, 1] still holds 1/2
+    steps, runs = _clipping([0.3] * 5, ["diverged"] * 5)
+    assert figs.clipping_claims(figs.clipping_seeds(steps, runs))[1].verdict == "inconclusive"
+    # plain SGD trained in every seed: it does not diverge
+    steps, runs = _clipping([0.3] * 6, ["ok"] * 6)
+    assert figs.clipping_claims(figs.clipping_seeds(steps, runs))[1].verdict == "fail"
+    # a diverged clipped run counts as CAP nats, not as a missing seed
+    steps, runs = _clipping([0.3] * 6, ["diverged"] * 6)
+    runs.loc[runs["run"] == "c0", "status"] = "diverged"
+    seeds = figs.clipping_seeds(steps, runs)
+    assert seeds["clipped_loss"].iloc[0] == math.inf and figs.clipping_claims(seeds)[0].n == 6
 
 
 def test_variance_units_on_a_hand_made_table():
@@ -147,8 +178,8 @@ def test_variance_units_on_a_hand_made_table():
 
 
 # ---------------------------------------------------------------- end to end
-TINY_C = dict(dataset="digits", gradients=dict(depths=[30], width=256, repeats=3, batch_size=128),
-              variance=dict(hidden=[128, 64, 32], batch_size=400, repeats=2),
+TINY_C = dict(dataset="digits", gradients=dict(depths=[30], width=256, repeats=5, batch_size=128),
+              variance=dict(hidden=[128, 64, 32], batch_size=400, repeats=5),
               clipping=dict(depth=10, width=64, epochs=3),
               grid=dict(init=dict(task=["init"]),
                         clipping={"task": ["clipping"], "clipping.max_norm": [0, 1.0], "seed": [0, 1]}))

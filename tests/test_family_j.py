@@ -7,7 +7,7 @@ import torch
 from nnrepro import config, optimizers
 from nnrepro.experiments import j, run
 from nnrepro.figures import render
-from nnrepro.figures.j import near_target, ticket_margins
+from nnrepro.figures.j import lottery_claim, near_target, ticket_margins
 from nnrepro.models import MLP
 from nnrepro.training import train_epoch
 
@@ -91,40 +91,100 @@ def test_random_reinit_keeps_the_masks_with_fresh_weights():
     assert torch.equal(torch.get_rng_state(), rng)
 
 
-def test_claim_functions_on_a_hand_made_table():
+def test_planned_fractions_match_the_masks_and_pick_the_control_round():
+    net = _net()
+    sizes = [n for _, n in j.mask_counts(net)]
+    planned = j.planned_fractions(sizes, 0.5528, 0.2764, 5)
+    for r in range(6):
+        left = sum(k for k, _ in j.mask_counts(net))
+        assert left / sum(sizes) == pytest.approx(planned[r])
+        j.prune_round(net, 0.5528, 0.2764)
+    p = {"rounds": 5, "hidden_rate": 0.5528, "output_rate": 0.2764}
+    assert j.control_rounds({**p, "controls": "every"}, sizes) == set(range(6))
+    assert j.control_rounds({**p, "controls": "target"}, sizes) == {2}   # √0.2² = 20 %
+    lenet = j.planned_fractions([784 * 300, 300 * 100, 100 * 10], 1 - 0.2 ** 0.5,
+                                (1 - 0.2 ** 0.5) / 2, 5)                # LeNet-300-100 on MNIST
+    assert lenet[2] == pytest.approx(0.2, abs=0.002) and lenet[5] == pytest.approx(0.019, abs=0.001)
+
+
+def test_validation_split_comes_from_the_train_set():
+    ds = type("DS", (), dict(x_train=torch.arange(120.)[:, None], y_train=torch.arange(120),
+                             x_test=torch.zeros(7, 1), y_test=torch.zeros(7, dtype=torch.long)))()
+    d = j.split(ds, 1 / 12)
+    assert len(d.y_val) == 10 and len(d.y_train) == 110
+    assert set(d.y_val.tolist()).isdisjoint(d.y_train.tolist())
+    assert set(d.y_val.tolist()) | set(d.y_train.tolist()) == set(range(120))
+    assert torch.equal(j.split(ds, 1 / 12).y_val, d.y_val)          # one fixed split
+    assert d.x_test is ds.x_test
+
+
+def test_early_stop_is_the_minimum_validation_loss():
+    evals = [dict(iteration=i, val_loss=v, test_acc=a) for i, v, a in
+             ((10, 0.9, 0.5), (20, 0.3, 0.8), (30, 0.3, 0.9), (40, 0.6, 0.95))]
+    e = j.early_stop(evals)
+    assert (e["early_stop_iter"], e["early_stop_acc"], e["last_iter"]) == (20, 0.8, 40)
+
+
+def _rounds(seeds, dense, ticket, reinit, dense_final, ticket_final, reinit_final):
+    """Rounds table: rounds 0 (dense), 2 (21 %) and 5 (2 %); accuracies in % per seed."""
     rows = []
-    for run, accs in (("s0", (0.97, 0.975, 0.96)), ("s1", (0.98, 0.978, 0.95))):
-        dense, ticket, reinit = accs
-        for r, frac in ((0, 1.0), (1, 0.8), (7, 0.21), (8, 0.17)):
-            rows += [dict(run=run, round=r, kind="ticket", frac_weights=frac,
-                          test_acc=dense if r == 0 else ticket),
-                     dict(run=run, round=r, kind="random reinit", frac_weights=frac,
-                          test_acc=dense if r == 0 else reinit)]
-    df = pd.DataFrame(rows)
-    assert near_target(df) == 7
-    m = ticket_margins(df, 7)
-    assert m.loc["s0", "vs_dense"] == pytest.approx(0.5 + 1)
-    assert m.loc["s1", "vs_dense"] == pytest.approx(-0.2 + 1)
-    assert m.loc["s0", "vs_reinit"] == pytest.approx(1.5)
-    assert m.loc["s1", "vs_reinit"] == pytest.approx(2.8)
+    for s in range(seeds):
+        for r, frac in ((0, 1.0), (2, 0.21), (5, 0.02)):
+            for kind, es, fin in (("ticket", ticket, ticket_final), ("random reinit", reinit, reinit_final)):
+                es, fin = (dense, dense_final) if r == 0 else (es, fin)
+                rows.append(dict(run=f"s{s}", round=r, kind=kind, frac_weights=frac,
+                                 early_stop_acc=(es + 0.1 * s) / 100, test_acc=(fin + 0.1 * s) / 100,
+                                 early_stop_iter=100 * (r + 1), last_iter=800))
+    return pd.DataFrame(rows)
+
+
+def test_claim_functions_on_a_hand_made_table():
+    df = _rounds(2, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)
+    assert near_target(df) == 2
+    m = ticket_margins(df, 2)
+    assert m.loc["s0", "vs_dense"] == pytest.approx(1.5)
+    assert m.loc["s1", "vs_reinit"] == pytest.approx(1.5)
+
+
+def test_claim_uses_early_stopping_and_five_seeds():
+    # at the last iteration the dense net has overfit (97.0) and the ticket looks within a point,
+    # but at the early-stopping iterations (as Frankle & Carbin) the dense net reaches 99.0 and
+    # the ticket 97.5: 1.5 points behind.
+    df = _rounds(5, 99.0, 97.5, 96.0, 97.0, 97.5, 96.0)
+    assert lottery_claim(df, metric="test_acc").verdict == "pass"      # the old statistic
+    new = lottery_claim(df)
+    assert new.verdict == "fail" and new.value == pytest.approx(-0.5)
+    assert "round 2" in new.claim and "at 2.0 % left the ticket is -1.50 points" in new.finding
+    # three seeds, every one on the right side of both thresholds: too few to decide
+    assert lottery_claim(_rounds(3, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)).verdict == "inconclusive"
+    assert lottery_claim(_rounds(5, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)).verdict == "pass"
 
 
 TINY_J = {"dataset": "digits", "model": {"hidden": [40, 20], "activation": "relu"},
           "optimizer": {"name": "adam", "lr": 0.0012}, "epochs": 2, "batch_size": 128,
-          "prune": {"rounds": 3, "hidden_rate": 0.5, "output_rate": 0.25},
+          "eval_every": 4,
+          "prune": {"rounds": 3, "hidden_rate": 0.5, "output_rate": 0.25, "controls": "target"},
           "grid": {"seeds": {"seed": [0, 1]}}}
 
 
 def test_tiny_sweep_and_figure(env, tmp_path):
     res = run_sweep("J", TINY_J, tmp_path, env)
-    rounds, masks = res.table("rounds"), res.table("masks")
+    rounds, masks, evals = res.table("rounds"), res.table("masks"), res.table("evals")
     assert sorted(rounds["round"].unique()) == [0, 1, 2, 3]
-    assert set(rounds["kind"]) == {"ticket", "random reinit"}
-    assert rounds["test_acc"].between(0, 1).all()
+    assert set(rounds[rounds["kind"] == "random reinit"]["round"]) == {3}   # 14 %: closest to 20 %
+    assert rounds["early_stop_acc"].between(0, 1).all()
+    n_train = 1347 - round(1347 / 12)
+    iters = 2 * -(-n_train // 128)
+    assert (rounds["last_iter"] == iters).all()
+    one = evals[(evals.run == evals.run.iloc[0]) & (evals["round"] == 0)]
+    assert list(one["iteration"]) == list(range(4, iters + 1, 4)) + ([iters] if iters % 4 else [])
+    best = one.loc[one["val_loss"].idxmin()]
+    row = rounds[(rounds.run == one.run.iloc[0]) & (rounds["round"] == 0)].iloc[0]
+    assert row["early_stop_iter"] == best["iteration"] and row["early_stop_acc"] == best["test_acc"]
     left = masks[(masks.run == masks.run.iloc[0]) & (masks.layer == 0)].sort_values("round")["left"]
     assert list(left) == [64 * 40 // 2 ** r for r in range(4)]
     claims = render("J", res, tmp_path / "fig", "test")
-    assert claims.iloc[0]["n"] == 2 and claims.iloc[0]["verdict"] in ("pass", "fail", "inconclusive")
+    assert claims.iloc[0]["n"] == 2 and claims.iloc[0]["verdict"] == "inconclusive"   # < 5 seeds
     assert (tmp_path / "fig" / "J-lottery.png").stat().st_size > 10_000
 
 
@@ -132,20 +192,20 @@ def test_killed_run_resumes_to_the_same_tables(env, tmp_path, monkeypatch):
     spec = next(iter(config.expand_runs({**TINY_J, "grid": {}}).values()))
     run("J", "whole", spec, tmp_path / "whole", env)
     calls = {"n": 0}
-    real = j.scores
+    real = j.train
 
     def dies_in_round_2(*a):
         calls["n"] += 1
-        if calls["n"] == 5:                                    # round 2's ticket
+        if calls["n"] == 4:                                    # round 2's control (round 2: 3rd, 4th)
             raise KeyboardInterrupt
         return real(*a)
 
-    monkeypatch.setattr(j, "scores", dies_in_round_2)
+    monkeypatch.setattr(j, "train", dies_in_round_2)
     with pytest.raises(KeyboardInterrupt):
         run("J", "killed", spec, tmp_path / "killed", env)
     assert (tmp_path / "killed.checkpoint.pt").exists()
-    monkeypatch.setattr(j, "scores", real)
+    monkeypatch.setattr(j, "train", real)
     run("J", "killed", spec, tmp_path / "killed", env)
-    for name in ("rounds", "masks"):
+    for name in ("rounds", "evals", "masks"):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "whole" / f"{name}.parquet"),
                                       pd.read_parquet(tmp_path / "killed" / f"{name}.parquet"))

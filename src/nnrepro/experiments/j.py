@@ -4,20 +4,30 @@ re-initialization.
 
 One round r = 0, 1, …, ``prune.rounds`` (seed 004's procedure):
   1. train the net f(x; m_r ⊙ θ) from θ = θ₀ (the ticket) and, as the control, from a fresh
-     random θ' with the same mask m_r (the random re-initialization); record test accuracy;
+     random θ' with the same mask m_r (the random re-initialization);
   2. prune the ticket's trained weights of smallest magnitude, per layer: ``hidden_rate`` of the
      remaining weights of each hidden layer and ``output_rate`` of the output layer's
      (``torch.nn.utils.prune.l1_unstructured``, which ranks only the weights still unpruned);
   3. rewind the survivors (and the biases) to θ₀; repeat.
 Biases are not pruned. Round 0 is the dense net. The fraction of weights left after r rounds is
-(1 − rate)^r per layer.
+(1 − rate)^r per layer. ``prune.controls``: "every" round gets its control, or only the "target"
+round (the one closest to 20 % of the weights, known in advance from the rates).
+
+Early stopping as Frankle & Carbin: a fixed ``validation`` fraction of the TRAIN set is held
+out (never the test set); every ``eval_every`` iterations (and after the last) the net is scored
+on it, and the early-stopping iteration is the one of minimum validation loss. The accuracy a
+round reports is the test accuracy at that iteration; the iteration itself is a result.
 
 Tables:
-  rounds  per round and kind (ticket / random reinit): fraction of weights left, final test
-          accuracy, NLL and training loss
+  rounds  per round and kind (ticket / random reinit): fraction of weights left, early-stopping
+          iteration, its validation loss and test accuracy, the last iteration, and the final
+          test accuracy and NLL
+  evals   per round, kind and evaluation: iteration, validation loss and accuracy, test accuracy
   masks   per round and layer: weights left, weights in the layer
 """
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pandas as pd
 import torch
@@ -28,9 +38,11 @@ from torch.nn.utils import prune
 from nnrepro import models, optimizers
 from nnrepro.ensembles import predict_probs
 from nnrepro.metrics import evaluate
-from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, fit, generator, minibatches
 
 KINDS = ("ticket", "random reinit")
+TARGET = 0.2       # "at about 20 % of the weights"
+SPLIT_SEED = 0     # one validation split for every seed, as Frankle & Carbin's fixed 5,000
 
 
 def linears(model: nn.Module) -> list[nn.Linear]:
@@ -55,6 +67,27 @@ def prune_round(model: nn.Module, hidden_rate: float, output_rate: float) -> Non
                               importance_scores=m.weight_orig.detach())
 
 
+def planned_fractions(sizes: list[int], hidden_rate: float, output_rate: float,
+                      rounds: int) -> list[float]:
+    """Fraction of all weights left after r = 0 … rounds rounds, as ``prune_round`` counts them
+    (it removes round(rate × remaining) per layer; the last layer is the output)."""
+    left, out = list(sizes), []
+    for _ in range(rounds + 1):
+        out.append(sum(left) / sum(sizes))
+        left = [n - round((output_rate if i == len(left) - 1 else hidden_rate) * n)
+                for i, n in enumerate(left)]
+    return out
+
+
+def control_rounds(p: dict, sizes: list[int]) -> set[int]:
+    """Rounds that train the random re-initialization: every one, or only the target round (the
+    one closest to 20 % of the weights, the claim's)."""
+    if p["controls"] == "every":
+        return set(range(p["rounds"] + 1))
+    fr = planned_fractions(sizes, p["hidden_rate"], p["output_rate"], p["rounds"])
+    return {min(range(len(fr)), key=lambda r: abs(fr[r] - TARGET))}
+
+
 @torch.no_grad()
 def load_weights(model: nn.Module, weights: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
     """Set every Linear's (unmasked) weight and bias, keeping the masks: the rewind."""
@@ -74,39 +107,82 @@ def mask_counts(model: nn.Module) -> list[tuple[int, int]]:
     return [(int(m.weight_mask.sum()), m.weight_mask.numel()) for m in linears(model)]
 
 
+def split(ds, fraction: float) -> SimpleNamespace:
+    """Hold out ``fraction`` of the training set for validation (one fixed split); the test set
+    is untouched."""
+    g = torch.Generator().manual_seed(SPLIT_SEED)
+    perm = torch.randperm(len(ds.x_train), generator=g).to(ds.x_train.device)
+    k = max(1, round(fraction * len(perm)))
+    val, tr = perm[:k], perm[k:]
+    return SimpleNamespace(x_train=ds.x_train[tr], y_train=ds.y_train[tr], x_val=ds.x_train[val],
+                           y_val=ds.y_train[val], x_test=ds.x_test, y_test=ds.y_test)
+
+
 @torch.no_grad()
-def scores(model, ds) -> dict:
-    m = evaluate(predict_probs(model, ds.x_test), ds.y_test)
-    return {"test_acc": m["acc"], "test_nll": m["nll"],
-            "train_loss": F.cross_entropy(model.eval()(ds.x_train), ds.y_train).item()}
+def scores(model, d) -> dict:
+    """Validation loss and accuracy, test accuracy and NLL (eval mode)."""
+    val = evaluate(predict_probs(model, d.x_val), d.y_val)
+    test = evaluate(predict_probs(model, d.x_test), d.y_test)
+    return {"val_loss": val["nll"], "val_acc": val["acc"], "test_acc": test["acc"],
+            "test_nll": test["nll"]}
 
 
-def train(model, s: dict, ds, gen: torch.Generator) -> torch.Tensor:
-    """A fresh optimizer each round (Frankle & Carbin); pruned weights get zero gradient."""
+def train(model, s: dict, d, gen: torch.Generator) -> tuple[torch.Tensor, list[dict]]:
+    """Train for ``epochs`` with a fresh optimizer (Frankle & Carbin); pruned weights get zero
+    gradient. Scored every ``eval_every`` iterations and after the last. Returns the minibatch
+    losses and the evaluations."""
     opt = optimizers.build(model.parameters(), s["optimizer"])
-    return torch.cat([train_epoch(model, opt, ds.x_train, ds.y_train, s["batch_size"], gen)
-                      for _ in range(s["epochs"])])
+    losses, evals, it = [], [], 0
+    for _ in range(s["epochs"]):
+        for idx in minibatches(len(d.x_train), s["batch_size"], gen):
+            model.train()
+            loss = F.cross_entropy(model(d.x_train[idx]), d.y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+            it += 1
+            if it % s["eval_every"] == 0:
+                evals.append({"iteration": it, **scores(model, d)})
+    if not evals or evals[-1]["iteration"] != it:
+        evals.append({"iteration": it, **scores(model, d)})
+    return torch.stack(losses), evals
+
+
+def early_stop(evals: list[dict]) -> dict:
+    """The evaluation of minimum validation loss (the first one on a tie)."""
+    best = min(evals, key=lambda e: e["val_loss"])
+    return {"early_stop_iter": best["iteration"], "early_stop_val_loss": best["val_loss"],
+            "early_stop_acc": best["test_acc"], "last_iter": evals[-1]["iteration"]}
 
 
 def run(s: dict, out, env) -> str:
     dev = env.torch_device
     ds = env.dataset(s["dataset"])
+    d = split(ds, s["validation"])
     p = s["prune"]
     gen = generator(s["seed"], dev)                       # θ₀ and the shuffling
     ticket = prunable(models.build(s["model"], ds.n_features, ds.n_classes).to(dev))
     theta0 = initial_weights(ticket)
-    st = RunState(ticket=ticket, gen=gen, rounds=[], masks=[])
+    controls = control_rounds(p, [n for _, n in mask_counts(ticket)])
+    st = RunState(ticket=ticket, gen=gen, rounds=[], evals=[], masks=[])
 
     def round_fn(epoch: int) -> torch.Tensor:
         r = epoch - 1
         counts = mask_counts(ticket)
         frac = sum(k for k, _ in counts) / sum(n for _, n in counts)
         st.masks += [{"round": r, "layer": i, "left": k, "total": n} for i, (k, n) in enumerate(counts)]
-        control = reinitialized(ticket, s, ds, r, dev)    # same masks, fresh weights
+        nets = [("ticket", ticket)]
+        if r in controls:                                 # same masks, fresh weights
+            nets.append(("random reinit", reinitialized(ticket, s, ds, r, dev)))
         losses = []
-        for kind, net in zip(KINDS, (ticket, control)):
-            losses.append(train(net, s, ds, gen))
-            st.rounds.append({"round": r, "kind": kind, "frac_weights": frac, **scores(net, ds)})
+        for kind, net in nets:
+            loss, evals = train(net, s, d, gen)
+            losses.append(loss)
+            st.evals += [{"round": r, "kind": kind, **e} for e in evals]
+            last = evals[-1]
+            st.rounds.append({"round": r, "kind": kind, "frac_weights": frac, **early_stop(evals),
+                              "test_acc": last["test_acc"], "test_nll": last["test_nll"]})
         if r < p["rounds"]:
             prune_round(ticket, p["hidden_rate"], p["output_rate"])
             load_weights(ticket, theta0)                  # rewind the survivors to θ₀
@@ -114,8 +190,8 @@ def run(s: dict, out, env) -> str:
 
     status = fit(st, p["rounds"] + 1, Checkpoint(out.checkpoint, s), round_fn, dev,
                  desc=f"J {out.run_id} round", max_loss_ratio=env.max_loss_ratio)
-    out.save_table("rounds", pd.DataFrame(st.rounds))
-    out.save_table("masks", pd.DataFrame(st.masks))
+    for name in ("rounds", "evals", "masks"):
+        out.save_table(name, pd.DataFrame(getattr(st, name)))
     return status
 
 

@@ -12,15 +12,18 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from nnrepro.claims import both, less, reference
+from nnrepro.claims import Claim, both, greater, less, proportion_interval, reference
 from nnrepro.figures import figure
 from nnrepro.figures.style import mark_diverged
 from nnrepro.results import Results
 
 SLOPE_TOLERANCE = 0.10   # fitted slope within 10 % of the linear theory's log g
 BAND = 10.0              # "within 10×": max / min per-layer value
-FRACTION = 0.1           # "trains": the loss ends below 1/10 of its start
+FRACTION = 0.1           # family H's "trains": the loss ends below 1/10 of its start
 CAP = 1e3                # a diverged run's unit in a claim: capped, so that it stays finite
+CHANCE = math.log(10)    # cross-entropy of the uniform prediction over 10 classes
+WELL_BELOW = CHANCE / 2  # "well below chance", fixed before any run: half of ln 10 (≈ 1.15 nats)
+MIN_UNITS = 5            # inits or seeds behind every claim
 SETTING_NAMES = {"plain": "LeCun normal at gain g", "xavier": "Xavier (gain 1)",
                  "bn": "LeCun at gain g + BatchNorm"}
 INIT_NAMES = {"default": "naive (torch default, Var w = 1/(3 fan_in))",
@@ -65,18 +68,44 @@ def fails_and_trains(fail_ratio: float, train_ratio: float, fraction: float = FR
     return min(max(train_ratio / fraction, fraction / fail_ratio), CAP)
 
 
-def clipping_units(steps: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
-    """Per seed: ``fails_and_trains`` of plain SGD (max_norm 0) and clipped SGD (max_norm > 0).
-    ``runs``: one row per run with run, status, seed, max_norm."""
-    ratio = {r.run: loss_ratio(steps.loc[steps["run"] == r.run].sort_values("step")["loss"], r.status)
-             for r in runs.itertuples()}
-    out = {}
+def final_loss(losses, status: str = "ok") -> float:
+    """Mean minibatch loss of the last 10 % of steps; inf for a run that diverged or has a
+    non-finite loss."""
+    losses = np.asarray(losses, float)
+    if status != "ok" or len(losses) == 0 or not np.isfinite(losses).all():
+        return math.inf
+    return float(losses[-max(1, len(losses) // 10):].mean())
+
+
+def clipping_seeds(steps: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per seed: the clipped run's final loss (``final_loss``) and whether the plain run
+    (max_norm 0) diverged. ``runs``: one row per run with run, status, seed, max_norm."""
+    rows = []
     for seed, g in runs.groupby("seed"):
-        plain = [ratio[r] for r in g.loc[g["max_norm"] == 0, "run"]]
-        clipped = [ratio[r] for r in g.loc[g["max_norm"] > 0, "run"]]
-        if plain and clipped:
-            out[seed] = fails_and_trains(min(plain), max(clipped))
-    return pd.Series(out, dtype=float)
+        row = dict(seed=seed, clipped_loss=math.nan, plain_diverged=math.nan)
+        for r in g.itertuples():
+            losses = steps.loc[steps["run"] == r.run].sort_values("step")["loss"]
+            if r.max_norm > 0:
+                row["clipped_loss"] = final_loss(losses, r.status)
+            else:
+                row["plain_diverged"] = float(r.status == "diverged")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["seed", "clipped_loss", "plain_diverged"])
+
+
+def clipping_claims(seeds: pd.DataFrame) -> tuple[Claim, Claim]:
+    """C-fixes, clipping (seed 001, Pascanu et al. 2013): the clipped runs end well below chance,
+    mean final loss < ln 10 / 2 (t-interval over seeds; a diverged clipped run counts as CAP
+    nats), and plain SGD diverges in most seeds: the fraction of plain runs that diverged > 1/2
+    (Clopper–Pearson interval)."""
+    clipped = seeds["clipped_loss"].dropna().clip(upper=CAP)
+    plain = seeds["plain_diverged"].dropna()
+    trains = less("C-fixes", f"clipped SGD's final loss < ln 10 / 2 = {WELL_BELOW:.3f} nats "
+                  "(mean of the last 10 % of steps, per seed)", math.nan, WELL_BELOW,
+                  units=clipped.tolist(), min_n=MIN_UNITS)
+    diverges = greater("C-fixes", "fraction of seeds where plain SGD diverges > 1/2", math.nan, 0.5,
+                       interval=proportion_interval(int(plain.sum()), len(plain)), min_n=MIN_UNITS)
+    return trains, diverges
 
 
 def variance_units(var: pd.DataFrame) -> pd.DataFrame:
@@ -163,7 +192,7 @@ def c_explode_vanish(res: Results):
                      "fitted slope of log‖∂ℓ/∂y_t‖ against k over gains and depths < 0.1 (so the "
                      "slope has the sign of log g; per initialization)", math.nan,
                      SLOPE_TOLERANCE, f"{spec['repeats']} inits per net", units=units.tolist(),
-                     finding=finding)
+                     min_n=MIN_UNITS, finding=finding)
 
 
 @figure("C-fixes")
@@ -202,17 +231,18 @@ def c_fixes(res: Results):
             last = g[np.isfinite(g["loss"])].tail(1)
             lx.scatter(last["step"], [10 * g["loss"].iloc[0]] * len(last), marker="x", color=color,
                        s=60, zorder=3, clip_on=False)
-    lx.axhline(math.log(10), color="grey", lw=0.8, ls="--", label="chance: ln 10 (10 classes)")
+    lx.axhline(CHANCE, color="grey", lw=0.8, ls="--", label="chance: ln 10 (10 classes)")
+    lx.axhline(WELL_BELOW, color="black", lw=0.8, ls=":", label="well below chance: ln 10 / 2")
     lx.plot([], [], color="tab:red", label="plain SGD (×: where a diverged run left the plot)")
     lx.plot([], [], color="tab:blue", label=f"SGD, gradient norm clipped to {runs['max_norm'].max():g}")
     title = "Training the exploding net"
     if spec:
-        title += (f" ({spec['depth']} hidden layers, g = {spec['gain']:g}, lr {spec['lr']:g}), "
-                  "one line per seed")
+        title += (f" ({spec['depth']} hidden layers, g = {spec['gain']:g}, lr {spec['lr']:g}),\n"
+                  f"one line per seed; {spec['epochs']} epoch(s) of batches of {spec['batch_size']}")
     lx.set(yscale="log", xlabel="step (minibatch)", ylabel="training loss (10-step moving average)",
            title=title)
     if len(steps):                  # a diverged run's last losses (~1e16) would squash the rest
-        lx.set_ylim(0.5 * np.nanmin(lows), 10 * steps[steps["step"] == 0]["loss"].max())
+        lx.set_ylim(0.5 * min(np.nanmin(lows), WELL_BELOW), 10 * steps[steps["step"] == 0]["loss"].max())
     lx.title.set_fontsize(10)
     lx.legend(fontsize=8, loc="center right")
     diverged = runs[runs["status"] != "ok"]["run"].tolist()
@@ -221,26 +251,48 @@ def c_fixes(res: Results):
     spreads = norm_spreads(norms)
     spread_units = spreads.groupby("repeat")["spread"].max()
     first = less("C-fixes", "largest max/min over layers of ‖∂ℓ/∂y_t‖ of the Xavier and BN nets "
-                 "< 10 (per initialization)", math.nan, BAND, units=spread_units.tolist())
-    clip = clipping_units(steps, runs)
-    second = less("C-fixes", "max(clipped loss ratio / (1/10), (1/10) / plain loss ratio) < 1 "
-                  "per seed (loss ratio: last-10 %-of-steps mean / first step; diverged: ∞)",
-                  math.nan, 1.0, units=clip.tolist())
+                 "< 10 (per initialization)", math.nan, BAND, units=spread_units.tolist(),
+                 min_n=MIN_UNITS)
+    seeds = clipping_seeds(steps, runs)
+    trains, diverges = clipping_claims(seeds)
     worst = spreads.loc[spreads["spread"].idxmax()] if len(spreads) else None
-    ratios = {r.run: loss_ratio(steps.loc[steps["run"] == r.run].sort_values("step")["loss"], r.status)
-              for r in runs.itertuples()}
     finding = (f"largest spread {worst['spread']:.2f}× ({worst['setting']}, g = {worst['gain']:g}, "
-               f"D = {worst['depth']}); " if worst is not None else "") + "loss ratios: " + ", ".join(
-        f"{'clipped' if m > 0 else 'plain'} seed {s}: {ratios[r]:.3g}"
-        for r, m, s in zip(runs["run"], runs["max_norm"], runs["seed"]))
-    claim = both(first, second, note=f"spread: {_part(first)}; clipping: {_part(second)}; "
-                 f"{len(diverged)} of {len(runs)} training runs diverged (plain SGD diverging is "
-                 "the claim: those count as failing to train)")
+               f"D = {worst['depth']}); " if worst is not None else "") + clipping_finding(steps, runs, seeds)
+    claim = both(both(first, trains), diverges,
+                 note=f"spread: {_part(first)}; clipped final loss: {_part(trains)}; plain SGD "
+                      f"diverged in {_part(diverges)}; {len(diverged)} of {len(runs)} training runs "
+                      "diverged (plain SGD diverging is the claim)")
     claim = replace(claim, claim="Xavier and BN keep per-layer gradient norms within 10× across "
-                    "depth (value: largest max/min), and clipped SGD trains (loss below 1/10 of its "
-                    "start) where plain SGD fails or diverges", finding=finding,
+                    "depth (value: largest max/min), and clipped SGD trains to a loss well below "
+                    "chance (< ln 10 / 2) where plain SGD diverges (in most seeds)", finding=finding,
                     diverged=len(diverged))
     return fig, claim
+
+
+def clipping_finding(steps: pd.DataFrame, runs: pd.DataFrame, seeds: pd.DataFrame) -> str:
+    """Per seed the clipped final loss, and for those not below ln 10 / 2 whether the loss was
+    still falling at the end (last 10 % of steps below the 10 % before): then more steps decide."""
+    falling = 0
+    above = seeds[~(seeds["clipped_loss"] < WELL_BELOW)]
+    for seed in above["seed"]:
+        run = runs[(runs["seed"] == seed) & (runs["max_norm"] > 0)]["run"]
+        loss = steps[steps["run"].isin(run)].sort_values("step")["loss"].to_numpy()
+        k = max(1, len(loss) // 10)
+        falling += bool(len(loss) >= 2 * k and loss[-k:].mean() < loss[-2 * k:-k].mean())
+    text = ("clipped final loss per seed: " + ", ".join(f"{v:.3g}" for v in seeds["clipped_loss"])
+            + f" (chance {CHANCE:.3f}); plain SGD diverged in {int(seeds['plain_diverged'].sum())} "
+            f"of {int(seeds['plain_diverged'].notna().sum())} seeds")
+    if len(above):
+        text += (f"; {len(above)} clipped seed(s) not below ln 10 / 2, {falling} of them still "
+                 "falling at the end (more steps would decide them)")
+    clipped = runs[runs["max_norm"] > 0]
+    if "grad_norm" in steps and len(clipped):     # every step clipped: steps of length lr · c
+        tail = [steps[steps["run"] == r.run].sort_values("step").pipe(
+                    lambda g: (g["grad_norm"].iloc[-max(1, len(g) // 10):] > r.max_norm).mean())
+                for r in clipped.itertuples()]
+        text += (f"; over the last 10 % of steps {100 * np.nanmean(tail):.0f} % of the clipped "
+                 "runs' gradients were above the clipping norm")
+    return text
 
 
 @figure("C-init-variance")
@@ -271,7 +323,8 @@ def c_init_variance(res: Results):
     return fig, less("C-init-variance", "max(LeCun's max/min forward variance over hidden layers "
                      "/ 10, Xavier's larger mean |log variance ratio| (forward, backward) / LeCun's "
                      "backward one) < 1 (per initialization)", math.nan, 1.0,
-                     units=units["value"].tolist() if len(units) else [], finding=finding)
+                     units=units["value"].tolist() if len(units) else [], min_n=MIN_UNITS,
+                     finding=finding)
 
 
 @figure("C-tanh-regime")
