@@ -95,16 +95,22 @@ def final_accuracy_units(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
     same"): the training accuracy (points, eval mode on the whole training set) at the last epoch
     of each variant; a diverged run did not train: chance (``CHANCE``). gap = |BN − noisy BN|,
     above = noisy BN − standard."""
-    e = with_runs(epochs, runs)
-    last = e.sort_values("epoch").groupby("run").tail(1).set_index("run")["train_acc"] * 100
-    acc = runs.assign(acc=runs["run"].map(last))
+    e = with_runs(epochs, runs).sort_values("epoch")
+    last = e.groupby("run").tail(1).set_index("run")["train_acc"] * 100
+    # how much each run still gained over the last quarter of its epochs (is it still learning?)
+    quarter = e.groupby("run")["epoch"].transform(lambda x: x.max() - (x.max() - x.min()) // 4)
+    late = last - e[e["epoch"] == quarter].set_index("run")["train_acc"] * 100
+    acc = runs.assign(acc=runs["run"].map(last), late=runs["run"].map(late))
     acc.loc[acc["status"] != "ok", "acc"] = CHANCE
     wide = acc.pivot_table(index=["lr", "seed"], columns="variant", values="acc")
     if not {"standard", "bn", "noisy_bn"} <= set(wide.columns):
-        return pd.DataFrame(columns=["lr", "seed", "standard", "bn", "noisy_bn", "gap", "above"])
+        return pd.DataFrame(columns=["lr", "seed", "standard", "bn", "noisy_bn", "gap", "above",
+                                     "noisy_late_gain"])
     wide = wide[["standard", "bn", "noisy_bn"]].dropna()
+    noisy_late = acc[acc["variant"] == "noisy_bn"].set_index(["lr", "seed"])["late"]
     return wide.assign(gap=(wide["bn"] - wide["noisy_bn"]).abs(),
-                       above=wide["noisy_bn"] - wide["standard"]).reset_index()
+                       above=wide["noisy_bn"] - wide["standard"],
+                       noisy_late_gain=noisy_late.reindex(wide.index)).reset_index()
 
 
 def noisy_accuracy_claim(units: pd.DataFrame, premise: Claim, note: str = "",
@@ -119,7 +125,8 @@ def noisy_accuracy_claim(units: pd.DataFrame, premise: Claim, note: str = "",
                         min_n=MIN_SEEDS)
         parts.append(f"lr {lr:g}: |BN − noisy| {close.value:.3g} [{close.low:.3g}, {close.high:.3g}] "
                      f"({close.verdict}), noisy − standard {above.value:.3g} [{above.low:.3g}, "
-                     f"{above.high:.3g}] ({above.verdict}), n = {close.n}")
+                     f"{above.high:.3g}] ({above.verdict}), n = {close.n}; noisy BN gained "
+                     f"{g['noisy_late_gain'].mean():.2g} points over its last quarter of epochs")
         claim = both(close, above) if claim is None else both(claim, both(close, above))
     if claim is None:
         claim = less("H-noisy-accuracy", "", math.nan, CLOSE, units=[], min_n=MIN_SEEDS)
@@ -307,15 +314,15 @@ def h_noisy_accuracy(res: Results):
                      errorbar=("pi", 100), hue_order=list(VARIANTS.values()),
                      palette=list(COLORS.values()), ax=ax)
         u = units[units["lr"] == lr]
-        final = ", ".join(f"{VARIANTS[v].replace('Standard + ', '+')} {u[v].mean():.1f}"
-                          for v in VARIANTS if v in u)
-        ax.set(xlabel="epoch", ylabel="training accuracy (%, eval mode, whole training set)",
-               title=f"learning rate {lr:g}\nfinal (mean over {len(u)} seeds): {final}")
+        short = {"standard": "standard", "bn": "BN", "noisy_bn": "noisy BN"}
+        final = ", ".join(f"{short[v]} {u[v].mean():.1f}" for v in short if v in u)
+        ax.set(xlabel="epoch", ylabel="training accuracy (%)",
+               title=f"learning rate {lr:g}\nfinal, mean of {len(u)} seeds: {final}")
         ax.title.set_fontsize(9)
         ax.legend(title=None, fontsize=8, loc="lower right")
         mark_diverged(ax, runs[(runs["lr"] == lr) & (runs["status"] != "ok")]["run"].tolist())
-    fig.suptitle(f"Training accuracy: standard, BatchNorm and \"noisy\" BatchNorm ({_net(res)}; "
-                 "band: range over seeds)", fontsize=11)
+    fig.suptitle(f"Training accuracy (eval mode, whole training set): standard, BatchNorm and "
+                 f"\"noisy\" BatchNorm\n({_net(res)}; band: range over seeds)", fontsize=11)
     premise = noisy_premise(drifts(res.table("activation_stats")), runs, _power(res))
     at = runs[runs["lr"].isin(lrs)]
     return fig, noisy_accuracy_claim(units[units["lr"].isin(lrs)], premise, _note(at),
