@@ -243,6 +243,9 @@ def h_bn_lr(res: Results):
     at = runs[runs["lr"] == lr_max]
     out = bn_lr_outcomes(steps, runs, lr_max)
     claim = bn_lr_claim(out, lr_max, _note(at), diverged=int((at["status"] != "ok").sum()))
+    axes[0, -1].text(0.98, 0.80, claim.finding.replace(": ", ":\n", 1), ha="right", va="top",
+                     fontsize=8, transform=axes[0, -1].transAxes,
+                     bbox=dict(boxstyle="round", fc="white", alpha=0.85))
     ratios = ", ".join(f"seed {r.seed}: {r.standard:.3g} / {r.bn:.3g}" for r in out.itertuples())
     return fig, replace(claim, finding=f"{claim.finding}; loss ratio standard / BN at lr "
                         f"{lr_max:g}: {ratios}")
