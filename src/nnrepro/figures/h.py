@@ -123,7 +123,9 @@ def noisy_accuracy_claim(units: pd.DataFrame, premise: Claim, note: str = "",
         close = less("H-noisy-accuracy", "", math.nan, CLOSE, units=g["gap"].tolist(), min_n=MIN_SEEDS)
         above = greater("H-noisy-accuracy", "", math.nan, 0.0, units=g["above"].tolist(),
                         min_n=MIN_SEEDS)
-        parts.append(f"lr {lr:g}: |BN − noisy| {close.value:.3g} [{close.low:.3g}, {close.high:.3g}] "
+        parts.append(f"lr {lr:g}: final training accuracy standard {g['standard'].mean():.3g}, BN "
+                     f"{g['bn'].mean():.3g}, noisy BN {g['noisy_bn'].mean():.3g} (chance {CHANCE:g}); "
+                     f"|BN − noisy| {close.value:.3g} [{close.low:.3g}, {close.high:.3g}] "
                      f"({close.verdict}), noisy − standard {above.value:.3g} [{above.low:.3g}, "
                      f"{above.high:.3g}] ({above.verdict}), n = {close.n}; noisy BN gained "
                      f"{g['noisy_late_gain'].mean():.2g} points over its last quarter of epochs")
@@ -157,7 +159,9 @@ def _shown_lr(runs: pd.DataFrame) -> float:
 
 def _net(res: Results) -> str:
     m = res.runs[0]["spec"]["model"]
-    return (f"MLP {m['hidden']}" if m["arch"] == "mlp" else "VGG-style CNN") + \
+    hidden = m["hidden"]
+    width = f"{len(hidden)} × {hidden[0]}" if len(set(hidden)) == 1 else str(hidden)
+    return (f"MLP {width}" if m["arch"] == "mlp" else "VGG-style CNN") + \
         f", {m['activation']}, {res.runs[0]['spec']['dataset']}"
 
 
@@ -297,7 +301,9 @@ def h_noisy_activations(res: Results):
     fig, runs, drift = _histograms(res, ("bn", "noisy_bn"), "BatchNorm and \"noisy\" BatchNorm "
                                    "(time-varying noise after every BN layer)")
     claim = noisy_premise(drift, runs, _power(res))
-    records = res.table("activation_stats").groupby("run")["step"].nunique().min()
+    stats = res.table("activation_stats")
+    shown = runs[(runs["lr"] == _shown_lr(runs)) & runs["variant"].isin(["bn", "noisy_bn"])]["run"]
+    records = stats[stats["run"].isin(shown)].groupby("run")["step"].nunique().min()
     return fig, replace(claim, note=f"{claim.note}; {records} records per run (a drift needs 3)")
 
 
