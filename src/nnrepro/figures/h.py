@@ -329,7 +329,9 @@ def h_noisy_accuracy(res: Results):
                title=f"learning rate {lr:g}\nfinal, mean of {len(u)} seeds: {final}")
         ax.title.set_fontsize(9)
         ax.legend(title=None, fontsize=8, loc="lower right")
-        mark_diverged(ax, runs[(runs["lr"] == lr) & (runs["status"] != "ok")]["run"].tolist())
+        div = runs[(runs["lr"] == lr) & (runs["status"] != "ok")]
+        mark_diverged(ax, [f"{len(div)} run(s): " + ", ".join(sorted(set(div["variant"])))]
+                      if len(div) else [])
     fig.suptitle(f"Training accuracy (eval mode, whole training set): standard, BatchNorm and "
                  f"\"noisy\" BatchNorm\n({_net(res)}; band: range over seeds)", fontsize=11)
     premise = noisy_premise(drifts(res.table("activation_stats")), runs, _power(res))
