@@ -118,15 +118,41 @@ RUNS = pd.DataFrame([dict(run=f"{v}_{lr}_{s}", status="ok", seed=s, variant=v, l
                      for s in (0, 1) for v in ("standard", "bn", "noisy_bn") for lr in (0.1, 0.5)])
 
 
-def test_bn_lr_units():
+def test_noise_power_is_the_mean_square_of_the_noise():
+    assert h.noise_power(1.0, 0.5, 1.5) == pytest.approx(1 / 3 + 13 / 12)   # SNR 0.7: the old scale
+    assert h.noise_power(0.0, 2.0, 2.0) == pytest.approx(4.0)
+    noise = h.BatchNoise(0.84, 0.42, 1.26, torch.Generator().manual_seed(0)).train()
+    draws = torch.cat([noise(torch.zeros(64, 500)).pow(2).mean(0) for _ in range(40)])
+    assert draws.mean().item() == pytest.approx(h.noise_power(0.84, 0.42, 1.26), rel=0.03)
+    assert h.noise_power(0.84, 0.42, 1.26) == pytest.approx(1.0, abs=0.01)  # the configs: SNR 1
+
+
+def test_bn_lr_outcomes_and_claim_count_seeds():
     runs = RUNS.copy()
     runs.loc[runs["run"] == "standard_0.5_0", "status"] = "diverged"
     end = {"standard_0.5_0": math.nan, "standard_0.5_1": 1.0, "bn_0.5_0": 0.01, "bn_0.5_1": 0.3}
     steps = pd.DataFrame([dict(run=r, step=i, loss=2.0 if i == 0 else end.get(r, 0.5))
                           for r in runs["run"] for i in range(10)])
-    u = figs.bn_lr_units(steps, runs, 0.5)
-    assert u[0] == pytest.approx(0.05)          # BN ratio 0.005 / 0.1; standard diverged
-    assert u[1] == pytest.approx(1.5)           # BN ratio 0.15: did not train
+    out = figs.bn_lr_outcomes(steps, runs, 0.5).set_index("seed")
+    assert out.loc[0, "standard"] == math.inf and out.loc[0, "bn"] == pytest.approx(0.005)
+    assert out["holds"].tolist() == [True, False]        # seed 1: BN ratio 0.15 did not train
+    # Ten seeds; in one the standard net trains very well (ratio 1e-4). The old statistic, the
+    # mean of max(BN ratio / 0.1, 0.1 / standard ratio) capped at 1000, is dragged by that seed
+    # to ~100 with an interval across 1 (inconclusive); counting seeds, 9 of 10 has the exact
+    # interval [0.555, 0.997], above 1/2: pass.
+    from nnrepro.figures.c import fails_and_trains
+    table = pd.DataFrame(dict(seed=range(10), standard=[1e-4] + [math.inf] * 9, bn=[0.005] * 10))
+    table["holds"] = (table["standard"] >= 0.1) & (table["bn"] < 0.1)
+    old = figs.less("H-bn-lr", "", math.nan, 1.0, units=[fails_and_trains(s, b) for s, b in
+                                                          zip(table["standard"], table["bn"])])
+    assert old.verdict == "inconclusive" and old.value > 50
+    new = figs.bn_lr_claim(table, 0.5)
+    assert new.verdict == "pass" and (new.value, new.n) == (0.9, 10)
+    assert new.low == pytest.approx(0.555, abs=1e-3)
+    assert "9 of 10 seeds" in new.finding
+    few = figs.bn_lr_claim(table.head(5).assign(holds=True), 0.5)   # 5 of 5: [0.478, 1]
+    assert few.verdict == "inconclusive"
+    assert figs.bn_lr_claim(table.assign(holds=False, standard=1e-4), 0.5).verdict == "fail"
 
 
 def test_drifts():
@@ -149,11 +175,50 @@ def test_drift_ratio_and_accuracy_units_replace_swept_columns():
                           for s in (0, 1) for v, d in (("bn", 0.01), ("noisy_bn", 0.05)) for l in (1, 2)])
     r = figs.drift_ratio_units(drift, RUNS, "noisy_bn", "bn")
     assert list(r.index) == [0, 1] and np.allclose(r, 5.0)
-    acc = {"standard": 0.90, "bn": 0.96, "noisy_bn": 0.95}
-    epochs = pd.DataFrame([dict(run=f"{v}_0.1_{s}", epoch=e, test_acc=acc[v] + 0.01 * s, variant="x")
-                           for s in (0, 1) for v in acc for e in (1, 2)])
-    u = figs.accuracy_units(epochs, RUNS[RUNS["lr"] == 0.1])
-    assert np.allclose(u["gap"], 1.0) and np.allclose(u["above"], 5.0)
+
+
+def _accuracy_table(curves: dict, seeds=range(5), lr=0.1, test=None):
+    """Epoch rows per seed: train_acc from ``curves`` (variant -> list over epochs, points) plus
+    0.2 · seed; test_acc from ``test`` (same shape) when given."""
+    return pd.DataFrame([dict(run=f"{v}_{lr}_{s}", epoch=e + 1, train_acc=(c[e] + 0.2 * s) / 100,
+                              test_acc=((test or curves)[v][e] + 0.2 * s) / 100)
+                         for s in seeds for v, c in curves.items() for e in range(len(c))])
+
+
+def test_final_accuracy_claim_tests_the_end_of_training():
+    """Noisy BN learns more slowly but ends where BN ends, above standard: the old statistic
+    (test accuracy averaged over epochs) fails "close"; the final training accuracy passes."""
+    runs = pd.DataFrame([dict(run=f"{v}_0.1_{s}", status="ok", seed=s, variant=v, lr=0.1)
+                         for s in range(5) for v in ("standard", "bn", "noisy_bn")])
+    train = {"standard": [50, 80, 95], "bn": [90, 99, 99.5], "noisy_bn": [60, 90, 99.4]}
+    test = {"standard": [50, 78, 90], "bn": [88, 95, 96], "noisy_bn": [60, 85, 95.5]}
+    epochs = _accuracy_table(train, test=test)
+    old_mean = with_variant(epochs, runs).groupby(["seed", "variant"])["test_acc"].mean().unstack() * 100
+    old = figs.less("H-noisy-accuracy", "", math.nan, figs.CLOSE,
+                    units=(old_mean["bn"] - old_mean["noisy_bn"]).abs().tolist())
+    assert old.verdict == "fail"                            # ~12.8 points apart on average
+    u = figs.final_accuracy_units(epochs, runs)
+    assert np.allclose(u["gap"], 0.1) and np.allclose(u["above"], 4.4)
+    premise = figs.greater("H-noisy-activations", "", math.nan, 2.0, units=[10, 11, 12, 10, 11])
+    c = figs.noisy_accuracy_claim(u, premise)
+    assert c.verdict == "pass" and c.n == 5 and c.value == pytest.approx(0.1)
+    # the same accuracies without the premise (the noise left the distributions stable): void
+    stable = figs.greater("H-noisy-activations", "", math.nan, 2.0, units=[1.0, 1.1, 0.9, 1.2, 1.0])
+    void = figs.noisy_accuracy_claim(u, stable)
+    assert void.verdict == "inconclusive" and "premise" in void.finding
+    # noisy BN far below BN at the end: fail; a diverged standard run counts as chance
+    far = _accuracy_table({"standard": [50, 60], "bn": [90, 99], "noisy_bn": [60, 80]})
+    runs2 = runs.copy()
+    runs2.loc[runs2["variant"] == "standard", "status"] = "diverged"
+    u2 = figs.final_accuracy_units(far, runs2)
+    assert np.allclose(u2["standard"], figs.CHANCE) and np.allclose(u2["gap"], 19)
+    assert figs.noisy_accuracy_claim(u2, premise).verdict == "fail"
+    # four seeds are too few
+    assert figs.noisy_accuracy_claim(u[u["seed"] < 4], premise).verdict == "inconclusive"
+
+
+def with_variant(epochs, runs):
+    return epochs.merge(runs, on="run")
 
 
 def test_shown_lr_is_the_smallest_lr_with_every_variant():
@@ -164,9 +229,9 @@ def test_shown_lr_is_the_smallest_lr_with_every_variant():
 
 # ---------------------------------------------------------------- end to end
 TINY_H = dict(dataset="digits", model=dict(hidden=[32, 32, 32]), epochs=4, batch_size=64,
-              optimizer=dict(name="sgd", lr=0.1),
+              optimizer=dict(name="sgd", lr=0.1), noise=dict(mean=0.84, std_min=0.42, std_max=1.26),
               record=dict(units=3, values=32),
-              grid=dict(runs={"seed": [0, 1], "variant": ["standard", "bn", "noisy_bn"],
+              grid=dict(runs={"seed": [0, 1, 2, 3, 4], "variant": ["standard", "bn", "noisy_bn"],
                               "optimizer.lr": [0.1, 0.5]}))
 
 
@@ -183,7 +248,9 @@ def test_end_to_end(tmp_path, env):
     steps = res.table("steps")
     assert (steps.groupby("run").size() <= 4 * (1347 // 64)).all()   # the short batch is dropped
     ep = res.table("epochs")
-    assert set(ep.columns) >= {"epoch", "train_loss", "test_acc", "test_nll", "variant", "seed"}
+    assert set(ep.columns) >= {"epoch", "train_loss", "batch_acc", "train_acc", "train_nll",
+                               "test_acc", "test_nll", "variant", "seed"}
+    assert ep["train_acc"].between(0, 1).all() and ep["batch_acc"].between(0, 1).all()
     claims = render("H", res, tmp_path / "fig", "test")
     assert list(claims["figure_id"]) == FIGURES["H"]
     for fid in FIGURES["H"]:
@@ -191,6 +258,8 @@ def test_end_to_end(tmp_path, env):
     v = claims.set_index("figure_id")["verdict"]
     assert v["H-activations"] == "reference"
     assert v["H-noisy-activations"] == "pass"              # the noise moves the distributions
+    n = claims.set_index("figure_id")["n"]
+    assert n["H-bn-lr"] == 5 and n["H-noisy-accuracy"] == 5 and n["H-noisy-activations"] == 5
 
 
 def test_a_killed_noisy_run_resumes_to_the_same_tables(tmp_path, env, monkeypatch):

@@ -13,7 +13,16 @@ One run trains one ``variant`` at one learning rate with plain SGD:
   distribution each layer sees keeps shifting (the "internal covariate shift" BN was meant to
   remove); Santurkar et al. find that it still trains about as well as with BN.
 
-Tables: ``steps`` (minibatch loss), ``epochs`` (train loss, test accuracy and NLL in eval
+The noise scale. Santurkar et al. §2.1: "we perturb each activation for each sample in the batch
+using i.i.d. noise sampled from a non-zero mean and non-unit variance distribution", redrawn at
+every time step; its exact scale is in their Appendix A, which we could not find (nor a public
+re-implementation of it). Our rule, fixed before looking at any accuracy: the noise power per
+unit and step, E[μ²] + E[σ²] (``noise_power``), equals the unit variance of the BN output it is
+added to, i.e. a per-layer signal-to-noise ratio of 1 at γ = 1: the noise is as large as the
+signal (it "undoes whatever the BN layer did", seed 004 §6.4) without drowning it.
+
+Tables: ``steps`` (minibatch loss), ``epochs`` (train loss and accuracy of the epoch's minibatches
+in train mode, i.e. with the noise; training-set accuracy and NLL, test accuracy and NLL in eval
 mode), ``activations`` (sampled inputs of each non-linearity, a few tracked units per layer, at
 the first step of recorded epochs; for histograms) and ``activation_stats`` (their mean and std
 over the whole batch).
@@ -64,6 +73,14 @@ class BatchNoise(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mean=±{self.mean}, std∈[{self.std_min}, {self.std_max}]"
+
+
+def noise_power(mean: float, std_min: float, std_max: float) -> float:
+    """E[μ²] + E[σ²] of ``BatchNoise``: the mean square of the noise added to an activation,
+    for μ ~ U(−mean, mean), σ ~ U(std_min, std_max)."""
+    e_sigma2 = (std_max ** 3 - std_min ** 3) / (3 * (std_max - std_min)) if std_max > std_min \
+        else std_min ** 2
+    return mean ** 2 / 3 + e_sigma2
 
 
 def add_noise_after_bn(model: nn.Module, make_noise) -> nn.Module:
@@ -132,8 +149,10 @@ def values_table(records: list[dict]) -> pd.DataFrame:
 
 @torch.no_grad()
 def test_metrics(model, ds) -> dict:
+    """Eval mode (running BN statistics, no noise): the training set and the test set."""
+    tr = evaluate(predict_probs(model, ds.x_train, batch_size=4096), ds.y_train)
     r = evaluate(predict_probs(model, ds.x_test, batch_size=1000), ds.y_test)
-    return {"test_acc": r["acc"], "test_nll": r["nll"]}
+    return {"train_acc": tr["acc"], "train_nll": tr["nll"], "test_acc": r["acc"], "test_nll": r["nll"]}
 
 
 def run(s: dict, out, env) -> str:
@@ -154,13 +173,15 @@ def run(s: dict, out, env) -> str:
 
     def epoch_fn(epoch: int) -> torch.Tensor:
         model.train()
-        start, losses = len(st.steps), []
+        start, losses, hits = len(st.steps), [], []
         recording = (epoch - 1) % rec["every"] == 0
         for i, idx in enumerate(minibatches(len(ds.x_train), bs, gen)):
             if len(idx) < bs:                   # the last short batch: BN on a few samples
                 continue
             with inputs_of(acts) if recording and i == 0 else nullcontext() as got:
-                loss = cross_entropy(model(ds.x_train[idx]), ds.y_train[idx])
+                logits = model(ds.x_train[idx])
+                loss = cross_entropy(logits, ds.y_train[idx])
+            hits.append((logits.detach().argmax(1) == ds.y_train[idx]).float().mean())
             if got is not None:                 # the inputs this step's non-linearities saw
                 v, m = unit_records(got, tracked, rec["values"], epoch, start)
                 st.activations += v
@@ -174,7 +195,7 @@ def run(s: dict, out, env) -> str:
         losses = torch.stack(losses)
         st.steps += [dict(step=start + i, epoch=epoch, loss=l) for i, l in enumerate(losses.tolist())]
         st.epochs.append(dict(epoch=epoch, train_loss=losses.mean().item(),
-                              **test_metrics(model, ds)))
+                              batch_acc=torch.stack(hits).mean().item(), **test_metrics(model, ds)))
         return losses
 
     status = fit(st, s["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,

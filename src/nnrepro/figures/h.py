@@ -10,14 +10,18 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from nnrepro.claims import Claim, both, greater, less
+from nnrepro.claims import Claim, both, greater, less, proportion_interval
+from nnrepro.experiments.h import noise_power
 from nnrepro.figures import figure
-from nnrepro.figures.c import fails_and_trains, loss_ratio
+from nnrepro.figures.c import FRACTION, loss_ratio
 from nnrepro.figures.style import mark_diverged
 from nnrepro.results import Results
 
-DRIFT_FACTOR = 2.0   # noisy BN's distributions drift at least twice as much as BN's
-CLOSE = 2.0          # "close": within 2 accuracy points
+DRIFT_FACTOR = 2.0   # the premise: noisy BN's distributions drift at least twice as much as BN's
+CLOSE = 2.0          # "close": final training accuracies within 2 points
+MOST = 0.5           # H-bn-lr: the outcome holds in more than half of the seeds
+CHANCE = 10.0        # accuracy (%) of a diverged net: chance on the 10 classes of every H dataset
+MIN_SEEDS = 5
 VARIANTS = {"standard": "Standard", "bn": "Standard + BatchNorm",
             "noisy_bn": "Standard + \"noisy\" BatchNorm"}
 COLORS = dict(zip(VARIANTS, sns.color_palette("colorblind", 3)))
@@ -30,19 +34,36 @@ def with_runs(df: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=[c for c in runs.columns if c != "run" and c in df]).merge(runs, on="run")
 
 
-def bn_lr_units(steps: pd.DataFrame, runs: pd.DataFrame, lr: float) -> pd.Series:
-    """Per seed at learning rate ``lr``: ``fails_and_trains`` of the standard net (should fail:
-    loss not below 1/10 of its start, or diverged) and the BN net (should train)."""
-    at = runs[runs["lr"] == lr]
+def bn_lr_outcomes(steps: pd.DataFrame, runs: pd.DataFrame, lr: float) -> pd.DataFrame:
+    """Per seed at learning rate ``lr``, seed 004 §6.4 ("with BN … converge even with higher
+    learning rates like 0.5 while the network without BN diverges"): the loss ratio (``loss_ratio``:
+    last 10 % of steps over the first; ∞ if diverged) of the standard and the BN net, and
+    ``holds``: the standard net fails (ratio ≥ 1/10, or diverged) and the BN net trains (< 1/10)."""
+    at = runs[(runs["lr"] == lr) & runs["variant"].isin(["standard", "bn"])]
     ratio = {r.run: loss_ratio(steps.loc[steps["run"] == r.run].sort_values("step")["loss"], r.status)
              for r in at.itertuples()}
-    out = {}
+    rows = []
     for seed, g in at.groupby("seed"):
         std = [ratio[r] for r in g.loc[g["variant"] == "standard", "run"]]
         bn = [ratio[r] for r in g.loc[g["variant"] == "bn", "run"]]
         if std and bn:
-            out[seed] = fails_and_trains(min(std), max(bn))
-    return pd.Series(out, dtype=float)
+            rows.append(dict(seed=seed, standard=min(std), bn=max(bn),
+                             holds=min(std) >= FRACTION and max(bn) < FRACTION))
+    return pd.DataFrame(rows, columns=["seed", "standard", "bn", "holds"])
+
+
+def bn_lr_claim(outcomes: pd.DataFrame, lr: float, note: str = "", diverged: int = 0) -> Claim:
+    """H-bn-lr: the fraction of seeds in which the outcome holds, with its exact (Clopper–Pearson)
+    interval, > 1/2."""
+    k, n = int(outcomes["holds"].sum()), len(outcomes)
+    fails = int((outcomes["standard"] >= FRACTION).sum())
+    trains = int((outcomes["bn"] < FRACTION).sum())
+    return greater("H-bn-lr", f"at the largest lr ({lr:g}) the standard net fails or diverges (loss "
+                   "not below 1/10 of its start) and the BN net trains (below 1/10): fraction of "
+                   f"seeds > {MOST:g} (exact 95 % interval)", math.nan, MOST, note,
+                   interval=proportion_interval(k, n), min_n=MIN_SEEDS, diverged=diverged,
+                   finding=f"{k} of {n} seeds: standard failed or diverged in {fails}, BN trained "
+                   f"in {trains}")
 
 
 def drifts(stats: pd.DataFrame) -> pd.DataFrame:
@@ -69,14 +90,57 @@ def drift_ratio_units(drift: pd.DataFrame, runs: pd.DataFrame, num: str, den: st
     return (d[num] / d[den]).dropna()
 
 
-def accuracy_units(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Per seed, from test-accuracy curves averaged over epochs (points): gap = |BN − noisy BN|,
+def final_accuracy_units(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per learning rate and seed, seed 004 §6.4 ("training performance still remains nearly the
+    same"): the training accuracy (points, eval mode on the whole training set) at the last epoch
+    of each variant; a diverged run did not train: chance (``CHANCE``). gap = |BN − noisy BN|,
     above = noisy BN − standard."""
-    mean = with_runs(epochs, runs).groupby(["seed", "variant"])["test_acc"].mean().unstack() * 100
-    if not {"standard", "bn", "noisy_bn"} <= set(mean.columns):
-        return pd.DataFrame(columns=["seed", "gap", "above"])
-    return pd.DataFrame({"gap": (mean["bn"] - mean["noisy_bn"]).abs(),
-                         "above": mean["noisy_bn"] - mean["standard"]}).dropna().reset_index()
+    e = with_runs(epochs, runs).sort_values("epoch")
+    last = e.groupby("run").tail(1).set_index("run")["train_acc"] * 100
+    # how much each run still gained over the last quarter of its epochs (is it still learning?)
+    quarter = e.groupby("run")["epoch"].transform(lambda x: x.max() - (x.max() - x.min()) // 4)
+    late = last - e[e["epoch"] == quarter].set_index("run")["train_acc"] * 100
+    acc = runs.assign(acc=runs["run"].map(last), late=runs["run"].map(late))
+    acc.loc[acc["status"] != "ok", "acc"] = CHANCE
+    wide = acc.pivot_table(index=["lr", "seed"], columns="variant", values="acc")
+    if not {"standard", "bn", "noisy_bn"} <= set(wide.columns):
+        return pd.DataFrame(columns=["lr", "seed", "standard", "bn", "noisy_bn", "gap", "above",
+                                     "noisy_late_gain"])
+    wide = wide[["standard", "bn", "noisy_bn"]].dropna()
+    noisy_late = acc[acc["variant"] == "noisy_bn"].set_index(["lr", "seed"])["late"]
+    return wide.assign(gap=(wide["bn"] - wide["noisy_bn"]).abs(),
+                       above=wide["noisy_bn"] - wide["standard"],
+                       noisy_late_gain=noisy_late.reindex(wide.index)).reset_index()
+
+
+def noisy_accuracy_claim(units: pd.DataFrame, premise: Claim, note: str = "",
+                         diverged: int = 0) -> Claim:
+    """H-noisy-accuracy at every learning rate: |BN − noisy BN| < ``CLOSE`` points and noisy BN −
+    standard > 0 (t-intervals over seeds), all must pass; read with the premise (H-noisy-
+    activations): if the noise did not make the distributions unstable, the test is void."""
+    parts, claim = [], None
+    for lr, g in units.groupby("lr"):
+        close = less("H-noisy-accuracy", "", math.nan, CLOSE, units=g["gap"].tolist(), min_n=MIN_SEEDS)
+        above = greater("H-noisy-accuracy", "", math.nan, 0.0, units=g["above"].tolist(),
+                        min_n=MIN_SEEDS)
+        parts.append(f"lr {lr:g}: final training accuracy standard {g['standard'].mean():.3g}, BN "
+                     f"{g['bn'].mean():.3g}, noisy BN {g['noisy_bn'].mean():.3g} (chance {CHANCE:g}); "
+                     f"|BN − noisy| {close.value:.3g} [{close.low:.3g}, {close.high:.3g}] "
+                     f"({close.verdict}), noisy − standard {above.value:.3g} [{above.low:.3g}, "
+                     f"{above.high:.3g}] ({above.verdict}), n = {close.n}; noisy BN gained "
+                     f"{g['noisy_late_gain'].mean():.2g} points over its last quarter of epochs")
+        claim = both(close, above) if claim is None else both(claim, both(close, above))
+    if claim is None:
+        claim = less("H-noisy-accuracy", "", math.nan, CLOSE, units=[], min_n=MIN_SEEDS)
+    finding = "; ".join(parts)
+    if premise.verdict != "pass" and claim.verdict != "inconclusive":
+        finding = f"premise (H-noisy-activations) {premise.verdict}: the noise did not make the " \
+                  f"distributions unstable, so the test is void; {finding}"
+        claim = replace(claim, verdict="inconclusive", passed=None)
+    return replace(claim, claim=f"under noise that makes the distributions unstable (premise: "
+                   f"H-noisy-activations), noisy BN's final training accuracy stays within {CLOSE:g} "
+                   "points of BN's and above standard's, at every lr (per seed; value: |BN − noisy "
+                   "BN| at the smallest lr)", note=note, finding=finding, diverged=diverged)
 
 
 # ---------------------------------------------------------------- helpers
@@ -95,7 +159,9 @@ def _shown_lr(runs: pd.DataFrame) -> float:
 
 def _net(res: Results) -> str:
     m = res.runs[0]["spec"]["model"]
-    return (f"MLP {m['hidden']}" if m["arch"] == "mlp" else "VGG-style CNN") + \
+    hidden = m["hidden"]
+    width = f"{len(hidden)} × {hidden[0]}" if len(set(hidden)) == 1 else str(hidden)
+    return (f"MLP {width}" if m["arch"] == "mlp" else "VGG-style CNN") + \
         f", {m['activation']}, {res.runs[0]['spec']['dataset']}"
 
 
@@ -114,7 +180,8 @@ def _histograms(res: Results, pair: tuple[str, str], fig_title: str):
     drift = drifts(stats)
     layers = sorted(acts["layer"].unique())
     show = sorted({layers[0], layers[len(layers) // 2], layers[-1]})
-    fig, axes = plt.subplots(len(show), 2, figsize=(11, 2.7 * len(show) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(len(show), 2, figsize=(11, 2.7 * len(show) + 0.8), squeeze=False,
+                             sharex="row")             # one x scale per layer: compare the columns
     for col, variant in enumerate(pair):
         sel = runs[(runs["variant"] == variant) & (runs["lr"] == lr) & (runs["seed"] == seed)]
         for row, layer in enumerate(show):
@@ -177,18 +244,15 @@ def h_bn_lr(res: Results):
     if len(first):                       # a diverged run's last losses would squash the rest
         axes[0, 0].set_ylim(top=10 * first.max())
     lr_max = max(lrs)
-    units = bn_lr_units(steps, runs, lr_max)
     at = runs[runs["lr"] == lr_max]
-    ratios = ", ".join(
-        f"{r.variant} seed {r.seed}: "
-        f"{loss_ratio(steps.loc[steps['run'] == r.run].sort_values('step')['loss'], r.status):.3g}"
-        for r in at[at["variant"] != "noisy_bn"].itertuples())
-    return fig, less("H-bn-lr", f"at the largest lr ({lr_max:g}): max(BN loss ratio / (1/10), (1/10) / "
-                     "standard loss ratio) < 1 per seed — BN's loss ends below 1/10 of its start, "
-                     "the standard net's does not or it diverges (loss ratio: last-10 %-of-steps "
-                     "mean / first step; diverged: ∞)", math.nan, 1.0, _note(at),
-                     units=units.tolist(), finding=f"loss ratios at lr {lr_max:g}: {ratios}",
-                     diverged=int((at["status"] != "ok").sum()))
+    out = bn_lr_outcomes(steps, runs, lr_max)
+    claim = bn_lr_claim(out, lr_max, _note(at), diverged=int((at["status"] != "ok").sum()))
+    axes[0, -1].text(0.98, 0.80, claim.finding.replace(": ", ":\n", 1), ha="right", va="top",
+                     fontsize=8, transform=axes[0, -1].transAxes,
+                     bbox=dict(boxstyle="round", fc="white", alpha=0.85))
+    ratios = ", ".join(f"seed {r.seed}: {r.standard:.3g} / {r.bn:.3g}" for r in out.itertuples())
+    return fig, replace(claim, finding=f"{claim.finding}; loss ratio standard / BN at lr "
+                        f"{lr_max:g}: {ratios}")
 
 
 @figure("H-activations")
@@ -208,46 +272,69 @@ def h_activations(res: Results):
     return fig, claim
 
 
+def noisy_premise(drift: pd.DataFrame, runs: pd.DataFrame, power: float = math.nan) -> Claim:
+    """H-noisy-activations, the premise of H-noisy-accuracy (seed 004 §6.4: the noise "undoes
+    whatever the BN layer did … making the inputs substantially more unstable"): per seed, noisy
+    BN's mean drift over BN's (averaged over layers) > ``DRIFT_FACTOR``, at the smallest lr."""
+    at = runs[runs["lr"] == _shown_lr(runs)]
+    units = drift_ratio_units(drift, at, "noisy_bn", "bn")
+    var_ratio = drift_ratio_units(drift, at, "noisy_bn", "bn", "var_drift")
+    over_std = drift_ratio_units(drift, at, "noisy_bn", "standard")
+    finding = [f"noise power E[μ²] + E[σ²] = {power:.3g} (per-layer SNR {1 / power:.3g} at γ = 1)"
+               if math.isfinite(power) else "",
+               f"log-variance drift ratio {var_ratio.mean():.3g}" if len(var_ratio) else "",
+               f"noisy BN's mean drift / standard's {over_std.mean():.3g}" if len(over_std) else ""]
+    return greater("H-noisy-activations", f"noisy BN's mean drift / BN's (averaged over layers) "
+                   f"> {DRIFT_FACTOR:g} per seed: the injected noise makes the distributions "
+                   "unstable (the premise of H-noisy-accuracy)", math.nan, DRIFT_FACTOR, _note(at),
+                   units=units.tolist(), min_n=MIN_SEEDS,
+                   finding="; ".join(f for f in finding if f) + " (means over seeds)")
+
+
+def _power(res: Results) -> float:
+    n = res.runs[0]["spec"].get("noise", {})
+    return noise_power(n["mean"], n["std_min"], n["std_max"]) if n else math.nan
+
+
 @figure("H-noisy-activations")
 def h_noisy_activations(res: Results):
     fig, runs, drift = _histograms(res, ("bn", "noisy_bn"), "BatchNorm and \"noisy\" BatchNorm "
                                    "(time-varying noise after every BN layer)")
-    at = runs[runs["lr"] == _shown_lr(runs)]
-    units = drift_ratio_units(drift, at, "noisy_bn", "bn")
-    var_ratio = drift_ratio_units(drift, at, "noisy_bn", "bn", "var_drift")
-    records = res.table("activation_stats").groupby("run")["step"].nunique().min()
-    return fig, greater("H-noisy-activations", "noisy BN's mean drift / BN's (averaged over layers) "
-                        "> 2 per seed: the injected noise shifts the distributions", math.nan,
-                        DRIFT_FACTOR, f"{_note(at)}; {records} records per run (a drift needs 3)",
-                        units=units.tolist(),
-                        finding=f"log-variance drift ratio {var_ratio.mean():.3g} (mean over seeds)"
-                        if len(var_ratio) else "")
+    claim = noisy_premise(drift, runs, _power(res))
+    stats = res.table("activation_stats")
+    shown = runs[(runs["lr"] == _shown_lr(runs)) & runs["variant"].isin(["bn", "noisy_bn"])]["run"]
+    records = stats[stats["run"].isin(shown)].groupby("run")["step"].nunique().min()
+    return fig, replace(claim, note=f"{claim.note}; {records} records per run (a drift needs 3)")
 
 
 @figure("H-noisy-accuracy")
 def h_noisy_accuracy(res: Results):
     runs = _runs(res)
-    lr = _shown_lr(runs)
-    at = runs[runs["lr"] == lr]
+    per = runs.groupby("lr")["variant"].nunique()
+    lrs = sorted(per[per == 3].index) or sorted(runs["lr"].unique())
     ep = res.table("epochs")
-    ep = with_runs(ep[ep["run"].isin(at["run"])], at)
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    sns.lineplot(ep.assign(acc=100 * ep["test_acc"], net=ep["variant"].map(VARIANTS)), x="epoch",
-                 y="acc", hue="net", style="net", markers=True, dashes=False, errorbar=("pi", 100),
-                 hue_order=list(VARIANTS.values()), palette=list(COLORS.values()), ax=ax)
-    ax.set(xlabel="epoch", ylabel="test accuracy (%, eval mode)",
-           title=f"Accuracy: standard, BatchNorm and \"noisy\" BatchNorm\n({_net(res)}, lr {lr:g}; "
-                 "band: range over seeds)")
-    ax.title.set_fontsize(10)
-    ax.legend(title=None, fontsize=9, loc="lower right")
-    mark_diverged(ax, at[at["status"] != "ok"]["run"].tolist())
-    ok = at[at["status"] == "ok"]
-    acc = accuracy_units(ep[ep["run"].isin(ok["run"])], ok)
-    close = less("H-noisy-accuracy", "", math.nan, CLOSE, units=acc["gap"].tolist())
-    above = greater("H-noisy-accuracy", "", math.nan, 0.0, units=acc["above"].tolist())
-    claim = both(close, above, note=f"{_note(at)}; |BN − noisy BN| < 2 points: "
-                 f"{close.value:.3g} ({close.verdict}); noisy BN − standard > 0: "
-                 f"{above.value:.3g} points ({above.verdict})")
-    return fig, replace(claim, claim="noisy BN stays close to BN: |BN − noisy BN| test accuracy, "
-                        "averaged over epochs, < 2 points, and noisy BN above standard (per seed)",
-                        diverged=int((at["status"] != "ok").sum()))
+    ep = with_runs(ep, runs)
+    units = final_accuracy_units(ep, runs)
+    fig, axes = plt.subplots(1, len(lrs), figsize=(5.6 * len(lrs), 4.6), sharey=True, squeeze=False)
+    for ax, lr in zip(axes[0], lrs):
+        e = ep[(ep["lr"] == lr) & np.isfinite(ep["train_acc"])]
+        sns.lineplot(e.assign(acc=100 * e["train_acc"], net=e["variant"].map(VARIANTS)), x="epoch",
+                     y="acc", hue="net", style="net", markers=True, dashes=False,
+                     errorbar=("pi", 100), hue_order=list(VARIANTS.values()),
+                     palette=list(COLORS.values()), ax=ax)
+        u = units[units["lr"] == lr]
+        short = {"standard": "standard", "bn": "BN", "noisy_bn": "noisy BN"}
+        final = ", ".join(f"{short[v]} {u[v].mean():.1f}" for v in short if v in u)
+        ax.set(xlabel="epoch", ylabel="training accuracy (%)",
+               title=f"learning rate {lr:g}\nfinal, mean of {len(u)} seeds: {final}")
+        ax.title.set_fontsize(9)
+        ax.legend(title=None, fontsize=8, loc="lower right")
+        div = runs[(runs["lr"] == lr) & (runs["status"] != "ok")]
+        mark_diverged(ax, [f"{len(div)} run(s): " + ", ".join(sorted(set(div["variant"])))]
+                      if len(div) else [])
+    fig.suptitle(f"Training accuracy (eval mode, whole training set): standard, BatchNorm and "
+                 f"\"noisy\" BatchNorm\n({_net(res)}; band: range over seeds)", fontsize=11)
+    premise = noisy_premise(drifts(res.table("activation_stats")), runs, _power(res))
+    at = runs[runs["lr"].isin(lrs)]
+    return fig, noisy_accuracy_claim(units[units["lr"].isin(lrs)], premise, _note(at),
+                                     diverged=int((at["status"] != "ok").sum()))
