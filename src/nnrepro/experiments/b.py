@@ -24,6 +24,7 @@ from nnrepro import landscape, models, optimizers
 from nnrepro.ensembles import RunningEnsemble, predict_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
+from nnrepro.experiments.a import train_subset
 from nnrepro.swag import SWAG
 from nnrepro.training import Checkpoint, RunState, finite, fit, generator, train_epoch
 
@@ -39,7 +40,7 @@ def train_loss(model, ds) -> float:
 
 def run(s: dict, out, env) -> str:
     dev = env.torch_device
-    ds = env.dataset(s["dataset"])
+    ds = train_subset(env.dataset(s["dataset"]), s["train_subset"])
     swa_cfg = s["swa"]
     n_base, n_swa = s["epochs"], swa_cfg["epochs"]
     steps_per_epoch = -(-len(ds.y_train) // s["batch_size"])
