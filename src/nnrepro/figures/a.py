@@ -372,6 +372,7 @@ def a_gamma_alpha(res: Results):
                 if pd.isna(grid.loc[gm, al]):
                     ax.text(j + 0.5, i + 0.5, "all div." if ndiv.get((gm, al), 0) else "no data",
                             ha="center", va="center", fontsize=9, color="#cf222e")
+        ax.grid(False)
         ax.set(xlabel="boosting factor α", ylabel="adjusting factor γ", title=label)
         ax.title.set_fontsize(10)
         ax.invert_yaxis()
