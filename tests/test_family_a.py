@@ -2,6 +2,7 @@
 import copy
 import math
 
+import numpy as np
 import pandas as pd
 
 from nnrepro import config
@@ -64,3 +65,41 @@ def test_huge_step_diverges_and_figures_still_render(env, tmp_path):
     assert not U.map(math.isfinite).all()            # the non-finite potential was recorded
     claims = render("A", res, tmp_path / "fig", "quick")
     assert len(claims) == 6 and all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["A"])
+
+
+# --- A's bounded statistics (issue 17): per-seed ρs get intervals that stay within [−1, 1] ---
+
+def test_mean_rho_interval_decides_where_the_t_interval_does_not():
+    from nnrepro.claims import greater, mean_interval
+    from nnrepro.figures.a import mean_rho_interval
+    rhos = [1.0, 1.0, 1.0, 1.0, 0.7]                  # every seed's ρ(T, ‖θ‖) ≥ 0.7, four exactly 1
+    old = greater("A-norm-vs-T", "ρ > 0.8", math.nan, 0.8, units=rhos, min_n=5)
+    assert old.verdict == "inconclusive" and old.high > 1          # t-interval: [0.77, 1.11]
+    value, low, high, n = mean_rho_interval(rhos)
+    assert n == 5 and 0.8 < low <= value <= high <= 1.0
+    assert greater("A-norm-vs-T", "ρ > 0.8", math.nan, 0.8, interval=(value, low, high, n),
+                   min_n=5).verdict == "pass"
+
+
+def test_mean_rho_interval_is_not_fooled_by_exact_ones_as_fisher_z_is():
+    from nnrepro.claims import fisher_interval, greater
+    from nnrepro.figures.a import mean_rho_interval
+    rhos = [1.0, 1.0, 1.0, 1.0, 0.2]                  # one seed barely correlated
+    # Fisher z of ρ = 1 is infinite (clipped to ≈ 14): it swamps the mean and the interval passes
+    assert greater("A", "ρ > 0.8", math.nan, 0.8, interval=fisher_interval(rhos)).verdict == "pass"
+    ci = mean_rho_interval(rhos)
+    assert ci[1] < 0.8 and ci[2] <= 1.0
+    assert greater("A", "ρ > 0.8", math.nan, 0.8, interval=ci, min_n=5).verdict == "inconclusive"
+
+
+def test_gamma_alpha_fraction_fails_when_most_seeds_miss_it():
+    from nnrepro.claims import bootstrap_interval, greater
+    fractions = [0.5, 0.5, 0.5, 1.0, 1.0]            # "must be 1 for every seed": 3 of 5 seeds miss
+    old = greater("A-gamma-alpha", "= 1", math.nan, 1.0, inclusive=True, units=fractions, min_n=5)
+    assert old.verdict == "inconclusive" and old.high > 1          # t-interval [0.36, 1.04]
+    new = greater("A-gamma-alpha", "= 1", math.nan, 1.0, inclusive=True, min_n=5,
+                  interval=bootstrap_interval(fractions, np.mean))
+    assert new.verdict == "fail" and new.high < 1
+    one_seed = greater("A-gamma-alpha", "= 1", math.nan, 1.0, inclusive=True, min_n=5,
+                       interval=bootstrap_interval([1.0], np.mean))
+    assert one_seed.verdict == "inconclusive"

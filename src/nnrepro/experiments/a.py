@@ -17,6 +17,7 @@ Tables:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -35,6 +36,17 @@ STEP_COLUMNS = ["step", "epoch", "lr", "t", "U", "nll", "norm2", "theta_r", "the
                 "dnorm2_dt", "r_norm2", "kinetic_temperature", "step_length"]
 
 
+def train_subset(ds, n: int):
+    """The data set with its training set cut to ``n`` examples drawn once (a fixed seed, the
+    same for every run and seed, so runs differ only in their own randomness); 0: all of it.
+    The test set stays whole. Used by the MNIST profile to fit many short runs in its budget."""
+    if not n or n >= len(ds.y_train):
+        return ds
+    idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(0))[:n]
+    idx = idx.to(ds.x_train.device)
+    return dataclasses.replace(ds, x_train=ds.x_train[idx], y_train=ds.y_train[idx])
+
+
 def prefixed(metrics, prefix: str) -> dict:
     """``{"acc": .9, ...}`` -> ``{"test_acc": .9, ...}`` for the metrics in METRICS."""
     return {f"{prefix}_{k}": metrics[k] for k in METRICS}
@@ -50,7 +62,7 @@ def rademacher_proxy(model, x: torch.Tensor) -> tuple[float, float]:
 def run(s: dict, out, env) -> str:
     sc = s["sampler"]
     dev = env.torch_device
-    ds = env.dataset(s["dataset"])
+    ds = train_subset(env.dataset(s["dataset"]), s["train_subset"])
     n = len(ds.y_train)
     gen = generator(s["seed"], dev)                      # shuffling and sampler noise
     model = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)

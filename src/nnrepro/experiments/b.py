@@ -24,6 +24,7 @@ from nnrepro import landscape, models, optimizers
 from nnrepro.ensembles import RunningEnsemble, predict_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
+from nnrepro.experiments.a import train_subset
 from nnrepro.swag import SWAG
 from nnrepro.training import Checkpoint, RunState, finite, fit, generator, train_epoch
 
@@ -39,7 +40,7 @@ def train_loss(model, ds) -> float:
 
 def run(s: dict, out, env) -> str:
     dev = env.torch_device
-    ds = env.dataset(s["dataset"])
+    ds = train_subset(env.dataset(s["dataset"]), s["train_subset"])
     swa_cfg = s["swa"]
     n_base, n_swa = s["epochs"], swa_cfg["epochs"]
     steps_per_epoch = -(-len(ds.y_train) // s["batch_size"])
@@ -160,12 +161,16 @@ def plane_tables(swa, iterates, ds, points: int) -> tuple[pd.DataFrame, pd.DataF
     return landscape.plane(swa, w[0], w[1], w[2], ds.x_test, ds.y_test, points)
 
 
+FLATNESS_TRAIN = 10_000   # the train-loss curves use at most this many training images (MNIST: time)
+
+
 def flatness_table(base, swa, ds, lcfg, gen) -> pd.DataFrame:
-    """Train and test loss at θ + t·d through each solution along filter-normalized random
+    """Train (on at most FLATNESS_TRAIN images) and test loss at θ + t·d through each solution along filter-normalized random
     directions d (Li et al. 2018: every filter of d rescaled to the norm of the same filter of
     θ, so t is relative to the weights' own scale); direction j draws the same Gaussian for both
     solutions, so the comparison is paired."""
     dists = torch.linspace(-lcfg["max_distance"], lcfg["max_distance"], lcfg["distances"]).tolist()
+    x_train, y_train = ds.x_train[:FLATNESS_TRAIN], ds.y_train[:FLATNESS_TRAIN]
     frames = []
     for j in range(lcfg["directions"]):
         state = gen.get_state()
@@ -174,7 +179,7 @@ def flatness_table(base, swa, ds, lcfg, gen) -> pd.DataFrame:
             d = landscape.filter_normalized_direction(model, gen)
             theta = flat_params(model)
             test = landscape.line(model, theta, d, dists, ds.x_test, ds.y_test)
-            train = landscape.line(model, theta, d, dists, ds.x_train, ds.y_train)
+            train = landscape.line(model, theta, d, dists, x_train, y_train)
             frames.append(pd.DataFrame({"solution": name, "direction": j, "distance": dists,
                                         "test_loss": test["loss"], "test_err": test["err"],
                                         "train_loss": train["loss"], "train_err": train["err"]}))

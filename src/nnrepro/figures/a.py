@@ -17,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 from scipy import stats
 
-from nnrepro.claims import both, greater, less
+from nnrepro.claims import bootstrap_interval, both, fisher_interval, greater, less
 from nnrepro.figures import figure
 from nnrepro.figures.style import mark_diverged
 from nnrepro.results import Results
@@ -71,6 +71,14 @@ def _spearman(x, y) -> float:
     return float(stats.spearmanr(x[ok], y[ok]).statistic)
 
 
+def mean_rho_interval(rhos) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) of per-seed Spearman ρs: percentile bootstrap over seeds of their
+    mean, so the interval stays in [−1, 1]. Not Fisher's z: a ρ over a handful of settings is
+    exactly ±1 with positive probability, where z is infinite (clipped, one such seed dominates
+    the mean of z and hides a seed with ρ = 0.2)."""
+    return bootstrap_interval(list(rhos), np.mean)
+
+
 def _t_palette(values):
     values = sorted(set(values))
     return dict(zip(values, sns.color_palette("viridis", len(values))))
@@ -117,8 +125,8 @@ def a_norm_burst(res: Results):
     fig.suptitle("Weight-norm burst: ‖θ‖₂ grows while the test accuracy stays high")
     claim = both(greater("A-norm-burst", f"final/initial ‖θ‖₂ at T = {hot:g} > 3 while the ensemble's "
                          "final test accuracy stays within 3 points of its best (per seed)",
-                         math.nan, 3.0, units=growth, diverged=len(_diverged(res, "temperature"))),
-                 less("A-norm-burst", "", math.nan, 0.03, units=drop, inclusive=True))
+                         math.nan, 3.0, units=growth, min_n=5, diverged=len(_diverged(res, "temperature"))),
+                 less("A-norm-burst", "", math.nan, 0.03, units=drop, inclusive=True, min_n=5))
     return fig, replace(claim, note=f"{claim.note}; {note}")
 
 
@@ -161,10 +169,17 @@ def a_norm_vs_t(res: Results):
                     title="Rademacher-bound proxy against T")
     mark_diverged(axes[0], _diverged(res, "temperature"))
     rhos = per_seed_spearman(fin, "T", "norm")
+    ci = mean_rho_interval(rhos)
+    if rhos:
+        axes[0].text(0.02, 0.98, f"Spearman ρ(T, final ‖θ‖₂) per seed: {', '.join(f'{r:.2f}' for r in rhos)}\n"
+                     f"mean {ci[0]:.3f} [95 % bootstrap over seeds {ci[1]:.3f}, {ci[2]:.3f}]",
+                     transform=axes[0].transAxes, va="top", fontsize=8,
+                     bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
     fig.suptitle("Colder posteriors keep the weights smaller")
-    return fig, greater("A-norm-vs-T", "Spearman ρ between T and final ‖θ‖₂ > 0.8 (one ρ per seed, "
-                        "over at least 3 temperatures)", math.nan, 0.8, _note(res, "temperature"),
-                        units=rhos, diverged=len(_diverged(res, "temperature")))
+    return fig, greater("A-norm-vs-T", "mean over seeds of Spearman ρ(T, final ‖θ‖₂) > 0.8 (one ρ per "
+                        "seed over at least 3 temperatures; 95 % bootstrap interval over seeds)",
+                        math.nan, 0.8, _note(res, "temperature"), interval=ci, min_n=5,
+                        diverged=len(_diverged(res, "temperature")))
 
 
 def per_seed_spearman(fin: pd.DataFrame, x: str, y: str, by: str | list = "seed",
@@ -215,7 +230,8 @@ def a_dnorm_thetar(res: Results):
     note = _note(res, "temperature") + (f"; per-run r from {min(vals):.3f} to {max(vals):.3f}" if vals else "")
     fig.suptitle("d‖θ‖²/dt = 2γM⁻¹θᵀr: the momentum's projection on θ drives the norm")
     return fig, greater("A-dnorm-thetar", "mean over runs of Pearson r(finite-difference d‖θ‖²/dt, "
-                        "2γM⁻¹θᵀr) > 0.9", math.nan, 0.9, note, units=vals,
+                        "2γM⁻¹θᵀr) > 0.9 (Fisher-z interval over the independently trained runs)",
+                        math.nan, 0.9, note, interval=fisher_interval(vals), min_n=5,
                         diverged=len(_diverged(res, "temperature")),
                         finding="for the discretized update ‖θ_{k+1}‖² − ‖θ_k‖² = 2εγM⁻¹θᵀr − O(ε²‖r‖²): "
                                 "r ≈ 1 checks the bookkeeping more than the Fokker–Planck expectation")
@@ -254,9 +270,11 @@ def a_momentum_energy(res: Results):
     detail = ", ".join(f"T={t:g}: {v:.3g}" for t, v in means.items())
     fig.suptitle("Colder temperatures give less momentum energy")
     return fig, greater("A-momentum-energy", "mean ‖r‖² (second half of each run) is monotone in T: "
-                        "Spearman ρ(T, mean ‖r‖²) = 1 for every seed", math.nan, 1.0,
+                        "Spearman ρ(T, mean ‖r‖²) = 1 for every seed (bootstrap interval over seeds of "
+                        "the mean ρ)", math.nan, 1.0,
                         f"{_note(res, 'temperature')}; mean ‖r‖²: {detail}", inclusive=True,
-                        units=rhos if not ok.empty else [], diverged=len(_diverged(res, "temperature")))
+                        interval=mean_rho_interval(rhos), min_n=5,
+                        diverged=len(_diverged(res, "temperature")))
 
 
 @figure("A-gamma")
@@ -287,12 +305,18 @@ def a_gamma(res: Results):
     fin = _final(ep)
     units = [] if fin.empty else [min(r) for r in fin.groupby("seed").apply(
         lambda g: per_seed_spearman(g, "gamma", "norm", by="resample"), include_groups=False) if r]
+    if units:
+        axes[0][-1].text(0.02, 0.02, "per seed, min over modes of Spearman ρ(γ, final ‖θ‖₂): "
+                         + ", ".join(f"{r:.2f}" for r in units), transform=axes[0][-1].transAxes,
+                         fontsize=8, va="bottom", bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
     T = ep["T"].iloc[0] if len(ep) else math.nan
     fig.suptitle(f"Adjusting factor γ (C' = Cγ, M' = M/γ) at T = {T:g}")
     return fig, greater("A-gamma", "lower γ gives lower final ‖θ‖₂: Spearman ρ(γ, final ‖θ‖₂) > 0.8 "
-                        "with and without resampling (per seed, the smaller ρ of the two modes)",
+                        "with and without resampling (per seed, the smaller ρ of the two modes; "
+                        "bootstrap interval over seeds)",
                         math.nan, 0.8, _note(res, "gamma") + "; ρ per resampling mode (all seeds): "
-                        + ", ".join(f"{k}: {v:.3f}" for k, v in rhos.items()), units=units,
+                        + ", ".join(f"{k}: {v:.3f}" for k, v in rhos.items()),
+                        interval=mean_rho_interval(units), min_n=5,
                         diverged=len(_diverged(res, "gamma")),
                         finding="γ and α leave the target exp(−U/T) unchanged and change only the "
                                 "dynamics: with s = γr the update depends on γα (drift), γ²C (friction) "
@@ -342,22 +366,33 @@ def a_gamma_alpha(res: Results):
         log = col != "test_acc" and bool((grid > 0).any().any())
         sns.heatmap(grid.astype(float), annot=annot, fmt="", cmap=cmap, ax=ax, linewidths=0.5,
                     linecolor="white", norm=LogNorm() if log else None)
+        # seaborn leaves a NaN cell blank: say why it has no value
+        for i, gm in enumerate(grid.index):
+            for j, al in enumerate(grid.columns):
+                if pd.isna(grid.loc[gm, al]):
+                    ax.text(j + 0.5, i + 0.5, "all div." if ndiv.get((gm, al), 0) else "no data",
+                            ha="center", va="center", fontsize=9, color="#cf222e")
+        ax.grid(False)
         ax.set(xlabel="boosting factor α", ylabel="adjusting factor γ", title=label)
         ax.title.set_fontsize(10)
         ax.invert_yaxis()
-    mark_diverged(axes[0], _diverged(res, "gamma_alpha"))
     parts, units = alpha_restores_mixing(fin, samp)
+    ci = bootstrap_interval(units, np.mean)
     T = meta["T"].iloc[0] if len(meta) else math.nan
-    fig.suptitle(f"γ × α grid at T = {T:g} (mean over seeds; 'div.' = diverged runs; 'chance' = "
-                 f"test accuracy ≤ {chance:.0f} %)\n"
+    ndiv_all = len(_diverged(res, "gamma_alpha"))
+    fig.suptitle(f"γ × α grid at T = {T:g} (mean over seeds; 'k div.' = k diverged runs, {ndiv_all} in "
+                 f"all; 'chance' = test accuracy ≤ {chance:.0f} %)\n"
                  "cells on one diagonal share γα, which sets the drift's step ε²γα/M "
                  "(friction scales as γ², noise as γ³α)", fontsize=11)
+    fig.subplots_adjust(bottom=0.2, top=0.9, hspace=0.35)   # room for the footer if tight_layout gives up
     return fig, greater("A-gamma-alpha", "fraction of (γ ≤ 0.01, α > 1) cells with larger distance between "
-                        "collected samples AND lower ensemble NLL than α = 1 at the same γ (per seed); "
-                        "must be 1", math.nan, 1.0, _note(res, "gamma_alpha") + "; " + "; ".join(parts),
-                        inclusive=True, units=units, diverged=len(_diverged(res, "gamma_alpha")),
+                        "collected samples AND lower ensemble NLL than α = 1 at the same γ (per seed; "
+                        "bootstrap interval over seeds); must be 1", math.nan, 1.0,
+                        _note(res, "gamma_alpha"), inclusive=True, interval=ci, min_n=5,
+                        diverged=ndiv_all,
                         finding="α raises the effective step γα: it helps while γα stays small; at "
-                                "γα ≳ 1 the chain loses accuracy or diverges")
+                                "γα ≳ 1 the chain loses accuracy or diverges. Per cell (means over "
+                                "seeds): " + "; ".join(parts))
 
 
 def alpha_restores_mixing(fin: pd.DataFrame, samp: pd.DataFrame, low_gamma: float = 0.01):

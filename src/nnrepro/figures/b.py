@@ -52,7 +52,7 @@ def b_train_loss(res: Results):
     mark_diverged(ax, res.diverged())
     return fig, less("B-train-loss", "mean loss of the last 10% of steps / mean of the first 10% < 1/2 "
                      "(per seed)", math.nan, 0.5, _note(res), units=per_run(steps, loss_ratio),
-                     diverged=len(res.diverged()))
+                     min_n=5, diverged=len(res.diverged()))
 
 
 def loss_ratio(g: pd.DataFrame) -> float:
@@ -85,7 +85,7 @@ def b_swa(res: Results):
     errors = ", ".join(f"{m}: {v:.2f} %" for m, v in last.groupby("model")["test_error"].mean().items())
     return fig, less("B-swa", "final SWA test error − final base test error ≤ 0 (percentage points, "
                      "per seed)", math.nan, 0.0, _note(res), inclusive=True, units=units,
-                     diverged=len(res.diverged()), finding=f"final test error (mean over seeds): {errors}")
+                     min_n=5, diverged=len(res.diverged()), finding=f"final test error (mean over seeds): {errors}")
 
 
 def swa_minus_base(g: pd.DataFrame) -> float:
@@ -132,7 +132,7 @@ def b_swag_ci(res: Results):
     fig.suptitle("SWAG confidence intervals (mean and 95% interval over SWAG samples; green bar = true label)")
     return fig, greater("B-swag-ci", "mean 95%-interval width on misclassified / on correct test images "
                         "> 1 (per seed)", math.nan, 1.0, _note(res), units=per_run(widths, width_ratio),
-                        diverged=len(res.diverged()))
+                        min_n=5, diverged=len(res.diverged()))
 
 
 def width_ratio(g: pd.DataFrame) -> float:
@@ -167,7 +167,7 @@ def b_swa_plane(res: Results):
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     return fig, less("B-swa-plane", "test error of the average of the three plotted iterates − mean test "
                      "error of the three < 0 (percentage points, per seed)", math.nan, 0.0, _note(res),
-                     units=per_run(pts, average_minus_iterates), diverged=len(res.diverged()))
+                     units=per_run(pts, average_minus_iterates), min_n=5, diverged=len(res.diverged()))
 
 
 def average_minus_iterates(g: pd.DataFrame) -> float:
@@ -195,7 +195,7 @@ def b_flatness(res: Results):
     fig.suptitle("Flatness (Li et al. 2018): loss around the base and the SWA solutions")
     return fig, less("B-flatness", f"test-loss rise at |t| = {dmax:g} (filter-normalized): SWA / base < 1 "
                      "(per seed)", math.nan, 1.0, _note(res), units=per_run(f, rise_ratio),
-                     diverged=len(res.diverged()))
+                     min_n=5, diverged=len(res.diverged()))
 
 
 def rise_ratio(g: pd.DataFrame) -> float:
