@@ -73,28 +73,79 @@ def test_hoyer_sparsity():
 
 # --- claims as pure functions, on small hand-made tables -------------------------------------------
 
-def test_spread_ratio():
-    reg = pd.DataFrame({"distance_to_data": [0.0, 0.05, 0.5, 1.0, 2.0], "mc_std": [0.1, 0.3, 5.0, 0.6, 1.0]})
-    assert ff.spread_ratio(reg) == pytest.approx(0.8 / 0.2)              # 0.5 is neither
-    assert math.isnan(ff.spread_ratio(reg[reg.distance_to_data < 1]))   # nothing away from the data
+def _regression_table(gap_std: float, out_std: float, nets: int = 5) -> tuple[pd.DataFrame, np.ndarray]:
+    """Data on [−4, −1.5] ∪ [1.5, 4]; MC std 0.1 on and near the data, ``gap_std`` between the
+    intervals, ``out_std`` beyond them (each net a little different)."""
+    data_x = np.r_[np.linspace(-4, -1.5, 11), np.linspace(1.5, 4, 11)]
+    x = np.linspace(-7, 7, 141)
+    dist = np.abs(x[:, None] - data_x[None, :]).min(1)
+    base = np.where(dist < 1, 0.1, np.where(np.abs(x) < 1.5, gap_std, out_std))
+    frames = [pd.DataFrame({"net": k, "x": x, "distance_to_data": dist, "mc_std": base * (1 + 0.03 * k),
+                            "diverged": False}) for k in range(nets)]
+    frames[0].loc[frames[0]["distance_to_data"] > 0.1, "mc_std"] *= 1.05
+    return pd.concat(frames, ignore_index=True), data_x
 
 
-def _mc_table():
-    rows = [dict(kind=k, method="weight scaling", M=np.nan, repeat=0, nll=ws, diverged=False)
-            for k, ws in (("bernoulli", 0.30), ("gaussian", 0.20))]
-    for r in range(2):
-        for k, curve in (("bernoulli", [0.5, 0.31, 0.29]), ("gaussian", [0.4, 0.25, 0.22 + 0.01 * r])):
-            rows += [dict(kind=k, method="MC dropout", M=m, repeat=r, nll=v, diverged=False)
-                     for m, v in zip((1, 2, 3), curve)]
+def test_regions_and_spread_ratio():
+    reg, data_x = _regression_table(gap_std=0.15, out_std=0.5)
+    where = ff.regions(reg[reg.net == 1], data_x)
+    x = reg[reg.net == 1]["x"]
+    assert set(x[where == "gap"].round(1)) == {-0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5}
+    assert (x[where == "outside"].abs() >= 5).all() and (where == "on").sum() > 0
+    assert ff.spread_ratio(reg[reg.net == 1], data_x, "gap") == pytest.approx(1.5)
+    assert ff.spread_ratio(reg[reg.net == 1], data_x, "outside") == pytest.approx(5)
+    no_gap = reg[(reg.net == 1) & (reg.x.abs() > 1)]
+    assert math.isnan(ff.spread_ratio(no_gap, data_x[data_x > 0], "gap"))
+
+
+def test_spread_claim_judges_the_gap_and_the_outside_separately():
+    """The old statistic pooled every point ≥ 1 from the data: the outside carried it."""
+    reg, data_x = _regression_table(gap_std=0.09, out_std=0.5)
+    old = [reg[reg.net == k].pipe(lambda g: g[g.distance_to_data >= 1].mc_std.mean()
+                                   / g[g.distance_to_data <= 0.1].mc_std.mean()) for k in range(5)]
+    assert min(old) > 2                                           # the old claim passed
+    claim, in_gap, outside = ff.spread_claim(reg, data_x)
+    assert in_gap.verdict == "fail" and outside.verdict == "pass" and claim.verdict == "fail"
+    assert claim.value == pytest.approx(in_gap.value) and claim.n == 5
+    assert "not between the intervals" in claim.finding           # outside at the gap's distance: 5 > 2
+    claim, in_gap, outside = ff.spread_claim(*_regression_table(gap_std=0.3, out_std=0.5))
+    assert claim.verdict == "pass"
+    claim, *_ = ff.spread_claim(*_regression_table(gap_std=0.3, out_std=0.5, nets=3))
+    assert claim.verdict == "inconclusive"                        # fewer than 5 nets
+
+
+def _mc_table(err_ws: float, err_mc: float, nll_ws: float, nll_mc: float, nets: int = 5):
+    """Per net and kind: weight scaling and MC (M = 1 … 50, 2 mask draws); the MC values at
+    M = 50 are ``err_mc``, ``nll_mc`` (net k shifted by 0.001 k)."""
+    rows = []
+    for k in range(nets):
+        for kind in ("bernoulli", "gaussian"):
+            d = 0.001 * k
+            rows.append(dict(net=k, kind=kind, method="weight scaling", M=np.nan, repeat=0,
+                             acc=1 - err_ws - d, nll=nll_ws + d, diverged=False))
+            for r in range(2):
+                rows += [dict(net=k, kind=kind, method="MC dropout", M=m, repeat=r,
+                              acc=1 - (err_mc + d) * (1 + 1 / m), nll=(nll_mc + d) * (1 + 1 / m) + 1e-4 * r,
+                              diverged=False) for m in (1, 10, 50)]
     return pd.DataFrame(rows)
 
 
-def test_mc_vs_scaling_claim():
-    mc = _mc_table()
-    # per draw, the worse kind at M = 3: gaussian 0.22 − 0.20 and 0.23 − 0.20
-    assert ff.mc_minus_scaling(mc) == pytest.approx([0.02, 0.03])
-    assert ff.first_match(mc) == {"bernoulli": 3, "gaussian": None}
-    assert ff.mc_minus_scaling(mc[mc.method == "MC dropout"]) == []
+def test_mc_vs_scaling_claim_on_error_per_trained_net():
+    mc = _mc_table(err_ws=0.020, err_mc=0.026, nll_ws=0.070, nll_mc=0.060)
+    # the old statistic: NLL(MC, largest M) − NLL(weight scaling) per draw of the masks on net 0 ≤ 0
+    net0 = mc[mc.net == 0]
+    old = [net0[(net0.repeat == r) & (net0.M == 50)].nll.max() - 0.070 for r in range(2)]
+    assert max(old) < 0                                           # passed, on mask draws of one net
+    t = ff.per_net(mc, 50)
+    assert len(t) == 10 and t["err_mc"].iloc[0] == pytest.approx(0.026 * 1.02)
+    units = ff.error_excess(mc, 50)                               # ≈ 0.02652/0.02 − 1 per net
+    assert len(units) == 5 and all(u > ff.MATCH_TOLERANCE for u in units)
+    assert ff.first_match(mc.assign(err=1 - mc.acc), "err") == {"bernoulli": None, "gaussian": None}
+    assert ff.first_match(mc) == {"bernoulli": 10, "gaussian": 10}   # NLL matches from M = 10
+    claim = ff.scaling_claim(mc, 50)
+    assert claim.verdict == "fail" and claim.n == 5 and "bernoulli never up to 50" in claim.finding
+    assert ff.scaling_claim(_mc_table(err_ws=0.020, err_mc=0.0195, nll_ws=0.07, nll_mc=0.06), 50).verdict == "pass"
+    assert ff.scaling_claim(_mc_table(0.02, 0.0195, 0.07, 0.06, nets=3), 50).verdict == "inconclusive"
 
 
 def test_mean_sparsity_and_mosaic():
@@ -110,7 +161,7 @@ def test_mean_sparsity_and_mosaic():
 def test_end_to_end(tmp_path, env):
     spec = dict(dataset="digits",
                 regression=dict(n=20, hidden=[16], epochs=30, samples=10, nets=2, grid_points=41),
-                mc=dict(hidden=[32], epochs=2, samples=5, repeats=2),
+                mc=dict(hidden=[32], epochs=2, samples=5, nets=2, repeats=2),
                 autoencoder=dict(hidden=16, epochs=2))
     out = tmp_path / "runs/F/default"
     run("F", "default", spec, out, env)

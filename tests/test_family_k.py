@@ -10,7 +10,7 @@ from torch import nn
 from nnrepro.experiments import Env, k, run
 from nnrepro.families import FIGURES
 from nnrepro.figures import render
-from nnrepro.figures.k import loglog_slope, slopes_per_trial
+from nnrepro.figures.k import loglog_slope, ntk_claim, slopes_per_trial
 from nnrepro.results import Results
 
 F64 = torch.float64
@@ -78,11 +78,33 @@ def test_loglog_slope_claim():
     assert math.isnan(loglog_slope(df[df["width"] < 1000]))          # two widths: no slope
 
 
+def _gap_table(rate: float, trials: int = 5) -> pd.DataFrame:
+    """Per trial: gap ∝ m^−½ and relative change ∝ m^rate, each with its own factor."""
+    widths = np.array([64, 256, 1024, 4096])
+    c = 1 + 0.1 * np.arange(trials)
+    wobble = 1 + 0.02 * np.sin(np.arange(4 * trials))            # slopes differ a little per trial
+    return pd.DataFrame({"width": np.tile(widths, trials), "trial": np.repeat(range(trials), 4),
+                         "gap": np.repeat(c, 4) * np.tile(widths, trials) ** -0.5 * wobble,
+                         "rel_change": np.repeat(c, 4) * np.tile(widths, trials) ** rate * wobble})
+
+
+def test_ntk_claim_tests_the_rate_not_only_the_sign():
+    shrinks, rate = ntk_claim(_gap_table(-0.5))
+    assert shrinks.verdict == "pass" and rate.verdict == "pass" and rate.value == pytest.approx(-0.5, abs=0.02)
+    # relative change ∝ m^−0.2: falling (the old claim, any negative slope, passes), but not as m^−½
+    slow = _gap_table(-0.2)
+    assert all(v < 0 for v in slopes_per_trial(slow, "rel_change"))
+    shrinks, rate = ntk_claim(slow)
+    assert shrinks.verdict == "pass" and rate.verdict == "fail"
+    shrinks, rate = ntk_claim(_gap_table(-0.5, trials=3))            # too few trials: undecided
+    assert rate.verdict == "inconclusive" and shrinks.verdict == "inconclusive"
+
+
 def test_end_to_end(tmp_path):
-    spec = dict(seed=0, n=6, widths=[16, 64, 256], trials=2, steps=100, grid_points=21)
+    spec = dict(seed=0, n=6, widths=[16, 64, 256], trials=5, steps=100, grid_points=21)
     out = tmp_path / "runs/K/default"
     run("K", "default", spec, out, Env(device="cpu"))
     claims = render("K", Results([out / "run.json"]), tmp_path / "fig", "quick")
     assert list(claims.figure_id) == FIGURES["K"]
     assert (tmp_path / "fig" / "K-ntk.png").exists()
-    assert claims["verdict"].iloc[0] in ("pass", "fail", "inconclusive") and claims["n"].iloc[0] == 2
+    assert claims["verdict"].iloc[0] in ("pass", "fail", "inconclusive") and claims["n"].iloc[0] == 5
