@@ -160,6 +160,19 @@ def test_a_faster_rescaled_sgd_fails_where_the_old_gap_passed():
     assert claim.verdict == "fail" and claim.value == pytest.approx(0.254)
 
 
+def test_a_diverged_rescaled_net_counts_as_untrained():
+    """At a step size tuned for the balanced net, the unbalanced SGD net can diverge (MNIST, η = 0.3):
+    it then counts at the initial loss, a slowdown, instead of removing the seed."""
+    ep = _epochs([1.2, 1.3, 1.25, 1.2, 1.3])
+    bad = (ep.optimizer == "SGD") & (ep.net == "rescaled") & (ep.epoch >= 1) & (ep.run <= "s1")
+    ep["net_diverged"] = bad
+    ep.loc[bad, "train_loss"] = math.nan                        # its weights are NaN
+    assert slowdown(ep)["s0"] == pytest.approx(2.0 / ((2.0 / 2 + 2.0 / 3 + 2.0 / 4) / 3))
+    assert slowdown(ep)["s2"] == pytest.approx(1.25)
+    claim = rescaling_claim(ep)
+    assert claim.n == 5 and claim.value > 1.5 and "SGD rescaled in 2 seed(s)" in claim.finding
+
+
 TINY_I = {"dataset": "digits", "model": {"hidden": [16, 16], "activation": "relu", "bias": False},
           "epochs": 3, "batch_size": 32, "sgd_lr": 0.05, "path_lr": 0.01,
           "rescale": {"c": 10.0}, "grid": {"seeds": {"seed": [0, 1, 2, 3, 4]}}}

@@ -12,7 +12,8 @@ its own rescaling: the seeds are the claim's units.
 
 Tables:
   steps   per optimizer, net and step: minibatch loss
-  epochs  per optimizer, net and epoch: training loss and test error/NLL on the whole sets, and
+  epochs  per optimizer, net and epoch: training loss and test error/NLL on the whole sets,
+          whether the net has diverged (it then stops training; the others go on), and
           the relative distance of the rescaled net's weights, mapped back (÷ d, × d), to the
           original net's (0 when the two runs are the same run in other coordinates)
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 
 import pandas as pd
 import torch
@@ -75,20 +77,29 @@ def run(s: dict, out, env) -> str:
     st = RunState(**{f"net_{i}": m for i, m in enumerate(nets.values())},
                   **{f"opt_{i}": o for i, o in enumerate(opts.values())},
                   **{f"gen_{i}": g for i, g in enumerate(gens.values())},
-                  steps=[], epochs=[])
-    st.epochs += epoch_rows(nets, ds, 0, factors)
+                  steps=[], epochs=[], dead=[])
+    st.epochs += epoch_rows(nets, ds, 0, factors, [])
+    bound = env.max_loss_ratio * st.epochs[0]["train_loss"] if env.max_loss_ratio else math.inf
 
     def epoch_fn(epoch: int) -> torch.Tensor:
+        """One epoch of every net still training. A net whose loss leaves [0, bound] (the
+        unbalanced SGD net can: its effective step is up to c² times the original's) stops
+        there and is marked diverged; the others go on (the diverged net is a result here)."""
         losses = []
-        for (o, n), net in nets.items():
+        for k, ((o, n), net) in enumerate(nets.items()):
+            if k in st.dead:
+                continue
             loss = train_epoch(net, opts[(o, n)], ds.x_train, ds.y_train, s["batch_size"],
                                gens[(o, n)]).cpu()
             k0 = (epoch - 1) * len(loss)
             st.steps += [{"optimizer": o, "net": n, "step": k0 + i + 1, "epoch": epoch, "loss": v}
                          for i, v in enumerate(loss.tolist())]
-            losses.append(loss)
-        st.epochs += epoch_rows(nets, ds, epoch, factors)
-        return torch.cat(losses)
+            if not (torch.isfinite(loss).all() and loss.max() <= bound):
+                st.dead.append(k)
+            else:
+                losses.append(loss)
+        st.epochs += epoch_rows(nets, ds, epoch, factors, st.dead)
+        return torch.cat(losses) if losses else torch.tensor([math.nan])
 
     status = fit(st, s["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
                  desc=f"I {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
@@ -97,10 +108,11 @@ def run(s: dict, out, env) -> str:
     return status
 
 
-def epoch_rows(nets: dict, ds, epoch: int, factors: list[torch.Tensor]) -> list[dict]:
+def epoch_rows(nets: dict, ds, epoch: int, factors: list[torch.Tensor], dead: list[int]) -> list[dict]:
     rows = []
-    for (o, n), net in nets.items():
+    for i, ((o, n), net) in enumerate(nets.items()):
         w, w0 = mapped_back(net, factors), flat_params(nets[(o, "original")])
-        rows.append({"optimizer": o, "net": n, "epoch": epoch, **whole_set_metrics(net, ds),
+        rows.append({"optimizer": o, "net": n, "epoch": epoch, "net_diverged": i in dead,
+                     **whole_set_metrics(net, ds),
                      "weight_gap": ((w - w0).norm() / w0.norm()).item() if n == "rescaled" else 0.0})
     return rows

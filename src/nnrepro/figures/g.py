@@ -193,22 +193,22 @@ def g_loss_histogram(res: Results):
     df = res.table("width")
     ok = df[~df["diverged"]]
     widths = sorted(ok["width"].unique())
-    fig, axes = plt.subplots(len(widths), 1, figsize=(7, 0.95 * len(widths) + 1.8), sharex=True)
+    fig, axes = plt.subplots(len(widths), 1, figsize=(7.5, 1.0 * len(widths) + 1.8), sharex=True)
     axes = np.atleast_1d(axes)
     bins = np.geomspace(ok["test_loss"].min(), ok["test_loss"].max(), 40)
     sd = relative_spread(ok)
     for ax, w, color in zip(axes, widths, sns.color_palette("viridis", len(widths))):
         ax.hist(ok[ok["width"] == w]["test_loss"], bins=bins, color=color, alpha=0.85)
-        ax.set_ylabel(f"H = {w}", rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_ylabel(f"H = {w}\nstd of ln loss\n{sd.get(w, math.nan):.3f}", rotation=0, ha="right",
+                      va="center", fontsize=8)
         ax.yaxis.set_major_locator(plt.MaxNLocator(2, integer=True))
+        ax.yaxis.tick_right()                                    # counts right, width labels left
         ax.tick_params(axis="y", labelsize=7)
-        ax.text(0.99, 0.8, f"std of ln loss {sd.get(w, math.nan):.3f}", transform=ax.transAxes,
-                ha="right", va="top", fontsize=8)
     axes[-1].set_xscale("log")
     axes[-1].set_xlabel("final test loss (cross-entropy, nats; log scale) of one SGD run")
-    fig.text(0.01, 0.5, "runs (count)", rotation=90, va="center", fontsize=9)
     axes[0].set_title(f"Final test losses of {ok['trial'].nunique()} SGD runs per width H, one histogram per width\n"
-                      f"(one hidden layer, {res.runs[0]['spec']['dataset']}; Choromanska et al. 2015)", fontsize=10)
+                      f"(one hidden layer, {res.runs[0]['spec']['dataset']}; Choromanska et al. 2015; "
+                      "right axis: number of runs)", fontsize=10)
     return fig, loss_histogram_claim(df)
 
 

@@ -35,11 +35,22 @@ def worst_path_gap(gaps: pd.DataFrame) -> float:
     return float(path.max()) if len(path) else math.nan
 
 
+def capped(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Training losses counted at most as the run's initial loss (the four nets start as one
+    function): a diverged net learnt nothing, so from its divergence on it counts as untrained."""
+    start = epochs[epochs["epoch"] == 0].groupby("run")["train_loss"].max()
+    L0 = epochs["run"].map(start)
+    bad = epochs.get("net_diverged", pd.Series(False, index=epochs.index)) | ~np.isfinite(epochs["train_loss"])
+    return epochs.assign(train_loss=np.where(bad, L0, np.minimum(epochs["train_loss"], L0)))
+
+
 def slowdown(epochs: pd.DataFrame, optimizer: str = "SGD") -> pd.Series:
     """Per run: area under the rescaled net's training-loss curve over epochs 1..E divided by the
     original net's (the same function at epoch 0, trained on the same minibatches). > 1: the
-    rescaling slowed training (the source's panel: the unbalanced SGD curve lies above)."""
-    e = epochs[(epochs["optimizer"] == optimizer) & (epochs["epoch"] > 0)]
+    rescaling slowed training (the source's panel: the unbalanced SGD curve lies above); losses
+    ``capped``, so a diverged net counts, as untrained."""
+    e = capped(epochs)
+    e = e[(e["optimizer"] == optimizer) & (e["epoch"] > 0)]
     area = e.groupby(["run", "net"])["train_loss"].mean().unstack("net")
     return (area["rescaled"] / area["original"]).rename("auc_ratio")
 
@@ -54,7 +65,7 @@ def i_rescaling(res: Results):
     fig, (ax, rx, gx) = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.4, 0.8, 1]})
 
     # (a) training curves: one thin line per seed, the mean over seeds thick
-    for (o, n), g in ok.groupby(["optimizer", "net"]):
+    for (o, n), g in (capped(ok).groupby(["optimizer", "net"]) if len(ok) else []):
         style = dict(color=COLORS[o], ls="-" if n == "original" else "--")
         for _, r in g.groupby("run"):
             ax.plot(r["epoch"], r["train_loss"], lw=0.5, alpha=0.35, **style)
@@ -62,7 +73,8 @@ def i_rescaling(res: Results):
         ax.plot(m.index, m.values, lw=2.2 if n == "original" else 1.8,
                 label=f"{o} (η = {lr[o]:g}), {n} net", **style)
     ax.set(yscale="log", xlabel="epoch", ylabel="training loss (cross-entropy, whole set)",
-           title=f"Training curves (thick: mean over {ok['run'].nunique()} seeds)")
+           title=f"Training curves (thick: mean over {ok['run'].nunique()} seeds; a diverged net\n"
+                 "counts at the initial loss from its divergence on)")
     ax.legend(fontsize=8)
     mark_diverged(ax, res.diverged())
 
@@ -110,9 +122,13 @@ def rescaling_claim(epochs: pd.DataFrame, diverged: int = 0):
     path = worst_path_gap(rescaling_gaps(epochs)) if len(epochs) else math.nan
     finding = (f"SGD area ratio per seed: {', '.join(f'{v:.3g}' for v in sgd)}; Path-SGD's largest "
                f"relative loss gap {path:.2g} (area ratios {', '.join(f'{v:.6g}' for v in path_ratio)})")
+    if "net_diverged" in epochs:
+        d = epochs[epochs["net_diverged"]].groupby(["optimizer", "net"])["run"].nunique()
+        if len(d):
+            finding += "; diverged nets (counted at the initial loss from then on): " + ", ".join(
+                f"{o} {n} in {k} seed(s)" for (o, n), k in d.items())
     if diverged:
-        finding += (f"; {diverged} seed(s) diverged and are excluded: SGD on the unbalanced net may be "
-                    "what diverged (the four nets of a seed stop together)")
+        finding += f"; {diverged} seed(s) stopped: all four nets diverged (excluded)"
     return both(greater("I-rescaling", f"SGD: area under the training-loss curve of the rescaled net / of "
                         f"the original > 1 (per seed: init and rescaling); Path-SGD: max relative gap "
                         f"between the two curves < {PATH_COINCIDE:g}", math.nan, 1.0,
