@@ -166,8 +166,8 @@ def g_width_error(res: Results):
     sns.lineplot(long, x="width", y="error", hue="set", style="set", markers=True, errorbar=("pi", 100), ax=ax)
     widths = sorted(long["width"].unique())
     ax.set(xscale="log", xlabel="hidden units H (one hidden layer)", ylabel="error (%)",
-           title=f"Train and test error against width on {res.runs[0]['spec']['dataset']} "
-                 "(band: range over SGD runs)")
+           title=f"Train and test error against width on {res.runs[0]['spec']['dataset']}\n"
+                 f"(line: mean over {df['trial'].nunique()} SGD runs, the claim's curve; band: their range)")
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.minorticks_off()
     ax.set_ylim(bottom=0)
