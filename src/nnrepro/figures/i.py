@@ -122,6 +122,12 @@ def rescaling_claim(epochs: pd.DataFrame, diverged: int = 0):
     path = worst_path_gap(rescaling_gaps(epochs)) if len(epochs) else math.nan
     finding = (f"SGD area ratio per seed: {', '.join(f'{v:.3g}' for v in sgd)}; Path-SGD's largest "
                f"relative loss gap {path:.2g} (area ratios {', '.join(f'{v:.6g}' for v in path_ratio)})")
+    if len(sgd) and sgd.mean() < 1:
+        last = capped(epochs).query("optimizer == 'SGD'")
+        last = last[last["epoch"] == last["epoch"].max()].groupby("net")["train_loss"].mean()
+        finding += (f"; the unbalanced SGD net trained faster (final training loss {last.get('rescaled', math.nan):.3g} "
+                    f"vs {last.get('original', math.nan):.3g}): its per-unit steps grow by d² on a unit's outgoing "
+                    "or 1/d² on its incoming weights, which speeds SGD unless the step is near its stability limit")
     if "net_diverged" in epochs:
         d = epochs[epochs["net_diverged"]].groupby(["optimizer", "net"])["run"].nunique()
         if len(d):
