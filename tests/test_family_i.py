@@ -9,10 +9,11 @@ import torch
 from nnrepro import config
 from nnrepro.experiments import run
 from nnrepro.figures import render
-from nnrepro.figures.i import rescaling_gaps, worst_gaps
+from nnrepro.figures.i import rescaling_claim, rescaling_gaps, slowdown, worst_path_gap
 from nnrepro.models import MLP, flat_params
 from nnrepro.optimizers import SGD
-from nnrepro.pathsgd import PathSGD, linear_layers, path_norm, path_scaling, rescale
+from nnrepro.pathsgd import (PathSGD, linear_layers, path_norm, path_scaling, rescale, rescale_units,
+                             unbalancing_factors)
 
 from conftest import run_sweep
 
@@ -113,37 +114,80 @@ def test_path_sgd_rejects_a_non_chain():
         PathSGD(list(MLP(4, (5,), 3).parameters()), lr=0.1)   # biases are not a chain of matrices
 
 
-def test_gap_functions_on_a_hand_made_table():
+def test_unbalancing_factors_keep_the_function():
+    net, x = _net(), _data()[0]
+    d = unbalancing_factors(net, 10.0, torch.Generator().manual_seed(0))
+    assert [len(v) for v in d] == [7, 5] and all(((v >= 0.1) & (v <= 10)).all() for v in d)
+    other = rescale_units(net, d)
+    torch.testing.assert_close(other(x), net(x), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(flat_params(rescale_units(other, [1 / v for v in d])), flat_params(net))
+    assert _train_pair(_path, lambda n: rescale_units(n, d), lambda n: rescale_units(n, [1 / v for v in d])) < 1e-6
+
+
+def _epochs(sgd_ratio, path_gap=1e-15, seeds=5, epochs=4):
+    """Hand-made ``epochs`` table: per seed, the original nets' loss 2/(e + 1); the rescaled SGD
+    net's loss × sgd_ratio[seed] (all epochs), the rescaled Path-SGD net's × (1 + path_gap)."""
     rows = []
-    for run, sgd_gap in (("s0", 0.5), ("s1", 0.2)):
-        for o, g in (("SGD", sgd_gap), ("Path-SGD", 1e-15)):
-            for epoch in (0, 1, 2):
-                L = 2.0 / (epoch + 1)
-                rows += [dict(run=run, optimizer=o, net="original", epoch=epoch, train_loss=L,
-                              weight_gap=0.0),
-                         dict(run=run, optimizer=o, net="rescaled", epoch=epoch,
-                              train_loss=L * (1 + g * (epoch > 0)), weight_gap=g)]
-    gaps = rescaling_gaps(pd.DataFrame(rows))
+    for k in range(seeds):
+        for o, f in (("SGD", sgd_ratio[k]), ("Path-SGD", 1 + path_gap)):
+            for e in range(epochs):
+                L = 2.0 / (e + 1)
+                rows += [dict(run=f"s{k}", optimizer=o, net="original", epoch=e, train_loss=L, weight_gap=0.0),
+                         dict(run=f"s{k}", optimizer=o, net="rescaled", epoch=e,
+                              train_loss=L * (f if e else 1), weight_gap=abs(f - 1))]
+    return pd.DataFrame(rows)
+
+
+def test_gap_functions_on_a_hand_made_table():
+    ep = _epochs([1.5, 1.2, 1.3, 1.4, 1.25])
+    gaps = rescaling_gaps(ep)
     assert set(gaps.columns) >= {"run", "optimizer", "epoch", "loss_gap", "weight_gap"}
     assert gaps[gaps.epoch == 0]["loss_gap"].max() == 0
-    sgd, path = worst_gaps(gaps)
-    assert sgd == pytest.approx(0.2) and path == pytest.approx(1e-15)
-    assert all(math.isnan(v) for v in worst_gaps(gaps.iloc[:0]))
+    assert worst_path_gap(gaps) == pytest.approx(1e-15, rel=1e-3)
+    assert slowdown(ep).tolist() == pytest.approx([1.5, 1.2, 1.3, 1.4, 1.25])
+    assert rescaling_claim(ep).verdict == "pass"
+    assert rescaling_claim(_epochs([1.5, 1.2, 1.3, 1.4, 1.25], path_gap=1e-3)).verdict == "fail"
+    assert rescaling_claim(ep[ep.run < "s3"]).verdict == "inconclusive"      # 3 seeds < 5
+
+
+def test_a_faster_rescaled_sgd_fails_where_the_old_gap_passed():
+    """The rescaled SGD net trains 4× faster (our c = 3 layer rescaling before issue 17): the old
+    check, |gap| > 0.1, passed; the source's panel shows SGD slowed, so the claim fails."""
+    ep = _epochs([0.25, 0.22, 0.3, 0.24, 0.26])
+    old_sgd_gap = rescaling_gaps(ep).query("optimizer == 'SGD'").groupby("run")["loss_gap"].max().min()
+    assert old_sgd_gap > 0.1                                                 # the old claim: pass
+    claim = rescaling_claim(ep)
+    assert claim.verdict == "fail" and claim.value == pytest.approx(0.254)
+
+
+def test_a_diverged_rescaled_net_counts_as_untrained():
+    """At a step size tuned for the balanced net, the unbalanced SGD net can diverge (MNIST, η = 0.3):
+    it then counts at the initial loss, a slowdown, instead of removing the seed."""
+    ep = _epochs([1.2, 1.3, 1.25, 1.2, 1.3])
+    bad = (ep.optimizer == "SGD") & (ep.net == "rescaled") & (ep.epoch >= 1) & (ep.run <= "s1")
+    ep["net_diverged"] = bad
+    ep.loc[bad, "train_loss"] = math.nan                        # its weights are NaN
+    assert slowdown(ep)["s0"] == pytest.approx(2.0 / ((2.0 / 2 + 2.0 / 3 + 2.0 / 4) / 3))
+    assert slowdown(ep)["s2"] == pytest.approx(1.25)
+    claim = rescaling_claim(ep)
+    assert claim.n == 5 and claim.value > 1.5 and "SGD rescaled in 2 seed(s)" in claim.finding
 
 
 TINY_I = {"dataset": "digits", "model": {"hidden": [16, 16], "activation": "relu", "bias": False},
           "epochs": 3, "batch_size": 32, "sgd_lr": 0.05, "path_lr": 0.01,
-          "rescale": {"layer": 0, "c": 3.0}, "grid": {"seeds": {"seed": [0]}}}
+          "rescale": {"c": 10.0}, "grid": {"seeds": {"seed": [0, 1, 2, 3, 4]}}}
 
 
 def test_tiny_run_and_figure(env, tmp_path):
     res = run_sweep("I", TINY_I, tmp_path, env)
     ep = res.table("epochs")
-    assert len(ep) == 4 * 4 and set(ep["net"]) == {"original", "rescaled"}
-    start = ep[ep.epoch == 0]["train_loss"]
-    assert start.max() - start.min() < 1e-12                  # four nets, one function at init
+    assert len(ep) == 5 * 4 * 4 and set(ep["net"]) == {"original", "rescaled"}
+    start = ep[ep.epoch == 0].groupby("run")["train_loss"]
+    assert (start.max() - start.min()).max() < 1e-12           # four nets, one function at init
     claims = render("I", res, tmp_path / "fig", "test")
-    assert claims.iloc[0]["verdict"] == "pass", claims.iloc[0].to_dict()
+    row = claims.iloc[0]
+    assert row["n"] == 5 and row["verdict"] in {"pass", "fail"}, row.to_dict()   # decided
+    assert worst_path_gap(rescaling_gaps(ep)) < 1e-6
     assert (tmp_path / "fig" / "I-rescaling.png").stat().st_size > 10_000
 
 

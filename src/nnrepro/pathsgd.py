@@ -91,3 +91,31 @@ def rescale(model: nn.Module, layer: int, c: float) -> nn.Module:
     lin[layer].weight.mul_(c)
     lin[layer + 1].weight.div_(c)
     return out
+
+
+@torch.no_grad()
+def rescale_units(model: nn.Module, factors: list[torch.Tensor]) -> nn.Module:
+    """A copy computing the same function: the rescaling ρ_{d,v} (Neyshabur et al. 2015 §2) of
+    every hidden unit v at once: the weights into unit j of hidden layer l × factors[l][j], the
+    weights out of it ÷ factors[l][j]. ``factors``: one positive vector per hidden layer."""
+    out = copy.deepcopy(model)
+    lin = linear_layers(out)
+    if any(m.bias is not None for m in lin):
+        raise ValueError("rescale needs a bias-free network (MLP(bias=False))")
+    if len(factors) != len(lin) - 1 or any((d <= 0).any() for d in factors):
+        raise ValueError("one positive factor per hidden unit of every hidden layer")
+    for l, d in enumerate(factors):
+        d = d.to(lin[l].weight)
+        lin[l].weight.mul_(d[:, None])
+        lin[l + 1].weight.div_(d[None, :])
+    return out
+
+
+def unbalancing_factors(model: nn.Module, c: float, gen: torch.Generator) -> list[torch.Tensor]:
+    """An unbalanced rescaling: one factor d = c^u, u ~ U(−1, 1), per hidden unit, so that the
+    norms of the weights into the units of a layer spread over a factor up to c² (Neyshabur et
+    al. 2015 call a net balanced when these norms lie within a small range; their fig. 1 unbalances
+    a balanced init "by a sequence of rescaling functions")."""
+    lin = linear_layers(model)
+    return [c ** (torch.rand(m.out_features, generator=gen, dtype=torch.float64) * 2 - 1)
+            for m in lin[:-1]]

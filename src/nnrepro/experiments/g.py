@@ -20,6 +20,7 @@ Three parts, chosen by ``parts`` (one run may compute all of them, or a sweep ma
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -40,13 +41,23 @@ def run(s: dict, out, env) -> str:
     if "index_energy" in s["parts"]:
         out.save_table("critical_points", index_energy(s["index_energy"], s["seed"]))
     if "width" in s["parts"]:
-        rows, status_w = width_sweep(env.dataset(s["dataset"]), s["width"], s, out, env)
+        rows, status_w = width_sweep(training_subset(env.dataset(s["dataset"]), s["train_size"]),
+                                     s["width"], s, out, env)
         out.save_table("width", rows)
         status = status_w if status_w != "ok" else status
     if "paths" in s["parts"]:
-        status_p = paths(env.dataset(s["dataset"]), s["paths"], s, out, env)
+        status_p = paths(training_subset(env.dataset(s["dataset"]), s["train_size"]), s["paths"], s, out, env)
         status = status_p if status_p != "ok" else status
     return status
+
+
+def training_subset(ds, n: int | None):
+    """The data set with a fixed random subset of n training examples (None: all of them); the
+    test set is kept whole. Lets the width sweep train to zero training error within a CPU budget."""
+    if n is None or n >= len(ds.x_train):
+        return ds
+    keep = torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(0))[:n].to(ds.x_train.device)
+    return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
 
 
 def _checkpoint(out, spec: dict, tag: str) -> Checkpoint:

@@ -10,12 +10,13 @@ import pandas as pd
 import seaborn as sns
 from scipy import optimize, stats
 
-from nnrepro.claims import greater, less
+from nnrepro.claims import bootstrap_interval, fisher_interval, greater, less
 from nnrepro.figures import figure
 from nnrepro.landscape import barrier
 from nnrepro.results import Results
 
 MIN_POINTS = 5          # fewer critical points: no correlation is claimed
+MIN_UNITS = 5           # problems, SGD runs, pairs of nets: each costs seconds at quick scale
 
 
 def _missing(ax, what: str) -> None:
@@ -82,50 +83,67 @@ def g_index_energy(res: Results):
                  f"parameters)\non random data, Newton's method from {len(cp)} starts along GD runs")
     ax.title.set_fontsize(10)
     ax.legend(fontsize=7, loc="upper left")
+    return fig, index_energy_claim(cp, spec["grad_tol"])
+
+
+def index_energy_claim(cp: pd.DataFrame, grad_tol: float):
+    """Spearman ρ(loss, index) > 0.5 per independent problem; the mean over problems and its
+    interval via Fisher's z (ρ is bounded: its interval stays in [−1, 1])."""
     units = spearman_per_problem(cp)
+    c = cp[cp["converged"]]
     counts = c.groupby("problem").size().reindex(sorted(cp["problem"].unique()), fill_value=0)
-    note = (f"{len(c)} of {len(cp)} starts converged to ‖∇L‖ < {spec['grad_tol']:g}; critical points per "
+    note = (f"{len(c)} of {len(cp)} starts converged to ‖∇L‖ < {grad_tol:g}; critical points per "
             f"problem: {', '.join(map(str, counts))} (a problem with fewer than {MIN_POINTS} gives no ρ)")
     finding = f"ρ per problem: {', '.join(f'{r:.2f}' for r in units)}; pooled ρ {index_loss_spearman(cp):.2f}"
-    return fig, greater("G-index-energy", "Spearman ρ(loss, index) over the critical points > 0.5 (per "
-                        "independent problem)", math.nan, 0.5, note, units=units, finding=finding)
+    return greater("G-index-energy", "Spearman ρ(loss, index) over the critical points > 0.5 (per "
+                   "independent problem; mean via Fisher z)", math.nan, 0.5, note,
+                   interval=fisher_interval(units), min_n=MIN_UNITS, finding=finding)
 
 
 # --- G-width-error and G-loss-histogram ----------------------------------------------------------
 
-def width_error_excess(df: pd.DataFrame) -> float:
-    """Worst of (train error at the largest width, test error at the largest width minus the
-    lowest test error over widths), in percentage points, for one sweep over widths (one row
-    per width); NaN with fewer than 3 widths."""
-    m = df.groupby("width")[["train_err", "test_err"]].mean() * 100
-    if len(m) < 3:
-        return math.nan
-    widest = m.index.max()
-    return float(max(m.loc[widest, "train_err"], m.loc[widest, "test_err"] - m["test_err"].min()))
-
-
-def spread_trend(df: pd.DataFrame, col: str = "test_loss") -> float:
-    """For one trial index (one run per width): Spearman ρ(width, |``col`` − its width's median
-    over all trials|), the run's distance from the middle of its width's histogram. Needs the
-    column ``median``; NaN with fewer than 3 widths or equal distances."""
-    dev = (df[col] - df["median"]).abs()
-    if df["width"].nunique() < 3 or dev.nunique() < 2:
-        return math.nan
-    return float(stats.spearmanr(df["width"], dev).statistic)
-
-
-def per_trial(df: pd.DataFrame, fn, col: str = "test_loss") -> list[float]:
-    """``fn`` of each trial index's sweep over widths (trial t at every width: independent
-    inits), diverged widths left out: the units of the width claims."""
+def curves(df: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The widths that did not diverge and, per column, a (trial × width) array: trial t at
+    every width, runs from independent inits (one row: the unit of the width claims)."""
     ok = df[~df["diverged"]]
-    ok = ok.assign(median=ok.groupby("width")[col].transform("median"))
-    return [fn(g) for _, g in ok.groupby("trial")]
+    wide = {c: ok.pivot(index="trial", columns="width", values=c)
+            for c in ("train_err", "test_err", "test_loss")}
+    return wide["test_loss"].columns.to_numpy(), {c: w.to_numpy(float) for c, w in wide.items()}
 
 
-def iqr(df: pd.DataFrame, col: str = "test_loss") -> pd.Series:
-    """Interquartile range of ``col`` over the trials of each width."""
-    d = df[~df["diverged"]].groupby("width")[col]
-    return d.quantile(0.75) - d.quantile(0.25)
+def width_error_excess(widths, train_err, test_err, **_) -> float:
+    """On the error curves averaged over the runs (rows) of each width (columns): the worst of
+    (train error at the largest width, test error at the largest width minus the lowest test
+    error over widths), in percentage points; NaN with fewer than 3 widths. Small: train error
+    reaches 0 and test error keeps falling or flattens."""
+    if len(widths) < 3:
+        return math.nan
+    train, test = 100 * train_err.mean(0), 100 * test_err.mean(0)
+    widest = np.argmax(widths)
+    return float(max(train[widest], test[widest] - test.min()))
+
+
+def relative_spread(df: pd.DataFrame, col: str = "test_loss") -> pd.Series:
+    """Per width: the standard deviation of log ``col`` over its SGD runs, a spread relative to
+    the loss's scale (the mean loss itself falls several-fold with width)."""
+    return np.log(df[col]).groupby(df["width"]).std(ddof=1)
+
+
+def spread_trend(widths, test_loss, **_) -> float:
+    """Spearman ρ(width, std over runs of log test loss); NaN with fewer than 3 widths or a
+    constant spread. < 0: the histograms of log loss narrow as width grows."""
+    sd = np.log(test_loss).std(0, ddof=1)
+    if len(widths) < 3 or np.unique(sd).size < 2:
+        return math.nan
+    return float(stats.spearmanr(widths, sd).statistic)
+
+
+def over_trials(df: pd.DataFrame, statistic) -> tuple[float, float, float, int]:
+    """``statistic``(widths, train_err=, test_err=, test_loss=) of the runs that did not diverge,
+    with a percentile-bootstrap interval over the runs (rows of ``curves``)."""
+    widths, arrays = curves(df)
+    rows = list(range(len(arrays["test_loss"])))
+    return bootstrap_interval(rows, lambda idx: statistic(widths, **{c: a[idx] for c, a in arrays.items()}))
 
 
 def _n_diverged(df) -> int:
@@ -148,19 +166,26 @@ def g_width_error(res: Results):
     sns.lineplot(long, x="width", y="error", hue="set", style="set", markers=True, errorbar=("pi", 100), ax=ax)
     widths = sorted(long["width"].unique())
     ax.set(xscale="log", xlabel="hidden units H (one hidden layer)", ylabel="error (%)",
-           title=f"Train and test error against width on {res.runs[0]['spec']['dataset']} "
-                 "(band: range over SGD runs)")
+           title=f"Train and test error against width on {res.runs[0]['spec']['dataset']}\n"
+                 f"(line: mean over {df['trial'].nunique()} SGD runs, the claim's curve; band: their range)")
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.minorticks_off()
     ax.set_ylim(bottom=0)
     ax.legend(title=None)
+    return fig, width_error_claim(df)
+
+
+def width_error_claim(df: pd.DataFrame):
+    """``width_error_excess`` of the curves averaged over runs ≤ 0.5 points, with a bootstrap
+    interval over the runs (a single noisy run's best width is not the curve's)."""
     m = df[~df["diverged"]].groupby("width")[["train_err", "test_err"]].mean() * 100
     finding = "mean train / test error (%) per width: " + ", ".join(
         f"{w}: {r.train_err:.2f} / {r.test_err:.2f}" for w, r in m.iterrows())
-    return fig, less("G-width-error", "worst of: train error at the largest width, and its test error minus "
-                     "the best width's, ≤ 0.5 percentage points (train error reaches 0, test error flattens; "
-                     "per SGD run index)", math.nan, 0.5, _width_note(df), inclusive=True,
-                     units=per_trial(df, width_error_excess), finding=finding, diverged=_n_diverged(df))
+    return less("G-width-error", "on the error curves averaged over SGD runs: worst of train error at the "
+                "largest width and its test error minus the best width's ≤ 0.5 percentage points "
+                "(train error reaches 0, test error flattens; bootstrap over runs)", math.nan, 0.5,
+                _width_note(df), inclusive=True, interval=over_trials(df, width_error_excess),
+                min_n=MIN_UNITS, finding=finding, diverged=_n_diverged(df))
 
 
 @figure("G-loss-histogram")
@@ -168,25 +193,37 @@ def g_loss_histogram(res: Results):
     df = res.table("width")
     ok = df[~df["diverged"]]
     widths = sorted(ok["width"].unique())
-    fig, axes = plt.subplots(len(widths), 1, figsize=(7, 0.9 * len(widths) + 1.6), sharex=True)
+    fig, axes = plt.subplots(len(widths), 1, figsize=(7.5, 1.0 * len(widths) + 1.8), sharex=True)
     axes = np.atleast_1d(axes)
     bins = np.geomspace(ok["test_loss"].min(), ok["test_loss"].max(), 40)
+    sd = relative_spread(ok)
     for ax, w, color in zip(axes, widths, sns.color_palette("viridis", len(widths))):
         ax.hist(ok[ok["width"] == w]["test_loss"], bins=bins, color=color, alpha=0.85)
-        ax.set_ylabel(f"H = {w}", rotation=0, ha="right", va="center", fontsize=9)
-        ax.set_yticks([])
+        ax.set_ylabel(f"H = {w}\nstd of ln loss\n{sd.get(w, math.nan):.3f}", rotation=0, ha="right",
+                      va="center", fontsize=8)
+        ax.yaxis.set_major_locator(plt.MaxNLocator(2, integer=True))
+        ax.yaxis.tick_right()                                    # counts right, width labels left
+        ax.tick_params(axis="y", labelsize=7)
     axes[-1].set_xscale("log")
     axes[-1].set_xlabel("final test loss (cross-entropy, nats; log scale) of one SGD run")
     axes[0].set_title(f"Final test losses of {ok['trial'].nunique()} SGD runs per width H, one histogram per width\n"
-                      f"(one hidden layer, {res.runs[0]['spec']['dataset']}; Choromanska et al. 2015)", fontsize=10)
-    spread = iqr(df)
-    finding = ("interquartile range of the final test loss per width: "
-               + ", ".join(f"{w}: {v:.3g}" for w, v in spread.items())
-               + f" (Spearman ρ(width, IQR) {stats.spearmanr(spread.index, spread.values).statistic:.2f})")
-    return fig, less("G-loss-histogram", "Spearman ρ(width, |final test loss − its width's median|) < 0 "
-                     "(per SGD run index: the spread shrinks as width grows)", math.nan, 0.0,
-                     _width_note(df), units=per_trial(df, spread_trend), finding=finding,
-                     diverged=_n_diverged(df))
+                      f"(one hidden layer, {res.runs[0]['spec']['dataset']}; Choromanska et al. 2015; "
+                      "right axis: number of runs)", fontsize=10)
+    return fig, loss_histogram_claim(df)
+
+
+def loss_histogram_claim(df: pd.DataFrame):
+    """Spearman ρ(width, std of log test loss over runs) < 0, bootstrap over runs: the relative
+    spread, not the absolute one, which shrinks merely because the loss itself falls with width."""
+    ok = df[~df["diverged"]]
+    sd = relative_spread(ok)
+    finding = ("std of the log final test loss per width: " + ", ".join(f"{w}: {v:.3g}" for w, v in sd.items())
+               + "; mean test loss per width: "
+               + ", ".join(f"{w}: {v:.3g}" for w, v in ok.groupby("width")["test_loss"].mean().items()))
+    return less("G-loss-histogram", "Spearman ρ(width, std over SGD runs of the log final test loss) < 0 "
+                "(the relative spread shrinks as width grows; bootstrap over runs)", math.nan, 0.0,
+                _width_note(df), interval=over_trials(df, spread_trend), min_n=MIN_UNITS,
+                finding=finding, diverged=_n_diverged(df))
 
 
 # --- G-permutation and G-mode-connectivity ---------------------------------------------------------
@@ -235,7 +272,7 @@ def g_permutation(res: Results):
     finding = ("train loss at the ends: " + ", ".join(f"{a:.6g} / {b:.6g}" for a, b in ends.itertuples(index=False))
                + f"; max |output difference| on the test set {perm['max_abs_output_diff'].max():.1e}")
     return fig, greater("G-permutation", claim, math.nan, 0.1, f"{len(ends)} pair(s)",
-                        units=_per_pair(p, permutation_barrier), finding=finding)
+                        units=_per_pair(p, permutation_barrier), min_n=MIN_UNITS, finding=finding)
 
 
 @figure("G-mode-connectivity")
@@ -256,9 +293,14 @@ def g_mode_connectivity(res: Results):
         ax.legend(title=None, fontsize=8)
     axes[0].set_title("Training loss between two independently trained nets")
     axes[1].set_title(f"Test error (band: range over {p['pair'].nunique()} pairs)")
+    return fig, mode_connectivity_claim(p, claim)
+
+
+def mode_connectivity_claim(p: pd.DataFrame, claim: str):
+    """Barrier along the Bézier curve / along the segment < 0.1, per pair of nets (≥ 5 pairs)."""
     b = p.groupby(["path", "pair"]).apply(lambda d: barrier(d.sort_values("t")["train_loss"]),
                                           include_groups=False).groupby("path").mean()
     finding = "mean training-loss barrier: " + ", ".join(f"{k}: {v:.3g} nats" for k, v in b.items())
     ratio = lambda g: barrier_ratio(g, "A → B (Bézier curve)", "A → B (segment)")
-    return fig, less("G-mode-connectivity", claim, math.nan, 0.1, f"{p['pair'].nunique()} pair(s)",
-                     units=_per_pair(p, ratio), finding=finding)
+    return less("G-mode-connectivity", claim, math.nan, 0.1, f"{p['pair'].nunique()} pair(s)",
+                units=_per_pair(p, ratio), min_n=MIN_UNITS, finding=finding)
