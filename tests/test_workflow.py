@@ -138,6 +138,14 @@ def test_dvc_as_users_use_it(tmp_path, write_config):
     shown = sh(*dvc, "exp", "show", "--no-pager", "--md")
     assert "families.B.epochs" in shown and "claims.B-swa.value" in shown
     assert re.search(r"\|\s*5\s*\|", shown), shown[-2000:]
+    # the README's command fits an 80-column terminal: the changed setting and the verdicts
+    os.environ["COLUMNS"] = "80"
+    try:
+        narrow = sh(*dvc, "exp", "show", "--no-pager", "--only-changed", "--drop", "claims|ensembles")
+    finally:
+        del os.environ["COLUMNS"]
+    assert "families.B.epochs" in narrow and "verdicts" in narrow, narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
 
     # a second clone pulls data and results: nothing to retrain
     clone = tmp_path / "clone"
