@@ -36,6 +36,7 @@ if workflow.is_main_process:
 
 onstart:
     WORKFLOW_LOCK.acquire_or_exit()
+    WORKFLOW_LOCK.stop_trainers_on_signals()  # SIGTERM/SIGINT: trainers stop at once, resumable
     # the resolved config these results are made with: `nnrepro list` / `clean` act on it
     Path("results").mkdir(exist_ok=True)
     Path("results/config.yaml").write_text(yaml.safe_dump(dict(config), sort_keys=False))

@@ -263,6 +263,56 @@ def test_code_change_retrains_exactly_that_family(tmp_path, write_config):
     assert not [r for r in rules if r.startswith("train")] and "figures_E" in rules, rules
 
 
+def trainers_in(workdir):
+    """PIDs of `nnrepro train` processes whose working directory is ``workdir`` (Linux /proc)."""
+    pids = []
+    for proc in os.scandir("/proc"):
+        try:
+            if proc.name.isdigit() and os.readlink(f"/proc/{proc.name}/cwd") == str(workdir) \
+                    and b"nnrepro\0train" in open(f"/proc/{proc.name}/cmdline", "rb").read():
+                pids.append(int(proc.name))
+        except OSError:
+            pass
+    return pids
+
+
 def json_load(path):
     import json
     return json.loads(path.read_text())
+
+
+def test_sigterm_stops_training_at_once_and_the_rerun_resumes(tmp_path, write_config):
+    """SIGTERM to Snakemake alone (a cluster's or container's preemption) used to let the
+    training finish first; now the trainer stops within seconds, keeping its last epoch's
+    checkpoint, Snakemake exits, and the rerun resumes from the checkpoint."""
+    import signal
+    import time
+
+    write_config(tiny_config(B={**TINY_B, "epochs": 5000, "grid": {"seeds": {"seed": [0]}}}))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "--cores", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    checkpoint = tmp_path / "results" / "runs" / "B" / "seed~0.checkpoint.pt"
+    log = tmp_path / "logs" / "train" / "B"
+
+    def start_then_sigterm(ready):
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while not ready() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert ready(), "the training did not get going"
+        assert trainers_in(tmp_path)                           # the check below can fail
+        proc.send_signal(signal.SIGTERM)                       # to Snakemake only
+        t0 = time.monotonic()
+        proc.wait(timeout=60)
+        waited = time.monotonic() - t0
+        return waited, trainers_in(tmp_path)
+
+    waited, trainers = start_then_sigterm(checkpoint.exists)
+    assert waited < 30 and not trainers, (waited, trainers)
+    text = next(log.glob("*.log")).read_text()
+    assert "the workflow was asked to stop (SIGTERM" in text and checkpoint.exists()
+    resumed = lambda: "resuming from" in next(log.glob("*.log")).read_text()  # noqa: E731
+    waited, trainers = start_then_sigterm(resumed)
+    assert waited < 30 and not trainers and checkpoint.exists()

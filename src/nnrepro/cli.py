@@ -24,10 +24,11 @@ def cmd_prepare(a) -> None:
     data.preprocess(a.dataset, Path(a.root) / "raw", Path(a.out))
 
 
-def exit_with_parent(pid: int, every_s: float = 2.0) -> None:
-    """End this process when ``pid`` (the Snakemake that started the job) is gone: a killed
-    workflow must not leave an orphan trainer writing into a run folder. Checkpoints are
-    atomic, so the run resumes from its last epoch."""
+def exit_with_parent(pid: int, every_s: float = 2.0, stop_file: str | None = None) -> None:
+    """End this process when ``pid`` (the Snakemake that started the job) is gone, or when
+    ``stop_file`` appears (the workflow got SIGTERM or SIGINT): a killed or preempted workflow
+    must not leave a trainer running. Checkpoints are atomic and written every epoch, so the
+    run resumes from its last epoch."""
     import os
     import threading
     import time
@@ -35,6 +36,10 @@ def exit_with_parent(pid: int, every_s: float = 2.0) -> None:
     def watch():
         while True:
             time.sleep(every_s)
+            if stop_file and os.path.exists(stop_file):
+                logging.error("the workflow was asked to stop (%s): stopping this trainer; the "
+                              "run resumes from its last checkpoint", Path(stop_file).read_text().strip())
+                os._exit(143)
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
@@ -53,7 +58,7 @@ def cmd_train(a) -> None:
     from nnrepro.results import write_json
 
     if a.parent_pid:
-        exit_with_parent(a.parent_pid)
+        exit_with_parent(a.parent_pid, stop_file=a.stop_file)
     env = experiments.Env(device=a.device, processed_dir=Path(a.processed_dir),
                           max_loss_ratio=a.max_loss_ratio)
     status = {}
@@ -232,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="a loss above this multiple of the run's first loss: diverged")
     s.add_argument("--parent-pid", type=int, default=None,
                    help="stop when this process (the workflow) is gone")
+    s.add_argument("--stop-file", default=None,
+                   help="stop when this file appears (the workflow got SIGTERM or SIGINT)")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("figures", help="draw a family's figures and evaluate its claims")

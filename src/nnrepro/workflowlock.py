@@ -5,11 +5,17 @@ dies, even by SIGKILL) for as long as a Snakemake that executes jobs is alive. A
 stops before running any job, with one line naming the PID, also after ``snakemake --unlock``.
 And because a free flock proves that no workflow is alive, a Snakemake lock left in
 ``.snakemake/locks`` by a killed run is stale and removed: a plain rerun resumes.
+
+SIGTERM (what a cluster or a container sends to preempt) and SIGINT make Snakemake wait for its
+running jobs; here they first write ``results/.workflow.stop``, which every trainer of this
+workflow watches: it stops within seconds, keeping its last epoch's checkpoint, and the rerun
+resumes from it.
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -60,3 +66,22 @@ class WorkflowLock:
         f.write(str(os.getpid()))
         f.flush()
         self._held = f
+
+    @property
+    def stop_file(self) -> Path:
+        return self.path.with_name(".workflow.stop")
+
+    def stop_trainers_on_signals(self) -> None:
+        """On SIGTERM or SIGINT, ask this workflow's trainers to stop (they watch
+        ``stop_file``), then do what Snakemake does with the signal."""
+        self.stop_file.unlink(missing_ok=True)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+
+            def handler(signum, frame, previous=previous):
+                self.stop_file.write_text(f"{signal.Signals(signum).name} to PID {os.getpid()}\n")
+                if callable(previous):
+                    previous(signum, frame)
+                elif signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+            signal.signal(sig, handler)

@@ -32,4 +32,5 @@ for _family in FAMILIES:
                 "python -m nnrepro train --family {params.family} --specs {params.specs:q} "
                 "--runs-dir results/runs/{params.family} --marker {output.marker:q} "
                 "--processed-dir {params.processed:q} --device {params.device} --threads {threads} "
-                "--max-loss-ratio {params.max_loss_ratio} --parent-pid $PPID 2> {log:q}"  # $PPID: the Snakemake that runs this job
+                "--max-loss-ratio {params.max_loss_ratio} --parent-pid $PPID "
+                f"--stop-file {WORKFLOW_LOCK.stop_file} 2> {{log:q}}"  # $PPID: the Snakemake that runs this job
