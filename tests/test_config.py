@@ -240,3 +240,41 @@ def test_one_dvc_set_value_changes_one_line_of_config_yaml(tmp_path, keys, value
     assert len(before) == len(after)
     assert [i for i, (a, b) in enumerate(zip(before, after)) if a != b] != []
     assert len([1 for a, b in zip(before, after) if a != b]) == 1
+
+
+HOSTILE = [  # (family, change as dotted key -> value, what the one-line message names)
+    ("L", {"swa.epochs": 1}, "swa.epochs 1 // swa.cycle_epochs 1 = 1 SWA iterates"),
+    ("L", {"swag.rank": 50}, "swag.rank 50 is larger than the 20 SWA iterates"),
+    ("L", {"sghmc.epochs": 6}, "sghmc.epochs 6 // sghmc.sampler.cycle_epochs 3"),
+    ("I", {"model.bias": True}, "model.bias must be false"),
+    ("I", {"model.hidden": []}, "hidden"),
+    ("K", {"interval": [1.0, 1.0]}, "interval [1.0, 1.0] must have low < high"),
+    ("F", {"regression.intervals": [[2.0, 2.0]]}, "regression.intervals: [2.0, 2.0] must have low < high"),
+    ("J", {"prune.rounds": 100000000}, "prune.rounds 100000000"),
+    ("B", {"swa.epochs": 1}, "swa.epochs 1 // swa.cycle_epochs 1 = 1 SWA iterates"),
+    ("A", {"epochs": 5}, "collected samples"),
+]
+
+
+@pytest.mark.parametrize("family, change, message", HOSTILE, ids=[f"{h[0]}-{next(iter(h[1]))}" for h in HOSTILE])
+def test_hostile_settings_are_rejected_before_compute_with_one_line_naming_the_keys(family, change, message):
+    from nnrepro.config import set_dotted
+    cfg = load(REPO / "config.yaml")
+    cfg["run"] = [family]
+    for key, value in change.items():
+        set_dotted(cfg["families"][family], key, value)
+    with pytest.raises(ValueError) as e:
+        validate(cfg)
+    lines = str(e.value).splitlines()[1:]               # after "invalid config:"
+    assert any(message in line for line in lines), lines
+    assert all(line.startswith("  at ") for line in lines), lines   # one line each, with its key path
+
+
+def test_a_hostile_config_starts_no_job(tmp_path, write_config):
+    family = copy.deepcopy(load(REPO / "config.yaml")["families"]["L"])
+    family["swa"]["epochs"] = 1                 # 0 SWA iterates used to give uniform "results"
+    cfg = tiny_config(L=family)
+    write_config(cfg)
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0 and "swa.epochs 1 // swa.cycle_epochs 1" in proc.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()

@@ -154,16 +154,51 @@ def cross_field_errors(family: str, s: dict) -> list[str]:
             errors.append(f"epochs {s['epochs']} // sampler.cycle_epochs {sc['cycle_epochs']} − "
                           f"sampler.burnin_cycles {sc['burnin_cycles']} = {collected} collected "
                           "samples; the sample ensemble and the distance between samples need ≥ 2")
-    if family == "B":
+    if family in ("B", "L"):                      # SWA's iterates feed SWA, SWAG (and B's plane)
         iterates = s["swa"]["epochs"] // s["swa"]["cycle_epochs"]
         if iterates < 2:
             errors.append(f"swa.epochs {s['swa']['epochs']} // swa.cycle_epochs "
-                          f"{s['swa']['cycle_epochs']} = {iterates} SWA iterates; SWA, SWAG and the "
-                          "plane of three iterates need ≥ 2 (better ≥ 3)")
+                          f"{s['swa']['cycle_epochs']} = {iterates} SWA iterates; SWA and SWAG "
+                          "need ≥ 2 (B's plane of three iterates ≥ 3)")
         elif s["swag"]["rank"] > iterates:
             errors.append(f"swag.rank {s['swag']['rank']} is larger than the {iterates} SWA iterates "
                           "it is estimated from")
+    if family == "L":                             # each SGHMC chain's collected samples
+        sc = s["sghmc"]["sampler"]
+        collected = s["sghmc"]["epochs"] // sc["cycle_epochs"] - sc["burnin_cycles"]
+        if collected < 2:
+            errors.append(f"sghmc.epochs {s['sghmc']['epochs']} // sghmc.sampler.cycle_epochs "
+                          f"{sc['cycle_epochs']} − sghmc.sampler.burnin_cycles {sc['burnin_cycles']} "
+                          f"= {collected} collected samples a chain; an ensemble needs ≥ 2")
+    if family == "I":
+        if s["model"].get("bias", True):
+            errors.append("model.bias must be false: Path-SGD's rescaling invariance holds for a "
+                          "bias-free ReLU net (Neyshabur et al. 2015)")
+        if not s["model"].get("hidden"):
+            errors.append("model.hidden is empty: a rescaling needs at least one hidden layer")
+    for key in ("interval", "regression.grid"):   # K's and F's x ranges
+        lo_hi = get_dotted(s, key) if _has_dotted(s, key) else None
+        if lo_hi is not None and not lo_hi[0] < lo_hi[1]:
+            errors.append(f"{key} {lo_hi} must have low < high")
+    if family == "J":
+        left = (1 - s["prune"]["hidden_rate"]) ** s["prune"]["rounds"]
+        if left < 1e-4:
+            errors.append(f"prune.rounds {s['prune']['rounds']} at prune.hidden_rate "
+                          f"{s['prune']['hidden_rate']} leaves {left:.2g} of the weights (< 0.01 %): "
+                          "tickets are studied down to ≈ 1 %")
+    if family == "F":
+        for lo, hi in s["regression"]["intervals"]:
+            if not lo < hi:
+                errors.append(f"regression.intervals: [{lo}, {hi}] must have low < high")
     return errors
+
+
+def _has_dotted(d: dict, key: str) -> bool:
+    for k in key.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return False
+        d = d[k]
+    return True
 
 
 def fill(definition: str, settings: dict, schema_path: str | Path = SCHEMA) -> dict:
