@@ -177,6 +177,7 @@ def cmd_clean(a) -> None:
 
 def cmd_progress(a) -> None:
     """The last progress line of every training job's log (epoch, loss, time left)."""
+    import re
     import time
 
     logs = sorted(Path(a.logs).glob("train/*/*.log"), key=lambda p: p.stat().st_mtime)
@@ -184,8 +185,8 @@ def cmd_progress(a) -> None:
         print(f"no training logs under {a.logs}/train yet")
     for log in logs:
         lines = [l for l in log.read_text(errors="replace").splitlines() if " INFO " in l]
-        last = next((l for l in reversed(lines) if " epoch " in l or ": ok in" in l
-                     or ": diverged in" in l), lines[-1] if lines else "(empty)")
+        last = next((l for l in reversed(lines) if re.search(r" \d+/\d+ loss |: ok in |: diverged in ", l)),
+                    lines[-1] if lines else "(empty)")
         age = time.time() - log.stat().st_mtime
         print(f"{log.parent.name}/{log.stem}  ({age:.0f} s ago)  {last.split(' INFO ', 1)[-1]}")
 

@@ -129,7 +129,7 @@ class EpochLog:
             return
         self.last = now
         eta = (now - self.t0) / done * (self.epochs - epoch)
-        log.info("%s epoch %d/%d loss %.4g eta %.0f s", self.desc, epoch, self.epochs,
+        log.info("%s %d/%d loss %.4g eta %.0f s", self.desc, epoch, self.epochs,  # desc names the unit
                  losses.mean().item(), eta)
 
 
