@@ -110,7 +110,7 @@ def test_paper_configs_extend_the_quick_profile():
     assert paper["families"]["A"]["sampler"]["mass"] == quick["families"]["A"]["sampler"]["mass"]
     assert paper["families"]["A"]["grid"]["temperature"] == {                  # merged key by key
         "sampler.temperature": quick["families"]["A"]["grid"]["temperature"]["sampler.temperature"],
-        "seed": [0, 1, 2]}
+        "seed": [0, 1, 2, 3, 4]}
     assert mnist["families"]["B"]["dataset"] == "mnist" and mnist["families"]["B"]["epochs"] == 50
     assert merge({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}
 
@@ -278,3 +278,15 @@ def test_a_hostile_config_starts_no_job(tmp_path, write_config):
     proc = snakemake(tmp_path, check=False)
     assert proc.returncode != 0 and "swa.epochs 1 // swa.cycle_epochs 1" in proc.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_schema_and_grid_errors_come_together_one_line_per_distinct_error():
+    cfg = load(REPO / "config.yaml")
+    cfg["runs_per_job"] = 0                                      # a schema error...
+    cfg["families"]["B"]["grid"] = {"seeds": {"seed": [0, 1, 2, 3, 4], "optimizer.lr": [-1.0]}}
+    with pytest.raises(ValueError) as e:                         # ...and one grid error, 5 points
+        validate(cfg)
+    lines = str(e.value).splitlines()[1:]
+    assert any("runs_per_job" in line for line in lines)
+    grid = [line for line in lines if "families.B.grid.seeds" in line]
+    assert len(grid) == 1 and "grid points" in grid[0] and "and 2 more" in grid[0], lines

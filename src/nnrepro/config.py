@@ -120,17 +120,20 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     lines = _errors(schema, config)
     lines += [f"  at 'run': family {f} is listed but 'families' has no '{f}' block"
               for f in config.get("run", []) if f not in config.get("families", {})]
-    if not lines:
-        for family in config["run"]:
-            try:
-                runs_of: dict[str, list[str]] = {}           # one line per error, with its runs
-                for rid, spec in family_runs(config, family, schema_path).items():
-                    for e in cross_field_errors(family, spec):
-                        runs_of.setdefault(e, []).append(rid)
-                lines += [f"  at 'families.{family}': {e} (runs: {', '.join(rids)})"
-                          for e, rids in runs_of.items()]
-            except ValueError as e:
-                lines += str(e).splitlines()
+    run = config.get("run") if isinstance(config.get("run"), list) else []
+    for family in run:                 # grid points too, beside the schema's errors
+        if not isinstance(config.get("families"), dict) or family not in config["families"] \
+                or any(f"'families.{family}" in line for line in lines):
+            continue                   # its block is missing or already wrong as a whole
+        try:
+            runs_of: dict[str, list[str]] = {}               # one line per error, with its runs
+            for rid, spec in family_runs(config, family, schema_path).items():
+                for e in cross_field_errors(family, spec):
+                    runs_of.setdefault(e, []).append(rid)
+            lines += [f"  at 'families.{family}': {e} (runs: {', '.join(rids)})"
+                      for e, rids in runs_of.items()]
+        except ValueError as e:
+            lines += str(e).splitlines()
     if lines:
         raise ValueError("invalid config:\n" + "\n".join(dict.fromkeys(lines)))
     return config
@@ -277,14 +280,16 @@ def family_runs(config: dict, family: str, schema_path: str | Path = SCHEMA) -> 
         runs = expand_runs(config["families"][family])
     except ValueError as e:
         raise ValueError(f"  at 'families.{family}.grid': {e}") from None
-    lines = []
+    points_of: dict[str, list[str]] = {}                         # one line per distinct error
     for rid, spec in runs.items():
         settings = {k: v for k, v in spec.items() if k not in RESERVED}
-        errors = _errors(family_schema, settings, f"families.{family}.grid.{spec['sweep']} -> ")
-        lines += [f"{e} (grid point {rid})" for e in errors]
+        for e in _errors(family_schema, settings, f"families.{family}.grid.{spec['sweep']} -> "):
+            points_of.setdefault(e, []).append(rid)
         spec.update(settings)                                    # defaults filled in
-    if lines:
-        raise ValueError("\n".join(lines))
+    if points_of:
+        raise ValueError("\n".join(f"{e} (grid point{'s' if len(r) > 1 else ''} {', '.join(r[:3])}"
+                                   f"{f' and {len(r) - 3} more' if len(r) > 3 else ''})"
+                                   for e, r in points_of.items()))
     return runs
 
 
