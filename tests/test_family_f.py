@@ -171,3 +171,17 @@ def test_end_to_end(tmp_path, env):
     assert list(claims["verdict"])[-1] == "reference"
     assert set(claims["n"][:2]) == {2}
     assert not list(tmp_path.glob("runs/F/*.pt"))              # per-net checkpoints removed
+
+
+def test_one_part_configured_still_completes_every_figure(tmp_path, env):
+    """`parts: [regression]` trains only the regression; the classifier's and the autoencoder's
+    figures are "no data" panels whose claims say why (inconclusive / not a pass), no crash."""
+    spec = dict(dataset="digits", parts=["regression"],
+                regression=dict(n=20, hidden=[16], epochs=30, samples=10, nets=2, grid_points=41))
+    out = tmp_path / "runs/F/default"
+    run("F", "default", spec, out, env)
+    claims = render("F", Results([out / "run.json"]), tmp_path / "fig", "quick").set_index("figure_id")
+    assert all((tmp_path / "fig" / f"{i}.png").exists() for i in FIGURES["F"])
+    assert claims.loc["F-mc-vs-scaling", "verdict"] == "inconclusive"
+    assert claims.loc["F-mc-vs-scaling", "finding"].startswith("no data")
+    assert claims.loc["F-mc-regression", "n"] == 2              # the configured part is judged

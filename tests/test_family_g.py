@@ -216,3 +216,16 @@ def test_end_to_end(tmp_path, env):
     assert all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["G"])
     assert set(claims["verdict"]) <= {"pass", "fail", "inconclusive"}
     assert not list(tmp_path.glob("runs/G/*.pt"))              # per-net checkpoints removed
+
+
+def test_one_part_configured_still_completes_every_figure(tmp_path, env):
+    spec = dict(dataset="digits", parts=["index_energy"],
+                index_energy=dict(n=2, points=6, problems=2, trajectories=4, gd_steps=100,
+                                  snapshots=4, newton_steps=20))
+    out = tmp_path / "runs/G/default"
+    run("G", "default", spec, out, env)
+    claims = render("G", Results([out / "run.json"]), tmp_path / "fig", "quick").set_index("figure_id")
+    assert all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["G"])
+    missing = claims.drop("G-index-energy")
+    assert set(missing["verdict"]) == {"inconclusive"}
+    assert all(missing.loc[f, "finding"].startswith("no data") for f in ("G-width-error", "G-loss-histogram"))
