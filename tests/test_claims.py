@@ -166,3 +166,13 @@ def test_a_family_whose_every_run_diverged_still_renders_every_figure(tmp_path, 
     assert all((tmp_path / "fig" / f"{fid}.png").exists() for fid in FIGURES[family])
     no_data = claims[claims["finding"].str.startswith("no data", na=False)]
     assert len(no_data) and all("2 diverged" in f for f in no_data["finding"])
+
+
+def test_an_inconclusive_claim_says_why_and_what_would_decide_it():
+    from nnrepro.claims import why_inconclusive
+    straddles = less("G-x", "ratio < 0.1", 0, 0.1, units=[0.01, 0.2, 0.05, 0.15, 0.17])
+    assert straddles.verdict == "inconclusive"
+    assert "contains the threshold 0.1" in why_inconclusive(straddles)
+    few = less("G-x", "ratio < 0.1", 0, 0.1, units=[0.01, 0.02], min_n=5)
+    assert "fewer than the claim needs" in why_inconclusive(few)
+    assert why_inconclusive(less("G-x", "ratio < 0.1", 0, 0.1, units=[0.01] * 5)) == ""   # a pass

@@ -197,6 +197,24 @@ def reference(figure_id: str, what: str, value: float = math.nan) -> Claim:
     return Claim(figure_id, what, float(value), math.nan, None)
 
 
+def why_inconclusive(c: Claim) -> str:
+    """Why an empirical claim is inconclusive, and what would decide it (for its finding)."""
+    if c.verdict != "inconclusive" or c.finding.startswith("no data"):
+        return ""
+    if not math.isfinite(c.value) or c.n == 0:
+        return "inconclusive: no unit to judge (see the note)"
+    if "fewer than the" in c.note:
+        return f"inconclusive: {c.n} units, fewer than the claim needs; more seeds would decide it"
+    if not (math.isfinite(c.low) and math.isfinite(c.high)):
+        return f"inconclusive: {c.n} unit gives no interval; more seeds would decide it"
+    if min(c.low, c.high) <= c.threshold <= max(c.low, c.high):
+        return (f"inconclusive: the 95 % interval [{c.low:.3g}, {c.high:.3g}] over n = {c.n} "
+                f"units contains the threshold {c.threshold:.3g}; more units (or a larger effect) "
+                "would decide it")
+    return ("inconclusive: one of its conditions is undecided (see the note); more units would "
+            "decide it")
+
+
 def both(first: Claim, second: Claim, note: str = "") -> Claim:
     """A claim with two conditions: it passes when both pass, fails when either fails, and is
     inconclusive otherwise; value and interval are the first condition's."""

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nnrepro.families import FIGURE_INFO, FIGURES, figures_module
-from nnrepro.claims import COLUMNS, Claim
+from nnrepro.claims import COLUMNS, Claim, why_inconclusive
 from nnrepro.results import Results
 
 REGISTRY: dict[str, Callable] = {}
@@ -103,6 +103,8 @@ def render(family: str, results: Results, out_dir: str | Path, profile: str) -> 
             fig, claim = no_data(fig_id, f"{type(e).__name__}: {e}", results)
         assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
         claim = beside_document(claim, results, profile)
+        if why := why_inconclusive(claim):
+            claim = dataclasses.replace(claim, finding="; ".join(p for p in (claim.finding, why) if p))
         stamp_claim(fig, claim, profile)
         fig.savefig(out_dir / f"{fig_id}.png", dpi=110)
         plt.close(fig)
