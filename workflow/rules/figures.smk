@@ -5,9 +5,7 @@ for _family in FAMILIES:
         name:
             f"figures_{_family}"
         input:
-            # ancient(): `dvc pull` rewrites mtimes in any order; a retrained job still redraws
-            # (it runs in the same DAG, or its settings changed and with them its marker's name)
-            [ancient(m) for m in job_markers(_family)],
+            job_markers(_family),
         output:
             figures=[
                 report(f"results/figures/{fid}.png", caption="../report/figure.rst", category=_family)

@@ -1,9 +1,9 @@
 rule report:
     """claims.csv (one row per figure) and the reproduction report beside the figures."""
-    input:  # ancient(), as in the figure rules: a pulled results folder is a finished workflow
-        claims=[ancient(f"results/claims/{f}.csv") for f in FAMILIES],
-        figures=[ancient(p) for p in all_figures()],
-        jobs=[ancient(m) for f in FAMILIES for m in job_markers(f)],
+    input:
+        claims=expand("results/claims/{family}.csv", family=FAMILIES),
+        figures=all_figures(),
+        jobs=[m for f in FAMILIES for m in job_markers(f)],
     output:
         claims="results/claims.csv",
         md="results/report.md",
