@@ -1,4 +1,5 @@
 """The schema rejects an invalid config before any job runs, naming the offending key."""
+import re
 import copy
 import os
 
@@ -290,3 +291,14 @@ def test_schema_and_grid_errors_come_together_one_line_per_distinct_error():
     assert any("runs_per_job" in line for line in lines)
     grid = [line for line in lines if "families.B.grid.seeds" in line]
     assert len(grid) == 1 and "grid points" in grid[0] and "and 2 more" in grid[0], lines
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"s": {"optimizer.lr": [0.0010000001, 0.001]}},
+     "values that differ print alike in run ids (6 significant digits): optimizer.lr: "
+     "0.0010000001 and 0.001 in sweep 's'"),
+    ({"s": {"seed": [3, 3]}}, "run seed~3 appears twice in sweep 's': a value is repeated"),
+])
+def test_a_run_id_collision_says_why(grid, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        validate(tiny_config(B={**TINY_B, "grid": grid}))

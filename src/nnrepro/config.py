@@ -262,13 +262,25 @@ def expand_runs(family_cfg: dict) -> dict[str, dict]:
             point = dict(zip(keys, values))
             rid = run_id(point)
             if rid in runs:
-                raise ValueError(f"run {rid} appears twice: in sweep '{runs[rid]['sweep']}' and in "
-                                 f"sweep '{name}' (or a value is repeated in one sweep)")
+                raise ValueError(_same_run_id(rid, runs[rid], name, point))
             spec = copy.deepcopy(base)
             for k, v in point.items():
                 set_dotted(spec, k, v)
             runs[rid] = {**spec, "sweep": name, "point": point}
     return runs
+
+
+def _same_run_id(rid: str, first: dict, sweep: str, point: dict) -> str:
+    """Why two grid points give one run id: a value repeated, two values that print alike
+    (ids keep 6 significant digits), or one point in two sweeps."""
+    alike = [f"{k}: {first['point'][k]!r} and {v!r}" for k, v in point.items()
+             if k in first["point"] and first["point"][k] != v]
+    if alike:
+        return (f"run {rid}: values that differ print alike in run ids (6 significant digits): "
+                f"{'; '.join(alike)} in sweep '{sweep}': make them differ in their first 6 digits")
+    if first["sweep"] == sweep:
+        return f"run {rid} appears twice in sweep '{sweep}': a value is repeated"
+    return f"run {rid} appears twice: in sweep '{first['sweep']}' and in sweep '{sweep}'"
 
 
 def family_runs(config: dict, family: str, schema_path: str | Path = SCHEMA) -> dict[str, dict]:

@@ -1,4 +1,5 @@
 import json
+import os
 
 from nnrepro.families import CPU_ONLY, FIGURES
 from nnrepro.codeversion import code_version

@@ -14,7 +14,7 @@ rule report:
     params:
         config=json.dumps(config, sort_keys=True),
         config_file=" + ".join(CONFIG_FILES),
-        repo=workflow.basedir,
+        repo=os.path.relpath(workflow.basedir),  # relative: a clone elsewhere has the same params
         code=code_version("report"),
     log:
         "logs/report.log",
