@@ -71,7 +71,7 @@ def test_a_claim_functions_on_hand_made_tables():
 
 def test_b_claim_functions_on_hand_made_tables():
     steps = pd.DataFrame({"step": range(20), "loss": [2.0] * 2 + [1.0] * 16 + [0.5] * 2})
-    assert fig_b.loss_ratio(steps) == 0.25
+    assert fig_b.last_to_first_tenth(steps) == 0.25
     ep = pd.DataFrame({"epoch": [1, 2, 1, 2], "model": ["base run (Adam, lr 0.001)"] * 2 + ["SWA average (SGD, lr 0.05)"] * 2,
                        "test_error": [5.0, 4.0, 4.5, 3.5]})
     assert fig_b.swa_minus_base(ep) == -0.5

@@ -13,11 +13,19 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
 
 from nnrepro.config import format_value, get_dotted
+
+
+class Status(StrEnum):
+    """How a run (or a training inside it) ended; a ``str``, so ``"ok" == Status.OK`` and
+    run.json holds the plain word."""
+    OK = "ok"
+    DIVERGED = "diverged"   # a loss went non-finite or above max_loss_ratio × the first loss
 
 
 def atomic_write(path: Path, write) -> None:
@@ -70,7 +78,7 @@ class RunDir:
         which deletes an unfinished job's output folders, leaves it for the resume."""
         return self.path.with_name(self.path.name + ".checkpoint.pt")
 
-    def finish(self, status: str = "ok", **info) -> None:
+    def finish(self, status: Status = Status.OK, **info) -> None:
         """Write run.json last: it says the run is complete."""
         self.info.update(info)
         write_json(self.path / "run.json", {
@@ -133,7 +141,7 @@ class Results:
             self.table(name).to_parquet(out / f"{name}.parquet", index=False)
 
     def diverged(self) -> list[str]:
-        return [r["run"] for r in self.runs if r["status"] == "diverged"]
+        return [r["run"] for r in self.runs if r["status"] == Status.DIVERGED]
 
 
 def stale(config: dict, results: str | Path = "results") -> list[Path]:

@@ -10,17 +10,13 @@ import pandas as pd
 import seaborn as sns
 from scipy import optimize, stats
 
-from nnrepro.claims import bootstrap_interval, fisher_interval, greater, less
-from nnrepro.figures import figure
+from nnrepro.claims import VERDICT_COLOR, bootstrap_interval, fisher_interval, greater, less
+from nnrepro.figures.common import empty, figure
 from nnrepro.landscape import barrier
 from nnrepro.results import Results
 
 MIN_POINTS = 5          # fewer critical points: no correlation is claimed
 MIN_UNITS = 5           # problems, SGD runs, pairs of nets: each costs seconds at quick scale
-
-
-def _missing(ax, what: str) -> None:
-    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="#cf222e")
 
 
 # --- G-index-energy ------------------------------------------------------------------------------
@@ -255,7 +251,7 @@ def g_permutation(res: Results):
     claim = ("training-loss barrier along A → πA (max − mean of the ends) > 0.1 nats, with the ends "
              "equal to float precision (|ΔL| ≤ 1e-5·L; per pair of nets)")
     if not res.has_table("paths"):
-        _missing(ax, "the nets diverged: no path")
+        empty(ax, "the nets diverged: no path", color=VERDICT_COLOR["fail"])
         return fig, greater("G-permutation", claim, math.nan, 0.1, "diverged", units=[])
     paths, perm = res.table("paths"), res.table("permutation")
     p = paths[paths["path"] == "A → πA (segment)"]
@@ -282,7 +278,7 @@ def g_mode_connectivity(res: Results):
              "nets; Garipov et al. 2018)")
     if not res.has_table("paths"):
         for ax in axes:
-            _missing(ax, "the nets diverged: no path")
+            empty(ax, "the nets diverged: no path", color=VERDICT_COLOR["fail"])
         return fig, less("G-mode-connectivity", claim, math.nan, 0.1, "diverged", units=[])
     paths = res.table("paths")
     p = paths[paths["path"] != "A → πA (segment)"].assign(test_error=lambda d: 100 * d["test_err"])

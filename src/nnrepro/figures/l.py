@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nnrepro.claims import Claim, both, less
-from nnrepro.figures import figure, tables
-from nnrepro.figures.style import VERDICT_COLOR, mark_diverged
-from nnrepro.results import Results
+from nnrepro.claims import VERDICT_COLOR, VERDICTS, Claim, both, less
+from nnrepro.figures.common import figure, tables
+from nnrepro.figures.style import mark_diverged
+from nnrepro.results import Results, Status
 
 SINGLE = "single run"
 WEIGHT_SCALING = "dropout, weight scaling"
@@ -160,7 +160,7 @@ def mean_confidence(rel: pd.DataFrame) -> pd.Series:
     """Per method: mean top-class probability over the finished runs' test images."""
     if rel.empty:
         return pd.Series(dtype=float)
-    r = rel[rel["status"] == "ok"]
+    r = rel[rel["status"] == Status.OK]
     mass = (r["conf"] * r["count"]).groupby(r["method"]).sum()
     return mass / r.groupby("method")["count"].sum()
 
@@ -210,7 +210,7 @@ def l_ensembles(res: Results):
         return fig, ensembles_claim(per_method(paired_nll(pd.DataFrame(columns=["run", "method", "nll"]))),
                                     pd.DataFrame(columns=["method", "acc"]), len(res.diverged()))
     ens = res.table("ensembles")
-    ok = ens[ens["status"] == "ok"]
+    ok = ens[ens["status"] == Status.OK]
     rel = res.table("reliability") if res.has_table("reliability") else pd.DataFrame()
     methods = list(dict.fromkeys(ens["method"]))
     spec = res.runs[0]["spec"]
@@ -231,7 +231,7 @@ def l_ensembles(res: Results):
 
     for k, m in enumerate(methods[:10]):
         rx = grid[1 + k // 5, k % 5]
-        r = rel[(rel["method"] == m) & (rel["status"] == "ok")] if len(rel) else rel
+        r = rel[(rel["method"] == m) & (rel["status"] == Status.OK)] if len(rel) else rel
         if len(r):
             _reliability(rx, r)
         rx.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
@@ -261,4 +261,4 @@ def l_tables(res: Results) -> dict[str, pd.DataFrame]:
     if not res.has_table("ensembles"):
         return {}
     ens = res.table("ensembles")
-    return {"nll_per_method": per_method(paired_nll(ens[ens["status"] == "ok"]))}
+    return {"nll_per_method": per_method(paired_nll(ens[ens["status"] == Status.OK]))}
