@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum
 from pathlib import Path
 
 import pandas as pd
@@ -21,11 +21,14 @@ import pandas as pd
 from nnrepro.config import format_value, get_dotted
 
 
-class Status(StrEnum):
+class Status(str, Enum):
     """How a run (or a training inside it) ended; a ``str``, so ``"ok" == Status.OK`` and
     run.json holds the plain word."""
     OK = "ok"
     DIVERGED = "diverged"   # a loss went non-finite or above max_loss_ratio × the first loss
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def atomic_write(path: Path, write) -> None:
