@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from nnrepro import families
-from nnrepro.families import FAMILIES, FIGURES, TITLES, catalogue_markdown, status
+from nnrepro.families import FAMILIES, FIGURES, TITLES, catalogue_markdown
+from nnrepro.results import figure_status as status
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CATALOGUE = Path(__file__).parents[1].parent / "shared" / "FIGURES.md"

@@ -127,9 +127,10 @@ def _config_of(a) -> str:
 
 def cmd_list(a) -> None:
     from nnrepro.claims import VERDICTS
-    from nnrepro.families import FAMILIES, status
+    from nnrepro.families import FAMILIES
+    from nnrepro.results import figure_status
 
-    df = status(a.results)
+    df = figure_status(a.results)
     png = f"png in {a.results}/figures"
     w, wp = df["figure_id"].str.len().max() + 2, len(png) + 2
     print(f"  {'figure':<{w}}{png:<{wp}}verdict")

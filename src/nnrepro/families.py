@@ -8,12 +8,11 @@ pipeline evaluates on its own results. ``docs/catalogue.md`` is written from thi
 Data only, on the ground floor: it imports nothing from nnrepro, so every module may import it
 and none of its families can break another's jobs. The code of family X lives in
 ``nnrepro.experiments.x`` and ``nnrepro.figures.x`` (dispatched there, by explicit imports).
-Free of heavy imports (the Snakefile imports it to build the DAG): pandas only inside ``status``.
+Free of heavy imports (the Snakefile imports it to build the DAG).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -271,25 +270,6 @@ CPU_ONLY = ("D", "E")
 FIGURES: dict[str, list[str]] = {f.letter: [g.id for g in f.figures] for f in _FAMILIES}
 TITLES: dict[str, str] = {f.letter: f.title for f in _FAMILIES}
 FIGURE_INFO: dict[str, Figure] = {g.id: g for f in _FAMILIES for g in f.figures}
-
-
-def status(results_dir: str | Path = "results"):
-    """One row per figure id: family, figure_id, present (``figures/<id>.png`` exists in
-    ``results_dir``) and verdict (PASS / FAIL / INCONCLUSIVE / REFERENCE from ``claims.csv``, ""
-    when the figure has no row there or there is no claims.csv)."""
-    import pandas as pd
-
-    results_dir = Path(results_dir)
-    verdicts = {}
-    claims = results_dir / "claims.csv"
-    if claims.exists():
-        df = pd.read_csv(claims, dtype=str, keep_default_na=False)
-        verdicts = dict(zip(df["figure_id"], df["verdict"].str.upper()))
-    rows = [{"family": f.letter, "figure_id": g.id,
-             "present": (results_dir / "figures" / f"{g.id}.png").exists(),
-             "verdict": verdicts.get(g.id, "")}
-            for f in _FAMILIES for g in f.figures]
-    return pd.DataFrame(rows, columns=["family", "figure_id", "present", "verdict"])
 
 
 def _cell(text: str) -> str:
