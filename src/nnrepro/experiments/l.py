@@ -18,7 +18,8 @@ Training runs as one ``fit`` loop whose "epochs" are the stages' epochs in this 
 run resumes inside any stage.
 
 Tables:
-  ensembles    per method: members S, accuracy, error, NLL, ECE, Brier score (nnrepro.metrics)
+  ensembles    per method: members S, accuracy, error, NLL, ECE, Brier score (nnrepro.metrics);
+               temperature: an SGHMC chain's T (NaN for the other methods)
   reliability  per method and confidence bin (15 equal-width bins of the top-class probability,
                as ECE): mean confidence, accuracy, count
 """
