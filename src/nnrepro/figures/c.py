@@ -13,7 +13,8 @@ import pandas as pd
 import seaborn as sns
 
 from nnrepro.claims import Claim, both, greater, less, proportion_interval, reference
-from nnrepro.figures.common import FRACTION, figure, loss_ratio, runs_table
+from nnrepro.figures.common import FRACTION, figure, runs_table
+from nnrepro.figures.common import loss_ratio  # noqa: F401 (read here by tests/test_family_c.py)
 from nnrepro.figures.style import mark_diverged
 from nnrepro.results import Results, Status
 
