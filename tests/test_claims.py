@@ -71,7 +71,7 @@ def test_a_claim_functions_on_hand_made_tables():
 
 def test_b_claim_functions_on_hand_made_tables():
     steps = pd.DataFrame({"step": range(20), "loss": [2.0] * 2 + [1.0] * 16 + [0.5] * 2})
-    assert fig_b.loss_ratio(steps) == 0.25
+    assert fig_b.last_to_first_tenth(steps) == 0.25
     ep = pd.DataFrame({"epoch": [1, 2, 1, 2], "model": ["base run (Adam, lr 0.001)"] * 2 + ["SWA average (SGD, lr 0.05)"] * 2,
                        "test_error": [5.0, 4.0, 4.5, 3.5]})
     assert fig_b.swa_minus_base(ep) == -0.5
@@ -106,6 +106,56 @@ def test_report_markdown_table_parses_and_has_provenance(tmp_path):
         assert field in md, field
     html = (tmp_path / "report.html").read_text()
     assert "#1a7f37" in html and "#9a6700" in html     # pass and inconclusive cells coloured
+    # families A, B, D have rows; the others were not configured: "not run", never "not implemented"
+    assert "## Not run" in md and "C (Gradient flow and initialization)" in md
+    assert "implemented" not in md.lower() and "implemented" not in html.lower()
+
+
+def test_status_is_a_str_enum_and_one_verdict_list_serves_report_and_figures():
+    import json
+
+    from nnrepro import claims, report
+    from nnrepro.figures import style
+    from nnrepro.results import Status
+
+    assert Status.OK == "ok" and Status("diverged") is Status.DIVERGED and f"{Status.OK}" == "ok"
+    assert json.dumps({"status": Status.DIVERGED}) == '{"status": "diverged"}'
+    assert claims.VERDICTS == ("pass", "fail", "inconclusive", "reference")
+    assert set(claims.VERDICT_COLOR) == set(claims.VERDICTS)
+    assert report.VERDICT_COLOR is claims.VERDICT_COLOR and style.VERDICT_COLOR is claims.VERDICT_COLOR
+
+
+def test_runs_table_and_note_are_shared_by_the_figures():
+    from nnrepro.figures.common import runs_note, runs_table
+
+    class Res:
+        runs = [{"run": "seed~0", "status": "ok", "spec": {"seed": 0, "optimizer": {"lr": 0.1}}},
+                {"run": "seed~1", "status": "diverged", "spec": {"seed": 1, "optimizer": {"lr": 0.5}}}]
+
+    t = runs_table(Res(), seed="seed", lr="optimizer.lr")
+    assert list(t.columns) == ["run", "status", "seed", "lr"] and list(t["lr"]) == [0.1, 0.5]
+    assert runs_note(t) == "2 runs; 1 diverged (excluded): seed~1"
+    assert runs_note(t, unit="seed(s)", excluded=False) == "2 seed(s); 1 diverged: seed~1"
+    assert runs_note(t.iloc[:1]) == "1 runs"
+
+
+def test_dvc_plots_come_from_the_families_hooks(tmp_path):
+    from nnrepro.figures import PLOTS
+    from nnrepro.report import write_plots
+
+    assert write_plots(tmp_path, tmp_path / "plots") == []              # nothing run: headers
+    assert {"A-norm-burst.csv", "B-test-error.csv"} <= set(PLOTS)
+    assert (tmp_path / "plots" / "B-test-error.csv").read_text() == "epoch,base_test_error,swa_test_error\n"
+    (tmp_path / "tables" / "B").mkdir(parents=True)
+    pd.DataFrame({"epoch": [1, 1, 1, 2, 2], "model": ["base", "swa", "base", "base", "swa"],
+                  "err": [0.5, 0.4, 0.3, 0.2, 0.1], "status": ["ok"] * 4 + ["diverged"]}) \
+        .to_parquet(tmp_path / "tables" / "B" / "epochs.parquet")
+    written = write_plots(tmp_path, tmp_path / "plots")
+    assert [p.name for p in written] == ["B-test-error.csv"]
+    curve = pd.read_csv(written[0])
+    assert list(curve.columns) == ["epoch", "base_test_error", "swa_test_error"]
+    assert curve["base_test_error"].tolist() == pytest.approx([40.0, 20.0])   # mean of ok seeds, %
+    assert curve["swa_test_error"].iloc[0] == pytest.approx(40.0) and math.isnan(curve["swa_test_error"].iloc[1])
 
 
 def test_fisher_interval_stays_within_minus_one_and_one():

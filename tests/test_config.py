@@ -2,6 +2,7 @@
 import re
 import copy
 import os
+from pathlib import Path
 
 import pytest
 
@@ -254,6 +255,10 @@ HOSTILE = [  # (family, change as dotted key -> value, what the one-line message
     ("J", {"prune.rounds": 100000000}, "prune.rounds 100000000"),
     ("B", {"swa.epochs": 1}, "swa.epochs 1 // swa.cycle_epochs 1 = 1 SWA iterates"),
     ("A", {"epochs": 5}, "collected samples"),
+    ("L", {"sghmc.sampler.temperature": 0.5}, "'temperature' was unexpected"),   # L ignored it
+    ("A", {"sampler.temprature": 0.5}, "'temprature' was unexpected"),
+    ("B", {"swag.rnk": 5}, "'rnk' was unexpected"),
+    ("H", {"model.chanels": [8, "M"]}, "'chanels' was unexpected"),
 ]
 
 
@@ -302,3 +307,78 @@ def test_schema_and_grid_errors_come_together_one_line_per_distinct_error():
 def test_a_run_id_collision_says_why(grid, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         validate(tiny_config(B={**TINY_B, "grid": grid}))
+
+
+# ---------------------------------------------------------------- the schema, inside the package
+def test_schema_is_package_data_with_shared_defs_and_letter_ordered_blocks():
+    from importlib import resources
+
+    import yaml
+
+    from nnrepro import config
+
+    shipped = resources.files("nnrepro") / "config.schema.yaml"
+    assert shipped.is_file() and config.SCHEMA == Path(str(shipped))
+    schema = yaml.safe_load(shipped.read_text())
+    defs = schema["$defs"]
+    blocks = [k for k in defs if k.startswith("family_")]
+    assert blocks == [f"family_{f}" for f in "ABCDEFGHIJKL"]
+    assert list(schema["properties"]["families"]["properties"]) == list("ABCDEFGHIJKL")
+
+    def refs(node):
+        if isinstance(node, dict):
+            yield from ([node["$ref"]] if "$ref" in node else [])
+            for v in node.values():
+                yield from refs(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from refs(v)
+
+    used = {f: set(refs(defs[f"family_{f}"])) for f in "ABCDEFGHIJKL"}
+    assert "#/$defs/sampler" in used["A"] & used["L"]
+    assert {"#/$defs/swa", "#/$defs/swag"} <= used["B"] & used["L"]
+    assert "#/$defs/cnn" in used["H"] and "#/$defs/mlp" in used["B"]
+    assert "#/$defs/optimizer" in used["B"] & used["F"] & used["G"] & used["L"]
+    assert not any("sampler_A" in r for rs in used.values() for r in rs)
+
+
+def test_shared_defs_keep_each_familys_defaults():
+    from nnrepro.config import fill
+
+    a = fill("family_A", {"dataset": "digits", "epochs": 4, "batch_size": 8, "sampler": {"lr": 0.1}})
+    assert a["sampler"]["temperature"] == 1.0 and a["sampler"]["gamma"] == 1.0
+    cfg = validate(load(REPO / "config.yaml"))
+    b, l = (next(iter(family_runs(cfg, f).values())) for f in "BL")
+    assert "temperature" not in l["sghmc"]["sampler"]               # L's chains set their own T
+    assert l["sghmc"]["sampler"]["gamma"] == 1.0                   # the shared sampler's defaults
+    assert b["swag"]["ci_images"] == 6 and "ci_images" not in l["swag"]
+    h = next(iter(family_runs(tiny_config(H={}), "H").values()))
+    assert h["model"]["channels"][:2] == [64, "M"] and h["model"]["init"] == "lecun"
+
+
+def test_validate_works_from_a_non_editable_install(tmp_path):
+    """`nnrepro validate` reads the schema from the installed package: build the wheel, unpack
+    it and validate the quick profile with only the wheel's files on the path."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("nnrepro-*.whl"))
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    assert (tmp_path / "site" / "nnrepro" / "config.schema.yaml").is_file()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    proc = subprocess.run([sys.executable, "-m", "nnrepro", "validate", str(REPO / "config.yaml")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith(": valid"), proc.stderr
+    code = "import nnrepro.config as c; print(c.SCHEMA)"
+    where = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert where.startswith(str(tmp_path / "site"))

@@ -16,7 +16,10 @@ import numpy as np
 
 COLUMNS = ["figure_id", "claim", "value", "low", "high", "n", "threshold", "verdict", "passed",
            "diverged", "document", "comparable", "profile"]
+# the verdicts, in the order every table and count lists them, and the colour each is shown in
 VERDICTS = ("pass", "fail", "inconclusive", "reference")
+VERDICT_COLOR = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700",
+                 "reference": "#57606a"}
 
 
 @dataclass

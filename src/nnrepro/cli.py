@@ -131,23 +131,21 @@ def _config_of(a) -> str:
 
 
 def cmd_list(a) -> None:
-    from nnrepro.families import FAMILIES, IMPLEMENTED, status
+    from nnrepro.claims import VERDICTS
+    from nnrepro.families import FAMILIES
+    from nnrepro.results import figure_status
 
-    df = status(a.results)
+    df = figure_status(a.results)
     png = f"png in {a.results}/figures"
     w, wp = df["figure_id"].str.len().max() + 2, len(png) + 2
-    print(f"  {'figure':<{w}}{'implemented':<13}{png:<{wp}}verdict")
+    print(f"  {'figure':<{w}}{png:<{wp}}verdict")
     for letter, fam in FAMILIES.items():
-        state = "implemented" if letter in IMPLEMENTED else "not yet implemented"
-        print(f"{letter}. {fam.title} ({state})")
+        print(f"{letter}. {fam.title}")
         for r in df[df["family"] == letter].itertuples():
-            print(f"  {r.figure_id:<{w}}{'yes' if r.implemented else 'no':<13}"
-                  f"{'yes' if r.present else '-':<{wp}}{r.verdict or '-'}")
+            print(f"  {r.figure_id:<{w}}{'yes' if r.present else '-':<{wp}}{r.verdict or '-'}")
     counts = df["verdict"].value_counts()
-    print(f"{len(df)} figures: {int(df['implemented'].sum())} implemented, "
-          f"{int(df['present'].sum())} drawn in {a.results}/figures, {counts.get('PASS', 0)} PASS, "
-          f"{counts.get('FAIL', 0)} FAIL, {counts.get('INCONCLUSIVE', 0)} INCONCLUSIVE, "
-          f"{counts.get('REFERENCE', 0)} REFERENCE")
+    print(f"{len(df)} figures: {int(df['present'].sum())} drawn in {a.results}/figures, "
+          + ", ".join(f"{counts.get(v.upper(), 0)} {v.upper()}" for v in VERDICTS))
     a.config = _config_of(a)
     if Path(a.config).exists():
         from nnrepro.config import load, validate
@@ -272,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("config")
     s.set_defaults(fn=cmd_validate)
 
-    s = sub.add_parser("list", help="every family and figure: implemented, figure present, verdict")
+    s = sub.add_parser("list", help="every family and figure: figure present, verdict")
     s.add_argument("--results", default="results", help="the results folder to look in")
     s.add_argument("--config", default=None, help="the config the results should belong to "
                    "(default: the one that made them, results/config.yaml)")

@@ -6,7 +6,8 @@ hashes ``experiments/i.py`` and every nnrepro module it imports (anywhere), tran
 the figure rules' params, so editing family I's experiment retrains exactly family I's runs, and
 editing a figure module only redraws. Two modules are left out on purpose: ``families`` (the
 registry: wording, not computation) and ``config`` (settings enter a run's identity themselves,
-with every default filled in).
+with every default filled in). A package's ``__init__`` that dispatches to its family modules
+(``experiments``, ``figures``) does not make one family's code part of another's.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import ast
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+
+from nnrepro.families import FAMILIES
 
 PACKAGE = Path(__file__).resolve().parent
 NOT_CODE = {"nnrepro.families", "nnrepro.config"}
@@ -43,6 +46,8 @@ def _imports(module: str, path: Path) -> set[str]:
                 base = ".".join(parts + ([base] if base else []))
             found.add(base)
             found |= {f"{base}.{a.name}" for a in node.names}   # `from nnrepro import models`
+    if path.name == "__init__.py":                           # its dispatch to family modules
+        found -= {f"{module}.{letter.lower()}" for letter in FAMILIES}
     return {m for m in found if m.startswith("nnrepro") and _file(m)}
 
 

@@ -6,8 +6,11 @@ A family's config holds its base settings and an optional ``grid``: a mapping fr
 values. Each point of a sweep's cartesian product is one run; dotted keys
 (``sampler.temperature``) reach nested settings. A run's id is its grid point in Snakemake's
 ``key~value`` style with full dotted keys (``sampler.temperature~0.1_seed~0``); two runs with
-one id are an error. The schema (``workflow/schemas/config.schema.yaml``) is the one place that
-holds defaults: validation writes them into the config and into every run.
+one id are an error. The schema (``nnrepro/config.schema.yaml``, package data, so ``nnrepro
+validate`` works wherever the package is installed) is the one place that holds defaults:
+validation writes them into the config and into every run. Its shared ``$defs`` (mlp, cnn,
+optimizer, swa, swag, sampler) are the vocabulary the family blocks (A to L) use; what one field's
+schema cannot see is checked in ``cross_field_errors``, one block per family, before any job.
 
 Kept free of heavy imports: the Snakefile uses it to build the DAG.
 """
@@ -20,11 +23,12 @@ import json
 import math
 import re
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(str(resources.files("nnrepro") / "config.schema.yaml"))
 RESERVED = ("sweep", "point", "code")   # keys added to a run's settings: its sweep and grid point
                                          # (expand_runs), the version of its code (the Snakefile)
 
@@ -145,63 +149,67 @@ TRAIN_SIZE = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10":
 
 def cross_field_errors(family: str, s: dict) -> list[str]:
     """What one field's schema cannot see: settings that pass alone but leave a figure with
-    nothing to draw (checked before any job runs)."""
+    nothing to draw, or a job that would stop. Checked for every run before any job starts; each
+    family's rules are in its one block below (none in the experiment code)."""
     errors = []
     if "batch_size" in s and "dataset" in s and s["batch_size"] > TRAIN_SIZE[s["dataset"]]:
         errors.append(f"batch_size {s['batch_size']} is larger than {s['dataset']}'s "
                       f"{TRAIN_SIZE[s['dataset']]} training images")
     if family == "A":
-        sc = s["sampler"]
-        collected = s["epochs"] // sc["cycle_epochs"] - sc["burnin_cycles"]
-        if collected < 2:
-            errors.append(f"epochs {s['epochs']} // sampler.cycle_epochs {sc['cycle_epochs']} − "
-                          f"sampler.burnin_cycles {sc['burnin_cycles']} = {collected} collected "
-                          "samples; the sample ensemble and the distance between samples need ≥ 2")
-    if family in ("B", "L"):                      # SWA's iterates feed SWA, SWAG (and B's plane)
-        iterates = s["swa"]["epochs"] // s["swa"]["cycle_epochs"]
-        if iterates < 2:
-            errors.append(f"swa.epochs {s['swa']['epochs']} // swa.cycle_epochs "
-                          f"{s['swa']['cycle_epochs']} = {iterates} SWA iterates; SWA and SWAG "
-                          "need ≥ 2 (B's plane of three iterates ≥ 3)")
-        elif s["swag"]["rank"] > iterates:
-            errors.append(f"swag.rank {s['swag']['rank']} is larger than the {iterates} SWA iterates "
-                          "it is estimated from")
-    if family == "L":                             # each SGHMC chain's collected samples
-        sc = s["sghmc"]["sampler"]
-        collected = s["sghmc"]["epochs"] // sc["cycle_epochs"] - sc["burnin_cycles"]
-        if collected < 2:
-            errors.append(f"sghmc.epochs {s['sghmc']['epochs']} // sghmc.sampler.cycle_epochs "
-                          f"{sc['cycle_epochs']} − sghmc.sampler.burnin_cycles {sc['burnin_cycles']} "
-                          f"= {collected} collected samples a chain; an ensemble needs ≥ 2")
-    if family == "I":
+        errors += _collected(s["epochs"], s["sampler"], "", "; the sample ensemble and the "
+                             "distance between samples need ≥ 2")
+    elif family == "B":
+        errors += _swa_iterates(s)
+    elif family == "F":
+        errors += _low_high(s["regression"]["grid"], "regression.grid")
+        for lo, hi in s["regression"]["intervals"]:
+            if not lo < hi:
+                errors.append(f"regression.intervals: [{lo}, {hi}] must have low < high")
+    elif family == "I":
         if s["model"].get("bias", True):
             errors.append("model.bias must be false: Path-SGD's rescaling invariance holds for a "
                           "bias-free ReLU net (Neyshabur et al. 2015)")
         if not s["model"].get("hidden"):
             errors.append("model.hidden is empty: a rescaling needs at least one hidden layer")
-    for key in ("interval", "regression.grid"):   # K's and F's x ranges
-        lo_hi = get_dotted(s, key) if _has_dotted(s, key) else None
-        if lo_hi is not None and not lo_hi[0] < lo_hi[1]:
-            errors.append(f"{key} {lo_hi} must have low < high")
-    if family == "J":
+    elif family == "J":
         left = (1 - s["prune"]["hidden_rate"]) ** s["prune"]["rounds"]
         if left < 1e-4:
             errors.append(f"prune.rounds {s['prune']['rounds']} at prune.hidden_rate "
                           f"{s['prune']['hidden_rate']} leaves {left:.2g} of the weights (< 0.01 %): "
                           "tickets are studied down to ≈ 1 %")
-    if family == "F":
-        for lo, hi in s["regression"]["intervals"]:
-            if not lo < hi:
-                errors.append(f"regression.intervals: [{lo}, {hi}] must have low < high")
+    elif family == "K":
+        errors += _low_high(s["interval"], "interval")
+    elif family == "L":
+        errors += _swa_iterates(s)
+        errors += _collected(s["sghmc"]["epochs"], s["sghmc"]["sampler"], "sghmc.",
+                             " a chain; an ensemble needs ≥ 2")
     return errors
 
 
-def _has_dotted(d: dict, key: str) -> bool:
-    for k in key.split("."):
-        if not isinstance(d, dict) or k not in d:
-            return False
-        d = d[k]
-    return True
+def _collected(epochs: int, sampler: dict, prefix: str, need: str) -> list[str]:
+    """An SGHMC chain keeps a sample at each cycle end after burn-in (families A, L)."""
+    collected = epochs // sampler["cycle_epochs"] - sampler["burnin_cycles"]
+    if collected >= 2:
+        return []
+    return [f"{prefix}epochs {epochs} // {prefix}sampler.cycle_epochs {sampler['cycle_epochs']} − "
+            f"{prefix}sampler.burnin_cycles {sampler['burnin_cycles']} = {collected} collected "
+            f"samples{need}"]
+
+
+def _swa_iterates(s: dict) -> list[str]:
+    """SWA's iterates feed SWA, SWAG (and B's plane of three iterates): families B, L."""
+    iterates = s["swa"]["epochs"] // s["swa"]["cycle_epochs"]
+    if iterates < 2:
+        return [f"swa.epochs {s['swa']['epochs']} // swa.cycle_epochs {s['swa']['cycle_epochs']} "
+                f"= {iterates} SWA iterates; SWA and SWAG need ≥ 2 (B's plane of three iterates ≥ 3)"]
+    if s["swag"]["rank"] > iterates:
+        return [f"swag.rank {s['swag']['rank']} is larger than the {iterates} SWA iterates it is "
+                "estimated from"]
+    return []
+
+
+def _low_high(lo_hi: list, key: str) -> list[str]:
+    return [] if lo_hi[0] < lo_hi[1] else [f"{key} {lo_hi} must have low < high"]
 
 
 def fill(definition: str, settings: dict, schema_path: str | Path = SCHEMA) -> dict:

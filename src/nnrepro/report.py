@@ -20,11 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nnrepro.claims import COLUMNS
+from nnrepro.claims import COLUMNS, VERDICT_COLOR, VERDICTS
 from nnrepro.families import FIGURES, TITLES
-
-VERDICT_COLOR = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700",
-                 "reference": "#57606a"}
 
 
 def merge_claims(paths: list[str | Path]) -> pd.DataFrame:
@@ -158,9 +155,10 @@ def write_report(claim_files, claims_out: Path, report_md: Path, figures_dir: Pa
     (claims_out.parent / "provenance.json").write_text(json.dumps(prov, indent=1, default=str))
     profile = ", ".join(sorted(df["profile"].astype(str).unique()))
     counts = df["verdict"].value_counts()
-    head = (f"Profile: **{profile}**. {len(df)} figures: {counts.get('pass', 0)} claims pass, "
-            f"{counts.get('fail', 0)} fail, {counts.get('inconclusive', 0)} inconclusive, "
-            f"{counts.get('reference', 0)} reference figures. A claim passes when the 95 % interval "
+    passed, failed, undecided, references = (counts.get(v, 0) for v in VERDICTS)
+    head = (f"Profile: **{profile}**. {len(df)} figures: {passed} claims pass, "
+            f"{failed} fail, {undecided} inconclusive, "
+            f"{references} reference figures. A claim passes when the 95 % interval "
             "of its value (over seeds or runs, n units) lies on the right side of the threshold, "
             "fails when it lies on the wrong side, and is inconclusive when it straddles the "
             "threshold or there is too little data; mathematical claims (exact) compare the value "
@@ -197,9 +195,9 @@ def write_report(claim_files, claims_out: Path, report_md: Path, figures_dir: Pa
             body.append(f'<h3 id="{r.figure_id.lower()}">{r.figure_id}</h3>{img}'
                         f'<p><b style="color:{VERDICT_COLOR.get(r.verdict, "#000")}">{r.verdict}</b>'
                         f'{": " + html.escape(why) if why else ""}</p>')
-    if missing:
-        md += ["", "## Not yet implemented", "", ", ".join(f"{f} ({TITLES[f]})" for f in missing)]
-        body.append("<h2>Not yet implemented</h2><p>" + html.escape(", ".join(missing)) + "</p>")
+    if missing:                                  # families the config does not run
+        md += ["", "## Not run", "", ", ".join(f"{f} ({TITLES[f]})" for f in missing)]
+        body.append("<h2>Not run</h2><p>" + html.escape(", ".join(missing)) + "</p>")
     report_md.write_text("\n".join(md) + "\n")
 
     rows = "".join(
@@ -231,8 +229,7 @@ def write_metrics(df: pd.DataFrame, results_dir: Path, out: Path) -> dict:
     def num(x):
         return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
 
-    metrics = {"verdicts": {v: int((df["verdict"] == v).sum()) for v in
-                            ("pass", "fail", "inconclusive", "reference")},
+    metrics = {"verdicts": {v: int((df["verdict"] == v).sum()) for v in VERDICTS},
                "claims": {r.figure_id: {"value": num(r.value), "low": num(r.low), "high": num(r.high),
                                         "n": int(r.n or 0), "verdict": r.verdict}
                           for r in df.itertuples()}}
@@ -248,30 +245,22 @@ def write_metrics(df: pd.DataFrame, results_dir: Path, out: Path) -> dict:
 
 
 def write_plots(results_dir: Path, out_dir: Path) -> list[Path]:
-    """Curves for `dvc plots` (CSV, one x column, one column per series; means over seeds):
-    B's test error per epoch (base run and SWA average); A's ‖θ‖₂ and test accuracies per
-    epoch at the hottest T (the weight-norm burst). A family not run gets the header alone, so
-    that every plot dvc.yaml lists exists and `dvc plots show` loads cleanly."""
+    """Curves for `dvc plots` (CSV, one x column, one column per series), each declared by its
+    family's figures module with ``@plot``. A family not run gets the header alone, so that every
+    plot dvc.yaml lists exists and `dvc plots show` loads cleanly."""
+    from nnrepro.figures import PLOTS, figures_module
+
+    for family in FIGURES:
+        figures_module(family)                   # registers the family's plots
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, header in (("B-test-error.csv", "epoch,base_test_error,swa_test_error"),
-                         ("A-norm-burst.csv", "epoch,norm,ens_acc,test_acc")):
-        (out_dir / name).write_text(header + "\n")
-    b = results_dir / "tables" / "B" / "epochs.parquet"
-    if b.exists():
-        ep = pd.read_parquet(b)
-        ep = ep[(ep["status"] == "ok") & ep["model"].isin(["base", "swa"])]
-        curve = (100 * ep.pivot_table(index="epoch", columns="model", values="err")).reset_index()
-        written.append(out_dir / "B-test-error.csv")
-        curve.rename(columns={"base": "base_test_error", "swa": "swa_test_error"}).to_csv(written[-1], index=False)
-    a = results_dir / "tables" / "A" / "epochs.parquet"
-    if a.exists():
-        ep = pd.read_parquet(a)
-        ep = ep[(ep["status"] == "ok") & (ep["sweep"] == "temperature")]
-        hot = ep[ep["temperature"] == ep["temperature"].max()]
-        curve = hot.groupby("epoch")[["norm", "ens_acc", "test_acc"]].mean().reset_index()
-        written.append(out_dir / "A-norm-burst.csv")
-        curve.to_csv(written[-1], index=False)
+    for name, (columns, curve) in PLOTS.items():
+        df = curve(results_dir / "tables")
+        if df is None:
+            (out_dir / name).write_text(",".join(columns) + "\n")
+        else:
+            written.append(out_dir / name)
+            df[columns].to_csv(written[-1], index=False)
     return written
 
 
@@ -285,7 +274,7 @@ def verdict_table(results_dir: Path) -> str:
     fmt = lambda v: "" if pd.isna(v) else f"{v:.3g}"
     lines = [f"Profile **{', '.join(sorted(df['profile'].astype(str).unique()))}**, commit "
              f"`{prov.get('git commit', '?')}`, {prov.get('date', '?')}: "
-             + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("pass", "fail", "inconclusive", "reference")),
+             + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS),
              "", "| figure | verdict | value | 95 % interval | n |", "|---|---|---|---|---|"]
     for r in df.itertuples():
         interval = f"[{fmt(r.low)}, {fmt(r.high)}]" if pd.notna(r.low) else ""

@@ -13,11 +13,23 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import pandas as pd
 
 from nnrepro.config import format_value, get_dotted
+from nnrepro.families import FAMILIES, FIGURES
+
+
+class Status(str, Enum):
+    """How a run (or a training inside it) ended; a ``str``, so ``"ok" == Status.OK`` and
+    run.json holds the plain word."""
+    OK = "ok"
+    DIVERGED = "diverged"   # a loss went non-finite or above max_loss_ratio × the first loss
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def atomic_write(path: Path, write) -> None:
@@ -70,7 +82,7 @@ class RunDir:
         which deletes an unfinished job's output folders, leaves it for the resume."""
         return self.path.with_name(self.path.name + ".checkpoint.pt")
 
-    def finish(self, status: str = "ok", **info) -> None:
+    def finish(self, status: Status = Status.OK, **info) -> None:
         """Write run.json last: it says the run is complete."""
         self.info.update(info)
         write_json(self.path / "run.json", {
@@ -133,7 +145,7 @@ class Results:
             self.table(name).to_parquet(out / f"{name}.parquet", index=False)
 
     def diverged(self) -> list[str]:
-        return [r["run"] for r in self.runs if r["status"] == "diverged"]
+        return [r["run"] for r in self.runs if r["status"] == Status.DIVERGED]
 
 
 def stale(config: dict, results: str | Path = "results") -> list[Path]:
@@ -141,7 +153,6 @@ def stale(config: dict, results: str | Path = "results") -> list[Path]:
     folders, job markers, checkpoints and timings of runs no longer in a sweep, and the figures,
     claims and tables of families no longer run. Downloads and processed data are not here."""
     from nnrepro.config import family_runs, jobs
-    from nnrepro.families import FIGURES
 
     results = Path(results)
     keep: set[Path] = set()
@@ -161,3 +172,20 @@ def stale(config: dict, results: str | Path = "results") -> list[Path]:
              *results.glob("claims/*"), *results.glob("figures/*"),
              *results.glob("benchmarks/train/*/*"), *results.glob("benchmarks/figures_*.tsv")]
     return sorted(p for p in found if p not in keep and p.name != "jobs")
+
+
+def figure_status(results_dir: str | Path = "results") -> pd.DataFrame:
+    """One row per figure id: family, figure_id, present (``figures/<id>.png`` exists in
+    ``results_dir``) and verdict (PASS / FAIL / INCONCLUSIVE / REFERENCE from ``claims.csv``, ""
+    when the figure has no row there or there is no claims.csv)."""
+    results_dir = Path(results_dir)
+    verdicts = {}
+    claims = results_dir / "claims.csv"
+    if claims.exists():
+        df = pd.read_csv(claims, dtype=str, keep_default_na=False)
+        verdicts = dict(zip(df["figure_id"], df["verdict"].str.upper()))
+    rows = [{"family": f.letter, "figure_id": g.id,
+             "present": (results_dir / "figures" / f"{g.id}.png").exists(),
+             "verdict": verdicts.get(g.id, "")}
+            for f in FAMILIES.values() for g in f.figures]
+    return pd.DataFrame(rows, columns=["family", "figure_id", "present", "verdict"])

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnrepro.config import RESERVED, fill
-from nnrepro.families import experiment_module
-from nnrepro.results import RunDir
+from nnrepro.results import RunDir, Status
 
 log = logging.getLogger("nnrepro")
 
@@ -42,6 +41,26 @@ class Env:
         from nnrepro.data import load_processed
 
         return load_processed(Path(self.processed_dir) / f"{name}.pt", self.torch_device)
+
+
+def experiment_module(family: str):
+    """``nnrepro.experiments.<family>``, whose ``run(spec, out, env)`` makes one run. Only the
+    family asked for is imported: a broken K leaves A's jobs alone."""
+    match family:
+        case "A": from nnrepro.experiments import a as module
+        case "B": from nnrepro.experiments import b as module
+        case "C": from nnrepro.experiments import c as module
+        case "D": from nnrepro.experiments import d as module
+        case "E": from nnrepro.experiments import e as module
+        case "F": from nnrepro.experiments import f as module
+        case "G": from nnrepro.experiments import g as module
+        case "H": from nnrepro.experiments import h as module
+        case "I": from nnrepro.experiments import i as module
+        case "J": from nnrepro.experiments import j as module
+        case "K": from nnrepro.experiments import k as module
+        case "L": from nnrepro.experiments import l as module
+        case _: raise KeyError(f"no family {family!r}: the families are A to L")
+    return module
 
 
 def full_settings(family: str, spec: dict) -> dict:
@@ -96,7 +115,7 @@ def _run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) ->
     out = RunDir(Path(out_dir), family, run_id, settings)
     t0 = time.perf_counter()
     log.info("family %s run %s on %s", family, run_id, env.torch_device)
-    status = experiment_module(family).run(settings, out, env) or "ok"
+    status = Status(experiment_module(family).run(settings, out, env) or Status.OK)
     out.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
     out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3),
                device=str(env.torch_device))

@@ -315,9 +315,13 @@ def paths(ds, cfg: dict, s: dict, out, env) -> str:
         wA, wpiA, wB = flat_params(A), flat_params(piA), flat_params(B)
         theta = landscape.fit_bezier(A, wA, wB, ds.x_train, ds.y_train, bz["epochs"], bz["batch_size"],
                                      bz["lr"], gen, optimizer=bz["optimizer"])
-        frames += [path_table(A, wA, wpiA, ds, ts).assign(pair=k, path="A → πA (segment)"),
-                   path_table(A, wA, wB, ds, ts).assign(pair=k, path="A → B (segment)"),
-                   path_table(A, wA, wB, ds, ts, theta).assign(pair=k, path="A → B (Bézier curve)")]
+        # tidy keys (end: piA or B; shape: segment or bezier) beside the display label `path`
+        frames += [path_table(A, wA, wpiA, ds, ts).assign(pair=k, path="A → πA (segment)",
+                                                         end="piA", shape="segment"),
+                   path_table(A, wA, wB, ds, ts).assign(pair=k, path="A → B (segment)",
+                                                       end="B", shape="segment"),
+                   path_table(A, wA, wB, ds, ts, theta).assign(pair=k, path="A → B (Bézier curve)",
+                                                              end="B", shape="bezier")]
         perm_rows.append({"pair": k, "max_abs_output_diff": diff, "hidden_units": str(cfg["model"]["hidden"])})
     out.save_table("paths", pd.concat(frames, ignore_index=True))
     out.save_table("permutation", pd.DataFrame(perm_rows))

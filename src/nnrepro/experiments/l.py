@@ -18,13 +18,15 @@ Training runs as one ``fit`` loop whose "epochs" are the stages' epochs in this 
 run resumes inside any stage.
 
 Tables:
-  ensembles    per method: members S, accuracy, error, NLL, ECE, Brier score (nnrepro.metrics)
+  ensembles    per method: members S, accuracy, error, NLL, ECE, Brier score (nnrepro.metrics);
+               temperature: an SGHMC chain's T (NaN for the other methods)
   reliability  per method and confidence bin (15 equal-width bins of the top-class probability,
                as ECE): mean confidence, accuracy, count
 """
 from __future__ import annotations
 
 import copy
+import math
 
 import pandas as pd
 import torch
@@ -175,8 +177,13 @@ def predictions(st: RunState, s: dict, ds, dev) -> dict[str, torch.Tensor]:
            "dropout, weight scaling": methods.weight_scaling(st.dropout_net, x),
            "MC dropout": methods.mc_dropout(st.dropout_net, x, s["dropout"]["samples"], gen)}
     for T, samples in zip(temperatures(s), st.samples):
-        out[f"SGHMC T = {T:g}"] = methods.sample_ensemble(st.chains[0], samples, x)
+        out[sghmc_label(T)] = methods.sample_ensemble(st.chains[0], samples, x)
     return out
+
+
+def sghmc_label(T: float) -> str:
+    """The display label of the SGHMC chain at temperature T; tables carry T itself beside it."""
+    return f"SGHMC T = {T:g}"
 
 
 ENSEMBLES = ("deep ensemble", "SWAG-diagonal", "SWAG-low-rank", "MC dropout", "SGHMC")
@@ -199,19 +206,17 @@ def reliability(probs: torch.Tensor, y: torch.Tensor, n_bins: int = N_BINS) -> p
 
 
 def run(s: dict, out, env) -> str:
-    sc = s["sghmc"]["sampler"]
-    if s["sghmc"]["epochs"] < (sc["burnin_cycles"] + 1) * sc["cycle_epochs"]:
-        raise ValueError("sghmc.epochs collects no sample: it needs at least "
-                         "(burnin_cycles + 1) × cycle_epochs epochs")
     dev = env.torch_device
     ds = env.dataset(s["dataset"])
     st, status = train(s, ds, out, dev, env.max_loss_ratio)
     if status != "ok":
         return status
     rows, rel = [], []
+    chain_T = {sghmc_label(T): T for T in temperatures(s)}   # tidy: T beside its label
     for method, members in predictions(st, s, ds, dev).items():
         p = ensemble_probs(members)
-        rows.append({"method": method, "ensemble": is_ensemble(method), "members": len(members),
+        rows.append({"method": method, "temperature": chain_T.get(method, math.nan),
+                     "ensemble": is_ensemble(method), "members": len(members),
                      **evaluate(p, ds.y_test)})
         rel.append(reliability(p, ds.y_test).assign(method=method))
     out.save_table("ensembles", pd.DataFrame(rows))

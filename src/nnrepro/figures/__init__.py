@@ -2,7 +2,9 @@
 
 A figure function takes the family's ``Results`` and returns ``(matplotlib Figure, Claim)``;
 ``render`` saves ``results/figures/<id>.png`` and collects the claims. Each family's figure
-functions live in ``nnrepro/figures/<family letter>.py``.
+functions live in ``nnrepro/figures/<family letter>.py``; there, too, ``@tables(family)``
+registers the tables its claims compute and ``@plot(name, columns)`` the curves it gives
+`dvc plots`. What several families share is in ``nnrepro/figures/common.py``.
 """
 from __future__ import annotations
 
@@ -10,34 +12,36 @@ import dataclasses
 import logging
 import random
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from nnrepro.families import FIGURE_INFO, FIGURES, figures_module
 from nnrepro.claims import COLUMNS, Claim, why_inconclusive
+from nnrepro.families import FIGURE_INFO, FIGURES
+from nnrepro.figures.common import PLOTS, REGISTRY, TABLES, figure, plot, tables  # noqa: F401
 from nnrepro.results import Results
 
-REGISTRY: dict[str, Callable] = {}
-TABLES: dict[str, Callable] = {}
 log = logging.getLogger("nnrepro")
 
 
-def figure(fig_id: str):
-    def register(fn):
-        REGISTRY[fig_id] = fn
-        return fn
-    return register
-
-
-def tables(family: str):
-    """Register ``fn(Results) -> {name: DataFrame}``: tables a family's claims compute (e.g.
-    per-method verdicts), written beside its run tables by ``derived_tables``."""
-    def register(fn):
-        TABLES[family] = fn
-        return fn
-    return register
+def figures_module(family: str):
+    """``nnrepro.figures.<family>``: importing it registers the family's figure functions.
+    Only the family asked for is imported: a broken K leaves A's figures alone."""
+    match family:
+        case "A": from nnrepro.figures import a as module
+        case "B": from nnrepro.figures import b as module
+        case "C": from nnrepro.figures import c as module
+        case "D": from nnrepro.figures import d as module
+        case "E": from nnrepro.figures import e as module
+        case "F": from nnrepro.figures import f as module
+        case "G": from nnrepro.figures import g as module
+        case "H": from nnrepro.figures import h as module
+        case "I": from nnrepro.figures import i as module
+        case "J": from nnrepro.figures import j as module
+        case "K": from nnrepro.figures import k as module
+        case "L": from nnrepro.figures import l as module
+        case _: raise KeyError(f"no family {family!r}: the families are {', '.join(FIGURES)}")
+    return module
 
 
 def derived_tables(family: str, results: Results) -> dict[str, pd.DataFrame]:

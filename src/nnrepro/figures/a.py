@@ -7,6 +7,7 @@ from each run's spec, so every figure knows T, γ, α, M of a run.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
@@ -18,20 +19,17 @@ import seaborn as sns
 from scipy import stats
 
 from nnrepro.claims import bootstrap_interval, both, fisher_interval, greater, less
-from nnrepro.figures import figure
+from nnrepro.figures.common import empty, figure, plot, runs_note, runs_table
 from nnrepro.figures.style import mark_diverged
-from nnrepro.results import Results
+from nnrepro.results import Results, Status
 
 
 def _meta(res: Results) -> pd.DataFrame:
     """One row per run: its sweep and the settings the figures read."""
-    rows = []
-    for r in res.runs:
-        sc = r["spec"]["sampler"]
-        rows.append({"run": r["run"], "status": r["status"], "sweep": r["sweep"],
-                     "T": sc["temperature"], "gamma": sc["gamma"], "alpha": sc["alpha"],
-                     "mass": sc["mass"], "resample": str(sc["resample"]), "seed": r["spec"]["seed"]})
-    return pd.DataFrame(rows)
+    meta = runs_table(res, sweep="sweep", T="sampler.temperature", gamma="sampler.gamma",
+                      alpha="sampler.alpha", mass="sampler.mass", resample="sampler.resample",
+                      seed="seed")
+    return meta.astype({"resample": str})
 
 
 def _table(res: Results, name: str, sweep: str | None = None) -> pd.DataFrame:
@@ -43,24 +41,21 @@ def _table(res: Results, name: str, sweep: str | None = None) -> pd.DataFrame:
 
 def _diverged(res: Results, sweep: str) -> list[str]:
     m = _meta(res)
-    return m[(m["sweep"] == sweep) & (m["status"] == "diverged")]["run"].tolist()
+    return m[(m["sweep"] == sweep) & (m["status"] == Status.DIVERGED)]["run"].tolist()
 
 
 def _note(res: Results, sweep: str) -> str:
     m = _meta(res)
-    m = m[m["sweep"] == sweep]
-    div = m[m["status"] == "diverged"]["run"].tolist()
-    return f"{len(m)} runs" + (f"; {len(div)} diverged (excluded): {', '.join(div)}" if div else "")
+    return runs_note(m[m["sweep"] == sweep])
 
 
 def _final(df: pd.DataFrame, by=("run",)) -> pd.DataFrame:
     """Last epoch row of each ok run."""
-    return df[df["status"] == "ok"].sort_values("epoch").groupby(list(by)).tail(1)
+    return df[df["status"] == Status.OK].sort_values("epoch").groupby(list(by)).tail(1)
 
 
 def _empty(ax, what: str):
-    ax.text(0.5, 0.5, f"no {what} runs in this sweep", ha="center", va="center",
-            transform=ax.transAxes)
+    empty(ax, f"no {what} runs in this sweep")
 
 
 def _spearman(x, y) -> float:
@@ -88,7 +83,7 @@ def _t_palette(values):
 def a_norm_burst(res: Results):
     ep = _table(res, "epochs", "temperature")
     st = _table(res, "steps", "temperature")
-    ok = ep[ep["status"] == "ok"]
+    ok = ep[ep["status"] == Status.OK]
     hot = ok["T"].max() if len(ok) else math.nan          # the hottest T with a healthy run
     ep, st = ep[ep["T"] == hot], st[st["T"] == hot]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
@@ -196,7 +191,7 @@ def per_seed_spearman(fin: pd.DataFrame, x: str, y: str, by: str | list = "seed"
 @figure("A-dnorm-thetar")
 def a_dnorm_thetar(res: Results):
     st = _table(res, "steps", "temperature")
-    ok = st[(st["status"] == "ok")]
+    ok = st[(st["status"] == Status.OK)]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
     rs = {run: float(np.corrcoef(g["dnorm2_dt"], g["thetar_rate"])[0, 1])
           for run, g in ok.groupby("run") if len(g) > 2}
@@ -240,7 +235,7 @@ def a_dnorm_thetar(res: Results):
 @figure("A-momentum-energy")
 def a_momentum_energy(res: Results):
     st = _table(res, "steps", "temperature")
-    ok = st[st["status"] == "ok"]
+    ok = st[st["status"] == Status.OK]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
     means, rhos = pd.Series(dtype=float), []
     if ok.empty:
@@ -331,7 +326,7 @@ def a_gamma_alpha(res: Results):
     meta = meta[meta["sweep"] == "gamma_alpha"]
     fin = _final(ep)
     samp = _table(res, "samples", "gamma_alpha") if res.has_table("samples") else pd.DataFrame()
-    dist = (samp[samp["status"] == "ok"].groupby(["gamma", "alpha", "run"])["distance"].mean()
+    dist = (samp[samp["status"] == Status.OK].groupby(["gamma", "alpha", "run"])["distance"].mean()
             .groupby(["gamma", "alpha"]).mean()) if len(samp) else pd.Series(dtype=float)
     # one colormap; where a panel has a "better" direction, better is yellow
     panels = [("norm", "final ‖θ‖₂ (log colour scale)", "viridis"),
@@ -344,7 +339,7 @@ def a_gamma_alpha(res: Results):
     fig, axes = plt.subplots(2, 2, figsize=(12.5, 9.5))
     axes = axes.flatten()
     gammas, alphas = sorted(meta["gamma"].unique()), sorted(meta["alpha"].unique())
-    ndiv = meta.groupby(["gamma", "alpha"])["status"].apply(lambda s: (s == "diverged").sum())
+    ndiv = meta.groupby(["gamma", "alpha"])["status"].apply(lambda s: (s == Status.DIVERGED).sum())
     for ax, (col, label, cmap) in zip(axes, panels):
         if col == "distance":
             grid = dist.unstack("alpha") if len(dist) else pd.DataFrame()
@@ -401,7 +396,7 @@ def alpha_restores_mixing(fin: pd.DataFrame, samp: pd.DataFrame, low_gamma: floa
     and a text per cell (means over seeds)."""
     if fin.empty or samp.empty:
         return [], []
-    dist = samp[samp["status"] == "ok"].groupby(["seed", "gamma", "alpha"])["distance"].mean()
+    dist = samp[samp["status"] == Status.OK].groupby(["seed", "gamma", "alpha"])["distance"].mean()
     ens = fin.groupby(["seed", "gamma", "alpha"])["ens_nll"].mean()
     cells = [(g, a) for g in sorted(fin["gamma"].unique()) if g <= low_gamma
              for a in sorted(fin["alpha"].unique()) if a > 1]
@@ -416,3 +411,16 @@ def alpha_restores_mixing(fin: pd.DataFrame, samp: pd.DataFrame, low_gamma: floa
     parts = [f"γ={g:g} α={a:g}: dist {d.get((g, a), math.nan):.3g} vs {d.get((g, 1.0), math.nan):.3g}, "
              f"ens NLL {e.get((g, a), math.nan):.3g} vs {e.get((g, 1.0), math.nan):.3g}" for g, a in cells]
     return parts, units
+
+
+@plot("A-norm-burst.csv", ["epoch", "norm", "ens_acc", "test_acc"])
+def a_norm_burst_curve(tables: Path) -> pd.DataFrame | None:
+    """‖θ‖₂ and test accuracies per epoch at the hottest T (the weight-norm burst), mean over
+    seeds."""
+    path = tables / "A" / "epochs.parquet"
+    if not path.exists():
+        return None
+    ep = pd.read_parquet(path)
+    ep = ep[(ep["status"] == Status.OK) & (ep["sweep"] == "temperature")]
+    hot = ep[ep["temperature"] == ep["temperature"].max()]
+    return hot.groupby("epoch")[["norm", "ens_acc", "test_acc"]].mean().reset_index()

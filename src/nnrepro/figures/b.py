@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,19 +11,17 @@ import seaborn as sns
 from matplotlib.colors import LogNorm
 
 from nnrepro.claims import greater, less
-from nnrepro.figures import figure
+from nnrepro.figures.common import figure, plot, runs_note, runs_table
 from nnrepro.figures.style import mark_diverged
-from nnrepro.results import Results
+from nnrepro.results import Results, Status
 
 
 def _note(res: Results) -> str:
-    n = len(res.runs)
-    div = res.diverged()
-    return f"{n} seed(s)" + (f"; {len(div)} diverged (excluded): {', '.join(div)}" if div else "")
+    return runs_note(runs_table(res), unit="seed(s)")
 
 
 def _ok(df):
-    return df[df["status"] == "ok"]
+    return df[df["status"] == Status.OK]
 
 
 def _optimizer(res: Results, key: str = "optimizer") -> str:
@@ -51,11 +50,11 @@ def b_train_loss(res: Results):
     ax.legend(loc="upper right")
     mark_diverged(ax, res.diverged())
     return fig, less("B-train-loss", "mean loss of the last 10% of steps / mean of the first 10% < 1/2 "
-                     "(per seed)", math.nan, 0.5, _note(res), units=per_run(steps, loss_ratio),
+                     "(per seed)", math.nan, 0.5, _note(res), units=per_run(steps, last_to_first_tenth),
                      min_n=5, diverged=len(res.diverged()))
 
 
-def loss_ratio(g: pd.DataFrame) -> float:
+def last_to_first_tenth(g: pd.DataFrame) -> float:
     """Mean loss of a run's last 10 % of steps over the mean of its first 10 %."""
     k = max(1, len(g) // 10)
     g = g.sort_values("step")
@@ -205,3 +204,15 @@ def rise_ratio(g: pd.DataFrame) -> float:
     edge = g[g["distance"].abs() == dmax].groupby("solution")["test_loss"].mean()
     rise = edge - centre
     return rise.get("SWA", math.nan) / rise.get("base", math.nan)
+
+
+@plot("B-test-error.csv", ["epoch", "base_test_error", "swa_test_error"])
+def b_test_error_curve(tables: Path) -> pd.DataFrame | None:
+    """Test error (%) per epoch of the base run and of the SWA average, mean over seeds."""
+    path = tables / "B" / "epochs.parquet"
+    if not path.exists():
+        return None
+    ep = pd.read_parquet(path)
+    ep = ep[(ep["status"] == Status.OK) & ep["model"].isin(["base", "swa"])]
+    curve = (100 * ep.pivot_table(index="epoch", columns="model", values="err")).reset_index()
+    return curve.rename(columns={"base": "base_test_error", "swa": "swa_test_error"})

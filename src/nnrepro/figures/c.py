@@ -13,13 +13,13 @@ import pandas as pd
 import seaborn as sns
 
 from nnrepro.claims import Claim, both, greater, less, proportion_interval, reference
-from nnrepro.figures import figure
+from nnrepro.figures.common import FRACTION, figure, runs_table
+from nnrepro.figures.common import loss_ratio  # noqa: F401 (read here by tests/test_family_c.py)
 from nnrepro.figures.style import mark_diverged
-from nnrepro.results import Results
+from nnrepro.results import Results, Status
 
 SLOPE_TOLERANCE = 0.10   # fitted slope within 10 % of the linear theory's log g
 BAND = 10.0              # "within 10×": max / min per-layer value
-FRACTION = 0.1           # family H's "trains": the loss ends below 1/10 of its start
 CAP = 1e3                # a diverged run's unit in a claim: capped, so that it stays finite
 CHANCE = math.log(10)    # cross-entropy of the uniform prediction over 10 classes
 WELL_BELOW = CHANCE / 2  # "well below chance", fixed before any run: half of ln 10 (≈ 1.15 nats)
@@ -52,27 +52,17 @@ def norm_spreads(norms: pd.DataFrame, settings=("xavier", "bn")) -> pd.DataFrame
     return s.rename("spread").reset_index()
 
 
-def loss_ratio(losses, status: str = "ok") -> float:
-    """Mean loss of the last 10 % of steps over the first step's (the loss at init); inf for a
-    run that diverged or has a non-finite loss: it did not train."""
-    losses = np.asarray(losses, float)
-    if status != "ok" or len(losses) == 0 or not np.isfinite(losses).all():
-        return math.inf
-    k = max(1, len(losses) // 10)
-    return float(losses[-k:].mean() / losses[0])
-
-
 def fails_and_trains(fail_ratio: float, train_ratio: float, fraction: float = FRACTION) -> float:
     """< 1 exactly when the run that should train ends below ``fraction`` of its start and the
     one that should fail does not (or diverged): max(train_ratio / f, f / fail_ratio), capped."""
     return min(max(train_ratio / fraction, fraction / fail_ratio), CAP)
 
 
-def final_loss(losses, status: str = "ok") -> float:
+def final_loss(losses, status: str = Status.OK) -> float:
     """Mean minibatch loss of the last 10 % of steps; inf for a run that diverged or has a
     non-finite loss."""
     losses = np.asarray(losses, float)
-    if status != "ok" or len(losses) == 0 or not np.isfinite(losses).all():
+    if status != Status.OK or len(losses) == 0 or not np.isfinite(losses).all():
         return math.inf
     return float(losses[-max(1, len(losses) // 10):].mean())
 
@@ -88,7 +78,7 @@ def clipping_seeds(steps: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
             if r.max_norm > 0:
                 row["clipped_loss"] = final_loss(losses, r.status)
             else:
-                row["plain_diverged"] = float(r.status == "diverged")
+                row["plain_diverged"] = float(r.status == Status.DIVERGED)
         rows.append(row)
     return pd.DataFrame(rows, columns=["seed", "clipped_loss", "plain_diverged"])
 
@@ -135,10 +125,8 @@ def variance_units(var: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- helpers
 def _runs(res: Results, task: str) -> pd.DataFrame:
-    rows = [dict(run=r["run"], status=r["status"], seed=r["spec"]["seed"],
-                 max_norm=r["spec"]["clipping"]["max_norm"])
-            for r in res.runs if r["spec"]["task"] == task]
-    return pd.DataFrame(rows, columns=["run", "status", "seed", "max_norm"])
+    runs = runs_table(res, task="task", seed="seed", max_norm="clipping.max_norm")
+    return runs[runs["task"] == task].drop(columns="task").reset_index(drop=True)
 
 
 def _init_table(res: Results, name: str) -> pd.DataFrame:
@@ -227,7 +215,7 @@ def c_fixes(res: Results):
         smooth = g["loss"].rolling(10, min_periods=1).mean()
         lx.plot(g["step"], smooth, color=color, lw=1.0, alpha=0.8)
         lows.append(smooth[np.isfinite(smooth)].min())
-        if r.status != "ok" and len(g):                   # at the top edge: it left the plot
+        if r.status != Status.OK and len(g):                   # at the top edge: it left the plot
             last = g[np.isfinite(g["loss"])].tail(1)
             lx.scatter(last["step"], [10 * g["loss"].iloc[0]] * len(last), marker="x", color=color,
                        s=60, zorder=3, clip_on=False)
@@ -245,7 +233,7 @@ def c_fixes(res: Results):
         lx.set_ylim(0.5 * min(np.nanmin(lows), WELL_BELOW), 10 * steps[steps["step"] == 0]["loss"].max())
     lx.title.set_fontsize(10)
     lx.legend(fontsize=8, loc="center right")
-    diverged = runs[runs["status"] != "ok"]["run"].tolist()
+    diverged = runs[runs["status"] != Status.OK]["run"].tolist()
     mark_diverged(lx, [f"{len(diverged)} run(s)"] if diverged else [])
 
     spreads = norm_spreads(norms)

@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from nnrepro.claims import Claim, greater, less, reference
-from nnrepro.figures import figure
+from nnrepro.figures.common import figure
 
 PALETTE = dict(zip(["GD", "momentum", "Adagrad", "RMSprop", "Adam"], sns.color_palette("colorblind")))
 

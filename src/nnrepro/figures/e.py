@@ -6,7 +6,7 @@ from matplotlib.ticker import NullFormatter
 import seaborn as sns
 
 from nnrepro.claims import greater, less
-from nnrepro.figures import figure
+from nnrepro.figures.common import figure
 
 
 def _last(df, col="step"):

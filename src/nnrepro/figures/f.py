@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from nnrepro.claims import both, greater, less, reference
-from nnrepro.figures import figure
+from nnrepro.figures.common import figure
 from nnrepro.results import Results
 
 ON_DATA, AWAY = 0.1, 1.0      # grid points within 0.1 of a datum are "on the data", ≥ 1.0 "away"

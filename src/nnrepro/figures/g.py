@@ -10,17 +10,13 @@ import pandas as pd
 import seaborn as sns
 from scipy import optimize, stats
 
-from nnrepro.claims import bootstrap_interval, fisher_interval, greater, less
-from nnrepro.figures import figure
+from nnrepro.claims import VERDICT_COLOR, bootstrap_interval, fisher_interval, greater, less
+from nnrepro.figures.common import empty, figure
 from nnrepro.landscape import barrier
 from nnrepro.results import Results
 
 MIN_POINTS = 5          # fewer critical points: no correlation is claimed
 MIN_UNITS = 5           # problems, SGD runs, pairs of nets: each costs seconds at quick scale
-
-
-def _missing(ax, what: str) -> None:
-    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="#cf222e")
 
 
 # --- G-index-energy ------------------------------------------------------------------------------
@@ -237,9 +233,10 @@ def permutation_barrier(path: pd.DataFrame, rel_tol: float = 1e-5) -> float:
     return barrier(L)
 
 
-def barrier_ratio(paths: pd.DataFrame, curve: str, line: str) -> float:
-    """Training-loss barrier along the curve / along the segment (NaN if the segment has none)."""
-    b = {p: barrier(d.sort_values("t")["train_loss"]) for p, d in paths.groupby("path")}
+def barrier_ratio(paths: pd.DataFrame, curve: str, line: str, key: str = "path") -> float:
+    """Training-loss barrier along the curve / along the segment (NaN if the segment has none);
+    ``curve`` and ``line`` are values of the column ``key``."""
+    b = {p: barrier(d.sort_values("t")["train_loss"]) for p, d in paths.groupby(key)}
     if line not in b or curve not in b or b[line] <= 0:
         return math.nan
     return b[curve] / b[line]
@@ -255,10 +252,10 @@ def g_permutation(res: Results):
     claim = ("training-loss barrier along A → πA (max − mean of the ends) > 0.1 nats, with the ends "
              "equal to float precision (|ΔL| ≤ 1e-5·L; per pair of nets)")
     if not res.has_table("paths"):
-        _missing(ax, "the nets diverged: no path")
+        empty(ax, "the nets diverged: no path", color=VERDICT_COLOR["fail"])
         return fig, greater("G-permutation", claim, math.nan, 0.1, "diverged", units=[])
     paths, perm = res.table("paths"), res.table("permutation")
-    p = paths[paths["path"] == "A → πA (segment)"]
+    p = paths[paths["end"] == "piA"]
     long = p.melt(id_vars=["pair", "t"], value_vars=["train_loss", "test_loss"], var_name="set", value_name="loss")
     long["set"] = long["set"].str.replace("_loss", " loss")
     sns.lineplot(long, x="t", y="loss", hue="set", style="set", units="pair", estimator=None, markers=True,
@@ -282,10 +279,10 @@ def g_mode_connectivity(res: Results):
              "nets; Garipov et al. 2018)")
     if not res.has_table("paths"):
         for ax in axes:
-            _missing(ax, "the nets diverged: no path")
+            empty(ax, "the nets diverged: no path", color=VERDICT_COLOR["fail"])
         return fig, less("G-mode-connectivity", claim, math.nan, 0.1, "diverged", units=[])
     paths = res.table("paths")
-    p = paths[paths["path"] != "A → πA (segment)"].assign(test_error=lambda d: 100 * d["test_err"])
+    p = paths[paths["end"] == "B"].assign(test_error=lambda d: 100 * d["test_err"])
     for ax, col, label in ((axes[0], "train_loss", "train loss (cross-entropy, nats)"),
                            (axes[1], "test_error", "test error (%)")):
         sns.lineplot(p, x="t", y=col, hue="path", style="path", markers=True, errorbar=("pi", 100), ax=ax)
@@ -301,6 +298,6 @@ def mode_connectivity_claim(p: pd.DataFrame, claim: str):
     b = p.groupby(["path", "pair"]).apply(lambda d: barrier(d.sort_values("t")["train_loss"]),
                                           include_groups=False).groupby("path").mean()
     finding = "mean training-loss barrier: " + ", ".join(f"{k}: {v:.3g} nats" for k, v in b.items())
-    ratio = lambda g: barrier_ratio(g, "A → B (Bézier curve)", "A → B (segment)")
+    ratio = lambda g: barrier_ratio(g, "bezier", "segment", key="shape")
     return less("G-mode-connectivity", claim, math.nan, 0.1, f"{p['pair'].nunique()} pair(s)",
                 units=_per_pair(p, ratio), min_n=MIN_UNITS, finding=finding)

@@ -12,10 +12,9 @@ import seaborn as sns
 
 from nnrepro.claims import Claim, both, greater, less, proportion_interval
 from nnrepro.experiments.h import noise_power
-from nnrepro.figures import figure
-from nnrepro.figures.c import FRACTION, loss_ratio
+from nnrepro.figures.common import FRACTION, empty, figure, loss_ratio, runs_note, runs_table
 from nnrepro.figures.style import mark_diverged
-from nnrepro.results import Results
+from nnrepro.results import Results, Status
 
 DRIFT_FACTOR = 2.0   # the premise: noisy BN's distributions drift at least twice as much as BN's
 CLOSE = 2.0          # "close": final training accuracies within 2 points
@@ -101,7 +100,7 @@ def final_accuracy_units(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
     quarter = e.groupby("run")["epoch"].transform(lambda x: x.max() - (x.max() - x.min()) // 4)
     late = last - e[e["epoch"] == quarter].set_index("run")["train_acc"] * 100
     acc = runs.assign(acc=runs["run"].map(last), late=runs["run"].map(late))
-    acc.loc[acc["status"] != "ok", "acc"] = CHANCE
+    acc.loc[acc["status"] != Status.OK, "acc"] = CHANCE
     wide = acc.pivot_table(index=["lr", "seed"], columns="variant", values="acc")
     if not {"standard", "bn", "noisy_bn"} <= set(wide.columns):
         return pd.DataFrame(columns=["lr", "seed", "standard", "bn", "noisy_bn", "gap", "above",
@@ -145,9 +144,7 @@ def noisy_accuracy_claim(units: pd.DataFrame, premise: Claim, note: str = "",
 
 # ---------------------------------------------------------------- helpers
 def _runs(res: Results) -> pd.DataFrame:
-    return pd.DataFrame([dict(run=r["run"], status=r["status"], seed=r["spec"]["seed"],
-                              variant=r["spec"]["variant"], lr=r["spec"]["optimizer"]["lr"])
-                         for r in res.runs])
+    return runs_table(res, seed="seed", variant="variant", lr="optimizer.lr")
 
 
 def _shown_lr(runs: pd.DataFrame) -> float:
@@ -166,8 +163,7 @@ def _net(res: Results) -> str:
 
 
 def _note(runs: pd.DataFrame) -> str:
-    div = runs[runs["status"] != "ok"]["run"].tolist()
-    return f"{len(runs)} runs" + (f"; {len(div)} diverged: {', '.join(div)}" if div else "")
+    return runs_note(runs, excluded=False)
 
 
 def _histograms(res: Results, pair: tuple[str, str], fig_title: str):
@@ -187,7 +183,7 @@ def _histograms(res: Results, pair: tuple[str, str], fig_title: str):
         for row, layer in enumerate(show):
             ax = axes[row, col]
             if sel.empty:
-                ax.text(0.5, 0.5, f"no {variant} run at lr {lr:g}", ha="center", transform=ax.transAxes)
+                empty(ax, f"no {variant} run at lr {lr:g}", va="baseline")
                 continue
             run = sel["run"].iloc[0]
             a = acts[(acts["run"] == run) & (acts["layer"] == layer)]
@@ -227,7 +223,7 @@ def h_bn_lr(res: Results):
             g = steps[steps["run"] == r.run].sort_values("step")
             smooth = g["loss"].rolling(10, min_periods=1).mean()
             ax.plot(g["step"], smooth, color=COLORS[r.variant], lw=1.2, alpha=0.85)
-            if r.status != "ok":                          # at the top edge: it left the plot
+            if r.status != Status.OK:                          # at the top edge: it left the plot
                 last = g[np.isfinite(g["loss"])].tail(1)
                 ax.scatter(last["step"], [10 * g["loss"].iloc[0]] * len(last), marker="x", s=60,
                            color=COLORS[r.variant], zorder=3, clip_on=False)
@@ -236,7 +232,7 @@ def h_bn_lr(res: Results):
         ax.set(yscale="log", title=f"learning rate {lr:g}", xlabel="step (minibatch)",
                ylabel="training loss (10-step moving average)")
         ax.legend(fontsize=8, loc="lower left")
-        div = runs[(runs["lr"] == lr) & (runs["status"] != "ok")]["run"].tolist()
+        div = runs[(runs["lr"] == lr) & (runs["status"] != Status.OK)]["run"].tolist()
         mark_diverged(ax, [f"{len(div)} run(s) (×: where it left the plot)"] if div else [])
     fig.suptitle(f"Training curves with and without BatchNorm, plain SGD ({_net(res)}; one line "
                  "per seed)", fontsize=11)
@@ -246,7 +242,7 @@ def h_bn_lr(res: Results):
     lr_max = max(lrs)
     at = runs[runs["lr"] == lr_max]
     out = bn_lr_outcomes(steps, runs, lr_max)
-    claim = bn_lr_claim(out, lr_max, _note(at), diverged=int((at["status"] != "ok").sum()))
+    claim = bn_lr_claim(out, lr_max, _note(at), diverged=int((at["status"] != Status.OK).sum()))
     axes[0, -1].text(0.98, 0.80, claim.finding.replace(": ", ":\n", 1), ha="right", va="top",
                      fontsize=8, transform=axes[0, -1].transAxes,
                      bbox=dict(boxstyle="round", fc="white", alpha=0.85))
@@ -329,7 +325,7 @@ def h_noisy_accuracy(res: Results):
                title=f"learning rate {lr:g}\nfinal, mean of {len(u)} seeds: {final}")
         ax.title.set_fontsize(9)
         ax.legend(title=None, fontsize=8, loc="lower right")
-        div = runs[(runs["lr"] == lr) & (runs["status"] != "ok")]
+        div = runs[(runs["lr"] == lr) & (runs["status"] != Status.OK)]
         mark_diverged(ax, [f"{len(div)} run(s): " + ", ".join(sorted(set(div["variant"])))]
                       if len(div) else [])
     fig.suptitle(f"Training accuracy (eval mode, whole training set): standard, BatchNorm and "
@@ -337,7 +333,7 @@ def h_noisy_accuracy(res: Results):
     premise = noisy_premise(drifts(res.table("activation_stats")), runs, _power(res))
     at = runs[runs["lr"].isin(lrs)]
     claim = noisy_accuracy_claim(units[units["lr"].isin(lrs)], premise, _note(at),
-                                 diverged=int((at["status"] != "ok").sum()))
+                                 diverged=int((at["status"] != Status.OK).sum()))
     if claim.verdict == "fail" and premise.verdict == "pass":   # whose failure: say which
         layers = len(res.runs[0]["spec"]["model"].get("hidden", []))
         claim = replace(claim, finding=f"{claim.finding}. Read as our setup failing, not the "

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from nnrepro.claims import both, greater, less
-from nnrepro.figures import figure
+from nnrepro.figures.common import figure
 from nnrepro.figures.style import mark_diverged
-from nnrepro.results import Results
+from nnrepro.results import Results, Status
 
 PATH_COINCIDE = 1e-6  # Path-SGD: the curves coincide to 1e-6 (float64 rounding is ~1e-16)
 MIN_SEEDS = 5         # a seed (init + rescaling + 4 short runs) costs seconds
@@ -58,7 +58,7 @@ def slowdown(epochs: pd.DataFrame, optimizer: str = "SGD") -> pd.Series:
 @figure("I-rescaling")
 def i_rescaling(res: Results):
     ep = res.table("epochs")
-    ok = ep[ep["status"] == "ok"]
+    ok = ep[ep["status"] == Status.OK]
     spec = res.runs[0]["spec"]
     c = spec["rescale"]["c"]
     lr = {"SGD": spec["sgd_lr"], "Path-SGD": spec["path_lr"]}

@@ -13,9 +13,9 @@ import pandas as pd
 import seaborn as sns
 
 from nnrepro.claims import Claim, both, greater, mean_interval
-from nnrepro.figures import figure
+from nnrepro.figures.common import figure
 from nnrepro.figures.style import mark_diverged
-from nnrepro.results import Results
+from nnrepro.results import Results, Status
 
 TARGET = 0.2     # "at about 20 % of the weights"
 WITHIN = 1.0     # percentage points below the dense net
@@ -93,7 +93,7 @@ def finding(rounds: pd.DataFrame, r: int, metric: str = METRIC) -> str:
 @figure("J-lottery")
 def j_lottery(res: Results):
     rounds, masks = res.table("rounds"), res.table("masks")
-    ok = rounds[rounds["status"] == "ok"]
+    ok = rounds[rounds["status"] == Status.OK]
     spec = res.runs[0]["spec"]
     fig, (ax, ix, mx) = plt.subplots(1, 3, figsize=(17, 5), gridspec_kw={"width_ratios": [2, 1.3, 1]})
     d = rounds.assign(percent=100 * rounds["frac_weights"], acc=100 * rounds[METRIC],

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from nnrepro.claims import both, less, within
-from nnrepro.figures import figure
+from nnrepro.figures.common import figure
 from nnrepro.results import Results
 
 RATE, RATE_TOLERANCE = -0.5, 0.15   # Lee et al. 2019: ‖θ_t − θ₀‖/‖θ₀‖ = O(m^−½); the band ±0.15

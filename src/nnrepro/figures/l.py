@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nnrepro.claims import Claim, both, less
-from nnrepro.figures import figure, tables
-from nnrepro.figures.style import VERDICT_COLOR, mark_diverged
-from nnrepro.results import Results
+from nnrepro.claims import VERDICT_COLOR, VERDICTS, Claim, both, less
+from nnrepro.figures.common import figure, tables
+from nnrepro.figures.style import mark_diverged
+from nnrepro.results import Results, Status
 
 SINGLE = "single run"
 WEIGHT_SCALING = "dropout, weight scaling"
@@ -22,7 +22,20 @@ N_BINS = 15              # the confidence bins of experiments.l.reliability (as 
 MIN_SEEDS = 5             # a seed costs seconds at quick scale (issue 17: >= 5 such units)
 
 
-def comparisons(methods: list[str]) -> list[tuple[str, str, bool]]:
+def chains(ens: pd.DataFrame) -> dict[str, float]:
+    """The SGHMC chains of an ensembles table, hottest first: method label -> its temperature
+    (the tidy ``temperature`` column; NaN for every other method)."""
+    by_T = ens.dropna(subset=["temperature"]).drop_duplicates("method")
+    by_T = by_T.sort_values("temperature", ascending=False, kind="stable")
+    return dict(zip(by_T["method"], by_T["temperature"]))
+
+
+def hot_chain(ens: pd.DataFrame) -> str | None:
+    """The label of the chain at T = 1, if there is one."""
+    return next((m for m, T in chains(ens).items() if T == 1), None)
+
+
+def comparisons(ens: pd.DataFrame) -> list[tuple[str, str, bool]]:
     """(method, baseline, in the figure's claim) for every paired NLL comparison drawn.
 
     The claim: each method of FIGURES.md L (deep ensemble, SWA, both SWAGs, MC dropout, SGHMC at
@@ -30,15 +43,14 @@ def comparisons(methods: list[str]) -> list[tuple[str, str, bool]]:
     dropout net against the single run and MC dropout against weight scaling of the same net
     (is the dropout net worse, or its MC average?), and the cold chain against T = 1 (the
     document's number: a cold posterior beats T = 1, Wenzel et al. 2020)."""
-    sghmc = sorted((m for m in methods if m.startswith("SGHMC T = ")),
-                   key=lambda m: -float(m.removeprefix("SGHMC T = ")))
+    methods = list(dict.fromkeys(ens["method"]))
     out = [(m, SINGLE, True) for m in methods if m not in (SINGLE, WEIGHT_SCALING)]
     if WEIGHT_SCALING in methods:
         out.append((WEIGHT_SCALING, SINGLE, False))
         if "MC dropout" in methods:
             out.append(("MC dropout", WEIGHT_SCALING, False))
-    if "SGHMC T = 1" in sghmc:
-        out += [(m, "SGHMC T = 1", False) for m in sghmc if m != "SGHMC T = 1"]
+    if hot := hot_chain(ens):
+        out += [(m, hot, False) for m in chains(ens) if m != hot]
     return out
 
 
@@ -47,7 +59,7 @@ def paired_nll(ens: pd.DataFrame) -> pd.DataFrame:
     set (< 0: the method is better). Only seeds holding both methods are paired."""
     nll = ens.pivot_table(index="run", columns="method", values="nll")
     rows = [dict(run=run, method=m, baseline=b, in_claim=c, diff=nll.loc[run, m] - nll.loc[run, b])
-            for m, b, c in comparisons(list(dict.fromkeys(ens["method"])))
+            for m, b, c in comparisons(ens)
             for run in nll.index if pd.notna(nll.loc[run, m]) and pd.notna(nll.loc[run, b])]
     return pd.DataFrame(rows, columns=["run", "method", "baseline", "in_claim", "diff"])
 
@@ -92,7 +104,7 @@ def ensembles_claim(table: pd.DataFrame, ens: pd.DataFrame, diverged: int = 0,
     lead = claimed.iloc[0]
     counts = claimed["verdict"].value_counts()
     note = (f"value: {lead['method']} (least clearly better); per method "
-            + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("pass", "fail", "inconclusive"))
+            + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS[:3])
             + f" of {len(claimed)}; n = {int(lead['n'])} seeds"
             + (f" (fewer than the {min_n} needed)" if lead["n"] < min_n else ""))
     return replace(row, claim=text, note=note, finding=finding(table, ens, confidence), diverged=diverged)
@@ -117,9 +129,10 @@ def finding(table: pd.DataFrame, ens: pd.DataFrame, confidence: pd.Series | None
                       if t.loc[("MC dropout", WEIGHT_SCALING), "verdict"] == "fail" else
                       ": the dropout net itself is worse, MC averaging does not make up for it"
                       if t.loc[(WEIGHT_SCALING, SINGLE), "verdict"] == "fail" else ""))
-    cold = [(m, b) for m, b in t.index if b == "SGHMC T = 1"]
-    if "SGHMC T = 1" in worse and cold:
-        why.append(f"SGHMC T = 1 is worse than the single run; {said(*cold[0])}"
+    hot = hot_chain(ens)
+    cold = [(m, b) for m, b in t.index if hot and b == hot]
+    if hot in worse and cold:
+        why.append(f"{hot} is worse than the single run; {said(*cold[0])}"
                    + (": tempering the posterior (T < 1) helps, Wenzel et al.'s cold-posterior effect"
                       if t.loc[cold[0], "verdict"] == "pass" else ""))
     swa_like = [m for m in worse if m.startswith(("SWA", "SWAG"))]
@@ -160,7 +173,7 @@ def mean_confidence(rel: pd.DataFrame) -> pd.Series:
     """Per method: mean top-class probability over the finished runs' test images."""
     if rel.empty:
         return pd.Series(dtype=float)
-    r = rel[rel["status"] == "ok"]
+    r = rel[rel["status"] == Status.OK]
     mass = (r["conf"] * r["count"]).groupby(r["method"]).sum()
     return mass / r.groupby("method")["count"].sum()
 
@@ -207,10 +220,11 @@ def l_ensembles(res: Results):
         fig, ax = plt.subplots(figsize=(8, 3))
         ax.axis("off")
         ax.text(0.5, 0.5, f"no run finished: diverged {', '.join(res.diverged())}", ha="center")
-        return fig, ensembles_claim(per_method(paired_nll(pd.DataFrame(columns=["run", "method", "nll"]))),
-                                    pd.DataFrame(columns=["method", "acc"]), len(res.diverged()))
+        none = pd.DataFrame(columns=["run", "method", "temperature", "nll"])
+        return fig, ensembles_claim(per_method(paired_nll(none)), pd.DataFrame(columns=["method", "acc"]),
+                                    len(res.diverged()))
     ens = res.table("ensembles")
-    ok = ens[ens["status"] == "ok"]
+    ok = ens[ens["status"] == Status.OK]
     rel = res.table("reliability") if res.has_table("reliability") else pd.DataFrame()
     methods = list(dict.fromkeys(ens["method"]))
     spec = res.runs[0]["spec"]
@@ -231,7 +245,7 @@ def l_ensembles(res: Results):
 
     for k, m in enumerate(methods[:10]):
         rx = grid[1 + k // 5, k % 5]
-        r = rel[(rel["method"] == m) & (rel["status"] == "ok")] if len(rel) else rel
+        r = rel[(rel["method"] == m) & (rel["status"] == Status.OK)] if len(rel) else rel
         if len(r):
             _reliability(rx, r)
         rx.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
@@ -261,4 +275,4 @@ def l_tables(res: Results) -> dict[str, pd.DataFrame]:
     if not res.has_table("ensembles"):
         return {}
     ens = res.table("ensembles")
-    return {"nll_per_method": per_method(paired_nll(ens[ens["status"] == "ok"]))}
+    return {"nll_per_method": per_method(paired_nll(ens[ens["status"] == Status.OK]))}

@@ -5,8 +5,7 @@ import textwrap
 
 import seaborn as sns
 
-VERDICT_COLOR = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700",
-                 "reference": "#57606a"}
+from nnrepro.claims import VERDICT_COLOR
 
 
 def apply_style() -> None:
