@@ -255,3 +255,20 @@ def test_score_is_the_eval_mode_predictive_distribution_scored(data):
     assert s == evaluate(predict_probs(net, x), y)
     assert set(s) == {"acc", "err", "nll", "ece", "brier"} and s["acc"] + s["err"] == 1
     assert score(net, x, y, batch_size=7) == pytest.approx(s)   # dropout off: deterministic
+
+
+def test_given_batches_replace_the_permutation(data):
+    """Family G draws one permutation per member: (T, B) index batches, used as given."""
+    x, y = data
+    a, b = _net(), _net()
+    opt_a, opt_b = optimizers.SGD(a.parameters(), lr=0.1), optimizers.SGD(b.parameters(), lr=0.1)
+    perm = torch.randperm(N, generator=_gen(3))
+    losses = train_epoch(a, opt_a, x, y, 16, _gen(), batches=perm.split(16))
+    ref = train_epoch(b, opt_b, x, y, 16, _gen(3))            # minibatches draws the same perm
+    assert torch.equal(losses, ref) and _same(a, b)
+    seen, net = [], _net()
+    pairs = torch.stack([perm, perm.flip(0)]).split(16, dim=1)   # (2, B): two members' batches
+    train_epoch(net, optimizers.SGD(net.parameters(), lr=0.1), x, y, 16, _gen(), drop_last=True,
+                batches=pairs, loss_fn=lambda out, t: cross_entropy(out.flatten(0, 1), t.flatten()),
+                record=lambda i, out, t, loss: seen.append((tuple(out.shape), tuple(t.shape))))
+    assert seen == [((2, 16, K), (2, 16))] * 3                # the short (2, 2) batch dropped

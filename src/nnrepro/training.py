@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -53,18 +53,22 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
                 before_step: Callable[[], None] | None = None,
                 after_step: Callable[[], None] | None = None,
                 record: Callable | None = None,
-                drop_last: bool = False, stop_if_nonfinite: bool = False) -> torch.Tensor:
+                drop_last: bool = False, stop_if_nonfinite: bool = False,
+                batches: Iterable[torch.Tensor] | None = None) -> torch.Tensor:
     """One pass over (x, y); returns the per-step minibatch losses (kept on the device).
 
     Each step: ``loss = loss_fn(model(x_B), y_B)``, backward, ``before_step()`` (e.g. gradient
     clipping), ``opt.step()``, ``record(i, out, y_B, loss)`` (i: the step in the epoch; out and
     loss detached; the lr is still the one the step used), ``after_step()`` (e.g. a scheduler).
     ``drop_last`` skips the last batch if it is short; ``stop_if_nonfinite`` ends the epoch after
-    the first step with a non-finite loss (one device sync per step)."""
+    the first step with a non-finite loss (one device sync per step). ``batches``: the epoch's
+    index tensors, drawn by the caller (family G: one permutation per member, (T, B) indices);
+    by default a fresh permutation from ``gen`` cut into ``batch_size``."""
     model.train()
     losses = []
-    for i, idx in enumerate(minibatches(len(x), batch_size, gen)):
-        if drop_last and len(idx) < batch_size:
+    batches = minibatches(len(x), batch_size, gen) if batches is None else batches
+    for i, idx in enumerate(batches):
+        if drop_last and idx.shape[-1] < batch_size:
             continue
         out, target = model(x[idx]), y[idx]
         loss = loss_fn(out, target)
