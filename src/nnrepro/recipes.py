@@ -53,7 +53,7 @@ class SGHMCChain:
         (it runs before the schedule moves on, so the sampler's lr is the ε of that step)."""
         n, sigma, nll = len(x), self.cfg["prior_scale"], []
 
-        def potential(out, target):                      # Ũ(θ) = N·NLL + ‖θ‖²/(2σ²)
+        def potential(out, target):    # Ũ(θ) = N·NLL + ‖θ‖²/(2σ²), as samplers.potential
             nll.append(cross_entropy(out, target))
             prior = sum(p.pow(2).sum() for p in self.model.parameters()) / (2 * sigma ** 2)
             return n * nll[-1] + prior
@@ -89,14 +89,18 @@ class SWA:
     The iterate ŵᵢ at each cycle's end is averaged, ŵ_SWA = (1/k) Σ ŵᵢ (``averaged``, an
     ``AveragedModel``), and collected into a Gaussian (``swag``, nnrepro.swag)."""
 
+    PARTS = ("net", "opt", "schedule", "averaged", "swag")     # what a checkpoint holds
+
     def __init__(self, model: nn.Module, cfg: dict, steps_per_epoch: int, swag_rank: int,
                  device: torch.device | str):
         self.cfg, self.cyclic = cfg, cfg["schedule"] == "cyclic"
         self.net = copy.deepcopy(model)                  # takes ŵ when the phase starts
         self.opt = optimizers.build(self.net.parameters(), cfg["optimizer"])
-        self.schedule = (LambdaLR(self.opt, optimizers.cyclic_lr(cfg["cycle_epochs"] * steps_per_epoch,
-                                                                 cfg["min_lr_ratio"]))
-                         if self.cyclic else SWALR(self.opt, swa_lr=cfg["optimizer"]["lr"], anneal_epochs=1))
+        if self.cyclic:                                  # α₁ → α₂ within each cycle, per step
+            cycle_steps = cfg["cycle_epochs"] * steps_per_epoch
+            self.schedule = LambdaLR(self.opt, optimizers.cyclic_lr(cycle_steps, cfg["min_lr_ratio"]))
+        else:                                            # constant, after one epoch of annealing
+            self.schedule = SWALR(self.opt, swa_lr=cfg["optimizer"]["lr"], anneal_epochs=1)
         self.averaged = AveragedModel(self.net)
         self.swag = SWAG(flat_params(self.net).numel(), swag_rank, device)
 
@@ -124,8 +128,8 @@ class SWA:
         self.swag.collect(self.net)
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k).state_dict() for k in ("net", "opt", "schedule", "averaged", "swag")}
+        return {k: getattr(self, k).state_dict() for k in self.PARTS}
 
     def load_state_dict(self, state: dict) -> None:
-        for k in ("net", "opt", "schedule", "averaged", "swag"):
+        for k in self.PARTS:
             getattr(self, k).load_state_dict(state[k])

@@ -138,8 +138,8 @@ def run(s: dict, out, env) -> str:
 
 def step_log(head: list, U: torch.Tensor, nll: torch.Tensor, diagnostics: list) -> dict:
     """One epoch's recorded steps as float64 CPU columns named as in STEP_COLUMNS."""
-    cols = dict(zip(["step", "epoch", "lr", "t"], torch.tensor(head, dtype=torch.float64).reshape(-1, 4).T))
-    cols.update(U=U.double().cpu(), nll=nll.double().cpu())
-    d = torch.stack(diagnostics).double().cpu() if diagnostics else torch.zeros(0, len(DIAGNOSTICS),
-                                                                                  dtype=torch.float64)
-    return {**cols, **dict(zip(DIAGNOSTICS, d.T))}
+    h = torch.tensor(head, dtype=torch.float64).reshape(-1, 4)
+    d = (torch.stack(diagnostics).double().cpu() if diagnostics
+         else torch.zeros(0, len(DIAGNOSTICS), dtype=torch.float64))
+    return {**dict(zip(["step", "epoch", "lr", "t"], h.T)), "U": U.double().cpu(),
+            "nll": nll.double().cpu(), **dict(zip(DIAGNOSTICS, d.T))}
