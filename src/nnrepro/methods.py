@@ -6,6 +6,7 @@ by a different set of S members w_s: one trained net (S = 1), independently trai
 ensemble), the SWA average, SWAG samples, dropout masks (MC dropout), or weight samples of an
 SG-MCMC chain at any temperature. Every function returns the MEMBER probabilities p(y|x, w_s)
 as an (S, N, K) tensor; ``ensembles.ensemble_probs`` averages them, ``metrics.evaluate`` scores.
+``score`` scores one net (S = 1) on a data set: the one way a family scores a model.
 Models are left as they were found (modes and weights), except that ``swa`` refreshes the
 averaged model's BatchNorm statistics when asked to.
 """
@@ -19,6 +20,7 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from nnrepro.ensembles import predict_probs
+from nnrepro.metrics import evaluate
 from nnrepro.models import GaussianDropout, set_flat_params
 from nnrepro.swag import SWAG
 
@@ -42,6 +44,13 @@ def _refresh_bn(model: nn.Module, bn_inputs) -> None:
 def single(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """One trained net, eval mode: S = 1."""
     return predict_probs(model, x)[None]
+
+
+def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+          batch_size: int = 8192) -> dict[str, float]:
+    """One net's predictive distribution on (x, y), in eval mode (forward passes of
+    ``batch_size``), scored: acc, err, nll, ece, brier (nnrepro.metrics.evaluate)."""
+    return evaluate(predict_probs(model, x, batch_size), y)
 
 
 def deep_ensemble(models: list[nn.Module], x: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -50,18 +50,40 @@ def minibatches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                 batch_size: int, gen: torch.Generator,
                 loss_fn: Callable = nn.functional.cross_entropy,
-                after_step: Callable[[], None] | None = None) -> torch.Tensor:
-    """One pass over (x, y); returns the per-step minibatch losses (kept on the device)."""
+                before_step: Callable[[], None] | None = None,
+                after_step: Callable[[], None] | None = None,
+                record: Callable | None = None,
+                drop_last: bool = False, stop_if_nonfinite: bool = False,
+                batches: Iterable[torch.Tensor] | None = None) -> torch.Tensor:
+    """One pass over (x, y); returns the per-step minibatch losses (kept on the device).
+
+    Each step: ``loss = loss_fn(model(x_B), y_B)``, backward, ``before_step()`` (e.g. gradient
+    clipping), ``opt.step()``, ``record(i, out, y_B, loss)`` (i: the step in the epoch; out and
+    loss detached; the lr is still the one the step used), ``after_step()`` (e.g. a scheduler).
+    ``drop_last`` skips the last batch if it is short; ``stop_if_nonfinite`` ends the epoch after
+    the first step with a non-finite loss (one device sync per step). ``batches``: the epoch's
+    index tensors, drawn by the caller (family G: one permutation per member, (T, B) indices);
+    by default a fresh permutation from ``gen`` cut into ``batch_size``."""
     model.train()
     losses = []
-    for idx in minibatches(len(x), batch_size, gen):
-        loss = loss_fn(model(x[idx]), y[idx])
+    batches = minibatches(len(x), batch_size, gen) if batches is None else batches
+    for i, idx in enumerate(batches):
+        if drop_last and idx.shape[-1] < batch_size:
+            continue
+        out, target = model(x[idx]), y[idx]
+        loss = loss_fn(out, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if before_step is not None:
+            before_step()
         opt.step()
+        losses.append(loss.detach())
+        if record is not None:
+            record(i, out.detach(), target, losses[-1])
         if after_step is not None:
             after_step()
-        losses.append(loss.detach())
+        if stop_if_nonfinite and not finite(losses[-1]):
+            break
     return torch.stack(losses)
 
 

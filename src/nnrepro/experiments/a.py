@@ -23,17 +23,18 @@ import math
 import pandas as pd
 import torch
 
-from nnrepro import models, samplers
+from nnrepro import models
 from nnrepro.ensembles import RunningEnsemble, predict_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
-from nnrepro.samplers import cosine_schedule, potential
-from nnrepro.training import Checkpoint, RunState, finite, fit, generator, minibatches
+from nnrepro.recipes import SGHMCChain
+from nnrepro.training import Checkpoint, RunState, finite, fit, generator
 
 METRICS = ("acc", "nll", "ece", "brier")   # of a predictive distribution (nnrepro.metrics)
 
-STEP_COLUMNS = ["step", "epoch", "lr", "t", "U", "nll", "norm2", "theta_r", "thetar_rate",
-                "dnorm2_dt", "r_norm2", "kinetic_temperature", "step_length"]
+DIAGNOSTICS = ["norm2", "theta_r", "thetar_rate", "dnorm2_dt", "r_norm2", "kinetic_temperature",
+               "step_length"]                        # the sampler's, per step (nnrepro.samplers)
+STEP_COLUMNS = ["step", "epoch", "lr", "t", "U", "nll", *DIAGNOSTICS]
 
 
 def train_subset(ds, n: int):
@@ -66,39 +67,32 @@ def run(s: dict, out, env) -> str:
     n = len(ds.y_train)
     gen = generator(s["seed"], dev)                      # shuffling and sampler noise
     model = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)
-    opt = samplers.build(model.parameters(), sc, gen)
     steps_per_epoch = -(-n // s["batch_size"])
-    cycle_steps = sc["cycle_epochs"] * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, cosine_schedule(cycle_steps) if sc["schedule"] == "cosine" else (lambda k: 1.0))
-    st = RunState(model=model, sampler=opt, sched=sched, gen=gen, ensemble=RunningEnsemble(),
-                  steps=[],                               # one (k, len(STEP_COLUMNS)) block per epoch
+    chain = SGHMCChain(model, sc, gen, steps_per_epoch)
+    opt = chain.sampler
+    st = RunState(chain=chain, gen=gen, ensemble=RunningEnsemble(),
+                  steps=[],                               # one {column: values} per epoch
                   epochs=[], samples=[], prev_sample=None, path=0.0, t=0.0)
 
     def epoch_fn(epoch: int) -> torch.Tensor:
-        model.train()
-        head, rows = [], []                              # host scalars, device diagnostics
-        for i, idx in enumerate(minibatches(n, s["batch_size"], gen)):
-            k = (epoch - 1) * steps_per_epoch + i
-            eps = opt.param_groups[0]["lr"]
-            U, nll = potential(model, ds.x_train[idx], ds.y_train[idx], n, sc["prior_scale"])
-            opt.zero_grad(set_to_none=True)
-            U.backward()
-            opt.step()
-            sched.step()
+        first = (epoch - 1) * steps_per_epoch
+        kept, head, diagnostics = [], [], []             # recorded steps: host scalars, device values
+
+        def record(i, out, y, U):
+            eps = opt.param_groups[0]["lr"]              # the ε this step used
             d = opt.diagnostics
             if sc["name"] == "sghmc":
                 st.path = st.path + d["step_length"]     # stays on the device until saved
             st.t += eps
-            if k % s["record_every"] == 0:
-                head.append([k, epoch, eps, st.t])
-                rows.append(torch.stack([U.detach(), nll.detach()] + [d[c] for c in STEP_COLUMNS[6:]]))
-        block = torch.cat([torch.tensor(head, dtype=torch.float64).reshape(-1, 4),
-                           torch.stack(rows).double().cpu() if rows else torch.zeros(0, 9,
-                           dtype=torch.float64)], 1)
-        st.steps.append(block)
-        health = torch.cat([block[:, 4], block[:, 6], flat_params(model).double().cpu()])
-        ok = finite(health)
+            if (first + i) % s["record_every"] == 0:
+                kept.append(i)
+                head.append([first + i, epoch, eps, st.t])
+                diagnostics.append(torch.stack([d[c] for c in DIAGNOSTICS]))
+
+        U, nll = chain.epoch(ds.x_train, ds.y_train, s["batch_size"], gen, record)
+        log = step_log(head, U[kept], nll[kept], diagnostics)
+        st.steps.append(log)
+        ok = finite(torch.cat([log["U"], log["norm2"], flat_params(model).double().cpu()]))
 
         # end of epoch: evaluate the current sample (and, at a cycle end, collect it)
         probs = predict_probs(model, ds.x_test)
@@ -110,8 +104,7 @@ def run(s: dict, out, env) -> str:
         row["layer_norm_product"], row["rademacher_proxy"] = rademacher_proxy(model, ds.x_train)
         m = evaluate(probs, ds.y_test)
         row.update(prefixed(m, "test"))
-        cycle, cycle_end = divmod(epoch, sc["cycle_epochs"])
-        collect = ok and cycle_end == 0 and cycle > sc["burnin_cycles"]
+        collect = ok and chain.is_sample(epoch)
         if collect:
             st.ensemble.add(probs)
         e = st.ensemble.evaluate(ds.y_test) if st.ensemble.count else dict.fromkeys(METRICS, math.nan)
@@ -119,23 +112,34 @@ def run(s: dict, out, env) -> str:
         if collect:
             theta = flat_params(model).clone()
             dist = math.nan if st.prev_sample is None else (theta - st.prev_sample).norm().item()
-            st.samples.append({"sample": st.ensemble.count - 1, "epoch": epoch, "cycle": cycle,
+            st.samples.append({"sample": st.ensemble.count - 1, "epoch": epoch,
+                               "cycle": epoch // sc["cycle_epochs"],
                                "norm": row["norm"], "distance": dist,
                                "path_length": float(st.path) if st.prev_sample is not None else math.nan,
                                **prefixed(m, "test"), **prefixed(e, "ens")})
             st.prev_sample, st.path = theta, 0.0
-        if ok and cycle_end == 0 and sc["resample"] == "cycle":
-            opt.resample_momentum()                      # r ~ N(0, MαT/γ) once per cycle
+        if ok:
+            chain.end_cycle(epoch)                       # resample: cycle: r ~ N(0, MαT/γ)
         row["collected"] = collect
         st.epochs.append(row)
-        return block[:, 4] if ok else torch.tensor([math.nan])   # U per step; nan: θ, ‖θ‖² not finite
+        return log["U"] if ok else torch.tensor([math.nan])   # U per recorded step; nan: θ, ‖θ‖² not finite
 
     status = fit(st, s["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
                  desc=f"A {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
-    out.save_table("steps", pd.DataFrame(torch.cat(st.steps).numpy() if st.steps else None,
-                                         columns=STEP_COLUMNS).astype({"step": int, "epoch": int}))
+    steps = pd.DataFrame({c: torch.cat([log[c] for log in st.steps]).numpy() if st.steps else []
+                          for c in STEP_COLUMNS})
+    out.save_table("steps", steps.astype({"step": int, "epoch": int}))
     out.save_table("epochs", pd.DataFrame(st.epochs))
     out.save_table("samples", pd.DataFrame(st.samples, columns=[
         "sample", "epoch", "cycle", "norm", "distance", "path_length",
         *(f"{p}_{k}" for p in ("test", "ens") for k in METRICS)]))
     return status
+
+
+def step_log(head: list, U: torch.Tensor, nll: torch.Tensor, diagnostics: list) -> dict:
+    """One epoch's recorded steps as float64 CPU columns named as in STEP_COLUMNS."""
+    h = torch.tensor(head, dtype=torch.float64).reshape(-1, 4)
+    d = (torch.stack(diagnostics).double().cpu() if diagnostics
+         else torch.zeros(0, len(DIAGNOSTICS), dtype=torch.float64))
+    return {**dict(zip(["step", "epoch", "lr", "t"], h.T)), "U": U.double().cpu(),
+            "nll": nll.double().cpu(), **dict(zip(DIAGNOSTICS, d.T))}

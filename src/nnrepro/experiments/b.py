@@ -14,23 +14,18 @@ flatness.
 """
 from __future__ import annotations
 
-import copy
-
 import pandas as pd
 import torch
-from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
+from torch.optim.swa_utils import update_bn
 
-from nnrepro import landscape, models, optimizers
-from nnrepro.ensembles import RunningEnsemble, predict_probs
+from nnrepro import landscape, methods, models, optimizers
+from nnrepro.ensembles import RunningEnsemble
+from nnrepro.experiments.a import train_subset
+from nnrepro.methods import score
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
-from nnrepro.experiments.a import train_subset
-from nnrepro.swag import SWAG
+from nnrepro.recipes import SWA
 from nnrepro.training import Checkpoint, RunState, finite, fit, generator, train_epoch
-
-@torch.no_grad()
-def test_metrics(model, ds) -> dict:
-    return evaluate(predict_probs(model, ds.x_test), ds.y_test)
 
 
 @torch.no_grad()
@@ -41,58 +36,45 @@ def train_loss(model, ds) -> float:
 def run(s: dict, out, env) -> str:
     dev = env.torch_device
     ds = train_subset(env.dataset(s["dataset"]), s["train_subset"])
-    swa_cfg = s["swa"]
-    n_base, n_swa = s["epochs"], swa_cfg["epochs"]
+    n_base, n_swa = s["epochs"], s["swa"]["epochs"]
     steps_per_epoch = -(-len(ds.y_train) // s["batch_size"])
-    n_collect = n_swa // swa_cfg["cycle_epochs"]
+    n_collect = n_swa // s["swa"]["cycle_epochs"]
     keep = {0, n_collect // 2, n_collect - 1}             # iterates spanning the SWA plane
 
     gen = generator(s["seed"], dev)                       # base run's shuffling
     model = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)
     opt = optimizers.build(model.parameters(), s["optimizer"])
-    # the SWA phase's objects; swa_model takes the base solution ŵ when the phase starts
-    swa_model = copy.deepcopy(model)
-    swa_opt = optimizers.build(swa_model.parameters(), swa_cfg["optimizer"])
-    if swa_cfg["schedule"] == "constant":
-        sched = SWALR(swa_opt, swa_lr=swa_cfg["optimizer"]["lr"], anneal_epochs=1)
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            swa_opt, optimizers.cyclic_lr(swa_cfg["cycle_epochs"] * steps_per_epoch, swa_cfg["min_lr_ratio"]))
     st = RunState(model=model, opt=opt, gen=gen,
                   gen_swa=torch.Generator(device=dev).manual_seed(s["seed"] + 10_000),
-                  swa_model=swa_model, swa_opt=swa_opt, sched=sched,
-                  averaged=AveragedModel(swa_model),      # equal running average ŵ_flat
-                  swag=SWAG(sum(p.numel() for p in model.parameters()), s["swag"]["rank"], dev),
+                  swa=SWA(model, s["swa"], steps_per_epoch, s["swag"]["rank"], dev),
                   steps=[], epochs=[], iterates={})
+
+    def test(net) -> dict:                                # test-set accuracy, NLL, ECE, Brier
+        return score(net, ds.x_test, ds.y_test)
 
     def epoch_fn(epoch: int) -> torch.Tensor:
         if epoch == n_base + 1:
-            swa_model.load_state_dict(model.state_dict())
+            st.swa.start(model)                            # the SWA phase starts from ŵ
         losses = train_epoch(model, opt, ds.x_train, ds.y_train, s["batch_size"], gen).cpu()
         st.steps += [{"step": (epoch - 1) * steps_per_epoch + i, "epoch": epoch, "loss": l}
                      for i, l in enumerate(losses.tolist())]
-        rows = [{"epoch": epoch, "model": "base", "train_loss": train_loss(model, ds),
-                 **test_metrics(model, ds)}]
+        rows = [{"epoch": epoch, "model": "base", "train_loss": train_loss(model, ds), **test(model)}]
         if epoch > n_base:
-            swa_losses = train_epoch(swa_model, swa_opt, ds.x_train, ds.y_train, s["batch_size"],
-                                     st.gen_swa, after_step=sched.step if swa_cfg["schedule"] == "cyclic" else None)
-            if swa_cfg["schedule"] == "constant":
-                sched.step()
+            k, swa = epoch - n_base, st.swa
+            swa_losses = swa.epoch(ds.x_train, ds.y_train, s["batch_size"], st.gen_swa)
             losses = torch.cat([losses, swa_losses.cpu()])
-            k = epoch - n_base
-            collected = finite(losses) and k % swa_cfg["cycle_epochs"] == 0
-            if collected:                                      # end of a cycle: collect ŵᵢ
-                st.averaged.update_parameters(swa_model)
-                st.swag.collect(swa_model)
-                idx = k // swa_cfg["cycle_epochs"] - 1
+            collected = finite(losses) and swa.cycle_end(k)
+            if collected:                                  # end of a cycle: collect ŵᵢ
+                swa.collect()
+                idx = k // s["swa"]["cycle_epochs"] - 1
                 if idx in keep:
-                    st.iterates[idx] = flat_params(swa_model).clone()
+                    st.iterates[idx] = flat_params(swa.net).clone()
             rows.append({"epoch": epoch, "model": "swa_iterate", "collected": collected,
-                         "train_loss": train_loss(swa_model, ds), **test_metrics(swa_model, ds)})
-            if st.averaged.n_averaged > 0:
-                update_bn([ds.x_train], st.averaged)           # no-op without BatchNorm
-                rows.append({"epoch": epoch, "model": "swa", "train_loss": train_loss(st.averaged, ds),
-                             **test_metrics(st.averaged, ds)})
+                         "train_loss": train_loss(swa.net, ds), **test(swa.net)})
+            if swa.averaged.n_averaged > 0:
+                update_bn([ds.x_train], swa.averaged)      # no-op without BatchNorm
+                rows.append({"epoch": epoch, "model": "swa", "train_loss": train_loss(swa.averaged, ds),
+                             **test(swa.averaged)})
         st.epochs += rows
         return losses
 
@@ -100,34 +82,29 @@ def run(s: dict, out, env) -> str:
                  desc=f"B {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
     out.save_table("steps", pd.DataFrame(st.steps))
     out.save_table("epochs", pd.DataFrame(st.epochs))
-    if status == "ok" and st.swag.n > 1:
-        evaluate_solutions(s, ds, model, st.averaged.module, st.swag, st.iterates, out, dev)
+    if status == "ok" and st.swa.swag.n > 1:
+        evaluate_solutions(s, ds, model, st.swa.averaged.module, st.swa.swag, st.iterates, out, dev)
     return status
 
 
 def evaluate_solutions(s, ds, base, swa, swag, iterates, out, dev) -> None:
     gen = torch.Generator(device=dev).manual_seed(s["seed"] + 20_000)
     scfg, lcfg = s["swag"], s["landscape"]
-    sampled = copy.deepcopy(swa)
-    per_sample, probs_lowrank = [], []
-    ens_rows = [{"method": "base (single run)", **test_metrics(base, ds)},
-                {"method": "SWA", **test_metrics(swa, ds)}]
-    for mode in ("diagonal", "lowrank"):
-        running = RunningEnsemble()
-        for i in range(scfg["samples"]):
-            swag.sample_model(sampled, gen, scfg["scale"], diagonal=mode == "diagonal",
-                              bn_inputs=[ds.x_train])
-            p = predict_probs(sampled, ds.x_test)
+    per_sample, ens_rows = [], [{"method": "base (single run)", **score(base, ds.x_test, ds.y_test)},
+                                {"method": "SWA", **score(swa, ds.x_test, ds.y_test)}]
+    for mode in ("diagonal", "lowrank"):                  # S samples w̃_s ~ SWAG, in this order
+        members = methods.swag(swag, swa, ds.x_test, scfg["samples"], scfg["scale"],
+                               diagonal=mode == "diagonal", generator=gen, bn_inputs=ds.x_train)
+        running = RunningEnsemble()                       # the mean in float64, member by member
+        for i, p in enumerate(members):
             running.add(p)
             per_sample.append({"mode": mode, "sample": i, **evaluate(p, ds.y_test)})
-            if mode == "lowrank":
-                probs_lowrank.append(p.float().cpu())
         ens_rows.append({"method": f"SWAG-{mode}", **running.evaluate(ds.y_test)})
     out.save_table("ensembles", pd.DataFrame(ens_rows))
     out.save_table("swag_samples", pd.DataFrame(per_sample))
 
     # predictive intervals over low-rank SWAG samples (S, N, K)
-    P = torch.stack(probs_lowrank)
+    P = members.float().cpu()
     mean_p = P.mean(0)
     pred = mean_p.argmax(1)
     y = ds.y_test.cpu()

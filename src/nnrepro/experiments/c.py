@@ -31,7 +31,7 @@ from torch.nn.utils import clip_grad_norm_
 
 from nnrepro.models import MLP
 from nnrepro.optimizers import SGD
-from nnrepro.training import Checkpoint, RunState, finite, fit, generator, minibatches
+from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
 
 LINEAR_TOLERANCE = 0.05   # the linear regime of tanh: |tanh(x) − x| ≤ 5 % of |x|
 
@@ -138,21 +138,17 @@ def train_clipping(s: dict, ds, out, env) -> str:
     st = RunState(model=model, opt=opt, gen=gen, steps=[])
 
     def epoch_fn(epoch: int) -> torch.Tensor:
-        model.train()
-        losses, norms = [], []
-        for idx in minibatches(len(ds.x_train), c["batch_size"], gen):
-            loss = cross_entropy(model(ds.x_train[idx]), ds.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+        norms = []
+
+        def clip():                                      # g ← c·g/‖g‖ when ‖g‖ > c
             norms.append(clip_grad_norm_(model.parameters(), max_norm))   # ‖g‖ before clipping
-            opt.step()
-            losses.append(loss.detach())
-            if not finite(losses[-1]):
-                break
+
+        losses = train_epoch(model, opt, ds.x_train, ds.y_train, c["batch_size"], gen,
+                             before_step=clip, stop_if_nonfinite=True)
         start = len(st.steps)
         st.steps += [dict(step=start + i, epoch=epoch, loss=l, grad_norm=n) for i, (l, n) in
-                     enumerate(zip(torch.stack(losses).tolist(), torch.stack(norms).tolist()))]
-        return torch.stack(losses)
+                     enumerate(zip(losses.tolist(), torch.stack(norms).tolist()))]
+        return losses
 
     status = fit(st, c["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
                  desc=f"C {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)

@@ -35,13 +35,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.nn.functional import cross_entropy
 
 from nnrepro import optimizers
-from nnrepro.ensembles import predict_probs
-from nnrepro.metrics import evaluate
+from nnrepro.methods import score
 from nnrepro.models import CNN, MLP
-from nnrepro.training import Checkpoint, RunState, finite, fit, generator, minibatches
+from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
 
 IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
                 "cifar10": (3, 32, 32)}
@@ -110,11 +108,14 @@ def build(s: dict, ds, noise_gen: torch.Generator) -> nn.Module:
 
 @contextmanager
 def inputs_of(modules: list[nn.Module]):
-    """While open, the next forward pass stores the input of each module (detached)."""
+    """While open, the first forward pass stores the input of each module (detached)."""
     got: list[torch.Tensor | None] = [None] * len(modules)
 
     def keep(i):
-        return lambda mod, inp: got.__setitem__(i, inp[0].detach())
+        def hook(mod, inp):
+            if got[i] is None:
+                got[i] = inp[0].detach()
+        return hook
 
     hooks = [m.register_forward_pre_hook(keep(i)) for i, m in enumerate(modules)]
     try:
@@ -147,11 +148,10 @@ def values_table(records: list[dict]) -> pd.DataFrame:
         columns=["epoch", "step", "layer", "unit", "value"])
 
 
-@torch.no_grad()
 def test_metrics(model, ds) -> dict:
     """Eval mode (running BN statistics, no noise): the training set and the test set."""
-    tr = evaluate(predict_probs(model, ds.x_train, batch_size=4096), ds.y_train)
-    r = evaluate(predict_probs(model, ds.x_test, batch_size=1000), ds.y_test)
+    tr = score(model, ds.x_train, ds.y_train, batch_size=4096)
+    r = score(model, ds.x_test, ds.y_test, batch_size=1000)
     return {"train_acc": tr["acc"], "train_nll": tr["nll"], "test_acc": r["acc"], "test_nll": r["nll"]}
 
 
@@ -172,27 +172,20 @@ def run(s: dict, out, env) -> str:
     bs = s["batch_size"]
 
     def epoch_fn(epoch: int) -> torch.Tensor:
-        model.train()
-        start, losses, hits = len(st.steps), [], []
+        start, hits = len(st.steps), []
         recording = (epoch - 1) % rec["every"] == 0
-        for i, idx in enumerate(minibatches(len(ds.x_train), bs, gen)):
-            if len(idx) < bs:                   # the last short batch: BN on a few samples
-                continue
-            with inputs_of(acts) if recording and i == 0 else nullcontext() as got:
-                logits = model(ds.x_train[idx])
-                loss = cross_entropy(logits, ds.y_train[idx])
-            hits.append((logits.detach().argmax(1) == ds.y_train[idx]).float().mean())
-            if got is not None:                 # the inputs this step's non-linearities saw
-                v, m = unit_records(got, tracked, rec["values"], epoch, start)
-                st.activations += v
-                st.activation_stats += m
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-            if not finite(losses[-1]):
-                break
-        losses = torch.stack(losses)
+
+        def hit(i, logits, y, loss):                      # accuracy of the minibatch, in train mode
+            hits.append((logits.argmax(1) == y).float().mean())
+
+        # the last short batch is skipped (BN on a few samples); a non-finite loss ends the epoch
+        with inputs_of(acts) if recording else nullcontext() as got:
+            losses = train_epoch(model, opt, ds.x_train, ds.y_train, bs, gen, record=hit,
+                                 drop_last=True, stop_if_nonfinite=True)
+        if got is not None:                               # what the first step's non-linearities saw
+            v, m = unit_records(got, tracked, rec["values"], epoch, start)
+            st.activations += v
+            st.activation_stats += m
         st.steps += [dict(step=start + i, epoch=epoch, loss=l) for i, l in enumerate(losses.tolist())]
         st.epochs.append(dict(epoch=epoch, train_loss=losses.mean().item(),
                               batch_acc=torch.stack(hits).mean().item(), **test_metrics(model, ds)))
