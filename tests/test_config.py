@@ -1,6 +1,6 @@
 """The schema rejects an invalid config before any job runs, naming the offending key."""
-import re
 import copy
+import re
 import os
 from pathlib import Path
 
