@@ -104,53 +104,6 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
-T = TypeVar("T")
-
-
-class Stages:
-    """Several trainings in one run (a family's parts, its nets, one after another), under the
-    run's one checkpoint file. ``stages(name, train)`` returns ``train(checkpoint)``, where
-    ``train`` hands ``checkpoint`` to ``fit``. When a stage ends, its result (rows, a trained
-    net: whatever ``torch.save`` keeps) and torch's global RNG state after it go into the file:
-    after a kill, finished stages return their kept results without training, and the stage that
-    was running resumes from its last epoch. Names must be unique within the run::
-
-        stages = Stages(Checkpoint(out.checkpoint, spec))
-        rows = [stages(f"net {k}", lambda ckpt: train_net(k, ckpt)) for k in range(nets)]
-    """
-
-    def __init__(self, checkpoint: Checkpoint):
-        self.checkpoint = checkpoint
-        self.done = (checkpoint.load() or {}).get("_stages", {})   # name -> (result, RNG after it)
-        if self.done:
-            log.info("resuming from %s: stages %s done", checkpoint.path, ", ".join(self.done))
-
-    def __call__(self, name: str, train: Callable[[Checkpoint], T]) -> T:
-        if name in self.done:
-            result, rng = self.done[name]
-            set_rng_state(rng)                                # as if it had just been trained
-            return result
-        result = train(StageCheckpoint(self, name))
-        self.done[name] = (result, rng_state())
-        self.checkpoint.save({"_stages": self.done})
-        return result
-
-
-class StageCheckpoint:
-    """The running stage's view of the run's checkpoint (``load`` and ``save`` as ``Checkpoint``):
-    its epochs are saved together with the finished stages' results."""
-
-    def __init__(self, stages: Stages, name: str):
-        self.stages, self.name = stages, name
-
-    def load(self) -> dict | None:
-        saved = self.stages.checkpoint.load()
-        return saved if saved is not None and saved.get("_stage") == self.name else None
-
-    def save(self, state: dict) -> None:
-        self.stages.checkpoint.save({**state, "_stage": self.name, "_stages": self.stages.done})
-
-
 def progress(iterable, total: int | None = None, desc: str = ""):
     """A tqdm bar on an interactive terminal; otherwise log lines (about ten per loop)."""
     if sys.stderr.isatty():
@@ -234,8 +187,10 @@ def _state(v):
         return v.get_state()
     if hasattr(v, "state_dict"):
         return v.state_dict()
-    if _stateful(v):                                        # a list or dict of them
-        return [_state(x) for x in v] if isinstance(v, (list, tuple)) else {k: _state(x) for k, x in v.items()}
+    if _stateful(v) and isinstance(v, dict):                # a dict or list of them
+        return {k: _state(x) for k, x in v.items()}
+    if _stateful(v):
+        return [_state(x) for x in v]
     return v
 
 
@@ -298,3 +253,50 @@ def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
         checkpoint.save({"epoch": epoch, "_initial_loss": initial, "_rng": rng_state(),
                          **state.state_dict()})
     return "ok"
+
+
+T = TypeVar("T")
+
+
+class Stages:
+    """Several trainings in one run (a family's parts, its nets, one after another), under the
+    run's one checkpoint file. ``stages(name, train)`` returns ``train(checkpoint)``, where
+    ``train`` hands ``checkpoint`` to ``fit``. When a stage ends, its result (rows, a trained
+    net: whatever ``torch.save`` keeps) and torch's global RNG state after it go into the file:
+    after a kill, finished stages return their kept results without training, and the stage that
+    was running resumes from its last epoch. Names must be unique within the run::
+
+        stages = Stages(Checkpoint(out.checkpoint, spec))
+        rows = [stages(f"net {k}", lambda ckpt: train_net(k, ckpt)) for k in range(nets)]
+    """
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+        self.done = (checkpoint.load() or {}).get("_stages", {})   # name -> (result, RNG after it)
+        if self.done:
+            log.info("resuming from %s: stages %s done", checkpoint.path, ", ".join(self.done))
+
+    def __call__(self, name: str, train: Callable[[Checkpoint], T]) -> T:
+        if name in self.done:
+            result, rng = self.done[name]
+            set_rng_state(rng)                                # as if it had just been trained
+            return result
+        result = train(StageCheckpoint(self, name))
+        self.done[name] = (result, rng_state())
+        self.checkpoint.save({"_stages": self.done})
+        return result
+
+
+class StageCheckpoint:
+    """The running stage's view of the run's checkpoint (``load`` and ``save`` as ``Checkpoint``):
+    its epochs are saved together with the finished stages' results."""
+
+    def __init__(self, stages: Stages, name: str):
+        self.stages, self.name = stages, name
+
+    def load(self) -> dict | None:
+        saved = self.stages.checkpoint.load()
+        return saved if saved is not None and saved.get("_stage") == self.name else None
+
+    def save(self, state: dict) -> None:
+        self.stages.checkpoint.save({**state, "_stage": self.name, "_stages": self.stages.done})

@@ -39,7 +39,8 @@ F64 = torch.float64
 def run(s: dict, out, env) -> str:
     stages, status = Stages(Checkpoint(out.checkpoint, s)), "ok"    # one stage per part or trained net
     if "index_energy" in s["parts"]:
-        out.save_table("critical_points", stages("index energy", lambda _: index_energy(s["index_energy"], s["seed"])))
+        points = stages("index energy", lambda _: index_energy(s["index_energy"], s["seed"]))
+        out.save_table("critical_points", points)
     if "width" in s["parts"]:
         rows, status_w = width_sweep(training_subset(env.dataset(s["dataset"]), s["train_size"]),
                                      s["width"], s, stages, env)
@@ -314,7 +315,8 @@ def paths(ds, cfg: dict, s: dict, out, stages: Stages, env) -> str:
         nets = []
         for name in "AB":
             seed = 1000 * s["seed"] + 2 * k + (name == "B")
-            net, status = stages(f"net {name}{k}", lambda ckpt: train_net(ds, cfg, seed, ckpt, env, f"G net {name}{k}"))
+            net, status = stages(f"net {name}{k}",
+                                 lambda ckpt: train_net(ds, cfg, seed, ckpt, env, f"G net {name}{k}"))
             if status != "ok":
                 return status
             nets.append(net.to(dev))

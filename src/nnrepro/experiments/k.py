@@ -118,7 +118,8 @@ def run(s: dict, out, env) -> str:
     grid_np = np.linspace(lo - 0.5, hi + 0.5, s["grid_points"])
     x, y, grid = (torch.from_numpy(v).to(F64) for v in (x, y, grid_np))
     stages = Stages(Checkpoint(out.checkpoint, s))       # a killed run keeps its finished nets
-    rows, curves = zip(*[stages(f"width {width} trial {trial}", lambda _: one_width(width, trial, x, y, grid, s))
+    rows, curves = zip(*[stages(f"width {width} trial {trial}",
+                                lambda _: one_width(width, trial, x, y, grid, s))
                          for width in s["widths"] for trial in range(s["trials"])])
     out.save_table("gap", pd.DataFrame(list(rows)))
     out.save_table("curves", pd.concat(curves, ignore_index=True))
