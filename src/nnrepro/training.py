@@ -100,9 +100,6 @@ class Checkpoint:
         torch.save({**state, "_spec": self.key}, buf)
         atomic_write_bytes(self.path, buf.getvalue())
 
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
 
 def progress(iterable, total: int | None = None, desc: str = ""):
     """A tqdm bar on an interactive terminal; otherwise log lines (about ten per loop)."""
