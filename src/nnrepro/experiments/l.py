@@ -109,7 +109,8 @@ def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[R
                 st.swag.collect(st.swa_net)
             return losses
         if name == "dropout":                              # nn.Dropout draws from the global RNG
-            torch.manual_seed(s["seed"] * 100_003 + e)
+            torch.manual_seed(s["seed"] * 100_003 + e)     # fit checkpoints that RNG; this reseed
+                                                           # only keeps the published masks
             return train_epoch(st.dropout_net, st.dropout_opt, x, y, bs, st.gen)
         return sghmc_epoch(st, i, e, s, ds)
 
