@@ -1,4 +1,4 @@
-"""Family F: MC outputs of a regression net, resumable dropout training, the claims as pure
+"""Family F: MC outputs of a regression net, the claims as pure
 functions, and the family end to end. (MC dropout at p = 0 equals the deterministic net:
 test_methods.py; Gaussian dropout's variance: test_models.py.)"""
 import math
@@ -7,16 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from nnrepro import synthetic
-from nnrepro.experiments import Env, f, run
+from nnrepro.experiments import f, run
 from nnrepro.families import FIGURES
 from nnrepro.figures import f as ff
 from nnrepro.figures import render
-from nnrepro.models import MLP, flat_params
+from nnrepro.models import MLP
 from nnrepro.results import Results
-from nnrepro.training import Checkpoint, generator
 
 
 def test_regression_data_has_the_gap():
@@ -34,26 +32,6 @@ def test_mc_outputs_members_differ_reproduce_and_leave_the_model_in_eval():
     assert (a.std(0) > 0).any() and not net.training
     plain = MLP(1, (32,), 1)                                   # p = 0: every member is the net
     assert torch.allclose(f.mc_outputs(plain, x, 3, seed=1), plain(x).squeeze(-1).expand(3, 7).detach())
-
-
-def test_dropout_training_resumes_with_the_same_masks(tmp_path, monkeypatch):
-    """The global RNG that draws dropout masks is part of the checkpointed state."""
-    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
-    env = Env(device="cpu")
-
-    def train(epochs, ckpt):
-        gen = generator(0)
-        net = MLP(4, (16,), 3, dropout=0.5)
-        opt = torch.optim.SGD(net.parameters(), lr=0.1)
-        f.train(net, opt, x, y, epochs, 16, gen, nn.functional.cross_entropy, ckpt, env, "t")
-        return flat_params(net)
-
-    straight = train(4, Checkpoint(tmp_path / "a.pt", {"k": 1}))
-    monkeypatch.setattr(Checkpoint, "remove", lambda self: None)   # keep it, as a killed run would
-    train(2, Checkpoint(tmp_path / "b.pt", {"k": 1}))
-    torch.manual_seed(123)                                    # the global RNG moved on meanwhile
-    resumed = train(4, Checkpoint(tmp_path / "b.pt", {"k": 1}))
-    assert torch.equal(straight, resumed)
 
 
 def test_unit_range_maps_each_pixel_to_0_1():

@@ -260,38 +260,3 @@ def test_end_to_end(tmp_path, env):
     assert v["H-noisy-activations"] == "pass"              # the noise moves the distributions
     n = claims.set_index("figure_id")["n"]
     assert n["H-bn-lr"] == 5 and n["H-noisy-accuracy"] == 5 and n["H-noisy-activations"] == 5
-
-
-def test_a_killed_noisy_run_resumes_to_the_same_tables(tmp_path, env, monkeypatch):
-    """The noise generator and the recorded activations are part of the checkpoint: a run
-    stopped after epoch 2 and resumed gives the tables of one that never stopped."""
-    from nnrepro.config import fill
-    from nnrepro.results import RunDir
-
-    spec = fill("family_H", {k: v for k, v in TINY_H.items() if k != "grid"}
-                | {"variant": "noisy_bn", "epochs": 3})
-
-    def tables(path, fail_at=None):
-        out = RunDir(path, "H", "r", spec)
-        calls = []
-        real = h.test_metrics
-
-        def metrics(model, ds):
-            calls.append(1)
-            if len(calls) == fail_at:
-                raise KeyboardInterrupt
-            return real(model, ds)
-        monkeypatch.setattr(h, "test_metrics", metrics)
-        try:
-            h.run(spec, out, env)
-        except KeyboardInterrupt:
-            assert out.checkpoint.exists()
-            return None
-        return {n: pd.read_parquet(path / f"{n}.parquet") for n in
-                ("steps", "epochs", "activations", "activation_stats")}
-
-    whole = tables(tmp_path / "whole")
-    assert tables(tmp_path / "killed", fail_at=3) is None      # dies in epoch 3
-    resumed = tables(tmp_path / "killed")
-    for name, df in whole.items():
-        pd.testing.assert_frame_equal(df, resumed[name], check_exact=False, rtol=1e-6)

@@ -6,8 +6,6 @@ import pandas as pd
 import pytest
 import torch
 
-from nnrepro import config
-from nnrepro.experiments import run
 from nnrepro.figures import render
 from nnrepro.figures.i import rescaling_claim, rescaling_gaps, slowdown, worst_path_gap
 from nnrepro.models import MLP, flat_params
@@ -189,9 +187,3 @@ def test_tiny_run_and_figure(env, tmp_path):
     assert row["n"] == 5 and row["verdict"] in {"pass", "fail"}, row.to_dict()   # decided
     assert worst_path_gap(rescaling_gaps(ep)) < 1e-6
     assert (tmp_path / "fig" / "I-rescaling.png").stat().st_size > 10_000
-
-
-def test_bias_is_rejected(env, tmp_path):
-    spec = config.expand_runs({**TINY_I, "model": {"hidden": [8], "bias": True}})
-    with pytest.raises(ValueError, match="bias"):
-        run("I", "r", next(iter(spec.values())), tmp_path / "r", env)

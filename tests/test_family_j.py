@@ -1,11 +1,11 @@
 """Family J: pruning masks keep the stated fractions per layer, rewinding restores the survivors'
-initial values, the control shares the masks, a killed run resumes, the claim's pure functions."""
+initial values, the control shares the masks, the claim's pure functions (resume: test_resume.py)."""
 import pandas as pd
 import pytest
 import torch
 
-from nnrepro import config, optimizers
-from nnrepro.experiments import j, run
+from nnrepro import optimizers
+from nnrepro.experiments import j
 from nnrepro.figures import render
 from nnrepro.figures.j import lottery_claim, near_target, ticket_margins
 from nnrepro.models import MLP
@@ -186,26 +186,3 @@ def test_tiny_sweep_and_figure(env, tmp_path):
     claims = render("J", res, tmp_path / "fig", "test")
     assert claims.iloc[0]["n"] == 2 and claims.iloc[0]["verdict"] == "inconclusive"   # < 5 seeds
     assert (tmp_path / "fig" / "J-lottery.png").stat().st_size > 10_000
-
-
-def test_killed_run_resumes_to_the_same_tables(env, tmp_path, monkeypatch):
-    spec = next(iter(config.expand_runs({**TINY_J, "grid": {}}).values()))
-    run("J", "whole", spec, tmp_path / "whole", env)
-    calls = {"n": 0}
-    real = j.train
-
-    def dies_in_round_2(*a):
-        calls["n"] += 1
-        if calls["n"] == 4:                                    # round 2's control (round 2: 3rd, 4th)
-            raise KeyboardInterrupt
-        return real(*a)
-
-    monkeypatch.setattr(j, "train", dies_in_round_2)
-    with pytest.raises(KeyboardInterrupt):
-        run("J", "killed", spec, tmp_path / "killed", env)
-    assert (tmp_path / "killed.checkpoint.pt").exists()
-    monkeypatch.setattr(j, "train", real)
-    run("J", "killed", spec, tmp_path / "killed", env)
-    for name in ("rounds", "evals", "masks"):
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "whole" / f"{name}.parquet"),
-                                      pd.read_parquet(tmp_path / "killed" / f"{name}.parquet"))

@@ -17,7 +17,7 @@ from nnrepro.results import Results
 
 from nnrepro.training import Checkpoint
 
-from conftest import REPO, TINY_A, TINY_B
+from conftest import REPO, TINY_B
 
 
 def _run(spec, out, processed):
@@ -93,38 +93,6 @@ def test_checkpoint_of_other_settings_is_ignored(tmp_path):
 
 class Interrupted(Exception):
     """Stands for a kill right after a checkpoint was written."""
-
-
-@pytest.mark.parametrize("family,spec,crash_epoch", [
-    ("A", {**{k: v for k, v in TINY_A.items() if k != "grid"}, "epochs": 4,
-           "sampler": {**TINY_A["sampler"], "resample": "cycle", "gamma": 0.1, "alpha": 10.0}}, 2),
-    ("B", {**TINY_B, "seed": 0}, TINY_B["epochs"] + 2),   # interrupted inside the SWA phase
-])
-def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, processed, monkeypatch, caplog,
-                                                     family, spec, crash_epoch):
-    """A run stopped after epoch k resumes there (it says so) and ends with the numbers of a run
-    that never stopped."""
-    env = experiments.Env("cpu", processed)
-    save = Checkpoint.save
-
-    def save_then_crash(self, state):
-        save(self, state)
-        if state["epoch"] == crash_epoch:
-            raise Interrupted
-
-    monkeypatch.setattr(Checkpoint, "save", save_then_crash)
-    with pytest.raises(Interrupted):
-        experiments.run(family, "r", spec, tmp_path / "resumed", env)
-    assert (tmp_path / "resumed.checkpoint.pt").exists()
-    assert not (tmp_path / "resumed" / "run.json").exists()
-    monkeypatch.setattr(Checkpoint, "save", save)
-    with caplog.at_level("INFO", logger="nnrepro"):
-        experiments.run(family, "r", spec, tmp_path / "resumed", env)
-    assert f"(epoch {crash_epoch})" in caplog.text           # it did resume, not start over
-    assert not (tmp_path / "resumed.checkpoint.pt").exists()
-    experiments.run(family, "r", spec, tmp_path / "straight", env)
-    for f in sorted((tmp_path / "straight").glob("*.parquet")):
-        pd.testing.assert_frame_equal(pd.read_parquet(f), pd.read_parquet(tmp_path / "resumed" / f.name))
 
 
 def _toy_fit(tmp_path, epochs, lr=0.1, crash_at=None):
@@ -212,3 +180,111 @@ def test_a_finite_but_exploding_loss_is_diverged(tmp_path, processed):
     steps = pd.read_parquet(tmp_path / "bounded" / "steps.parquet")
     assert info["status"] == "diverged"
     assert steps["loss"].map(math.isfinite).all() and steps["loss"].max() > 1000 * steps["loss"].iloc[0]
+
+
+def test_run_state_round_trips_lists_and_dicts_in_place(tmp_path):
+    """Lists and dicts of models, optimizers and generators are saved and loaded recursively
+    into the same objects; plain values (rows, lists of tensors) are replaced."""
+    from nnrepro.training import RunState
+
+    def state(seed):
+        torch.manual_seed(seed)
+        nets = [torch.nn.Linear(3, 2) for _ in range(2)]
+        return RunState(nets=nets, opts={("SGD", "a"): torch.optim.SGD(nets[0].parameters(), lr=0.1, momentum=0.9)},
+                        gens=[torch.Generator().manual_seed(seed)], rows=[seed], samples=[[], []])
+
+    a = state(0)
+    a.nets[0](torch.ones(1, 3)).sum().backward()
+    a.opts[("SGD", "a")].step()                                   # a momentum buffer to restore
+    a.gens[0].manual_seed(7)
+    a.samples[1].append(torch.ones(2))
+    Checkpoint(tmp_path / "s.pt").save(a.state_dict())
+    b = state(1)
+    nets, opt = list(b.nets), b.opts[("SGD", "a")]
+    assert not torch.equal(nets[0].weight, a.nets[0].weight)
+    b.load_state_dict(Checkpoint(tmp_path / "s.pt").load(), "cpu")
+    assert b.nets[0] is nets[0] and b.opts[("SGD", "a")] is opt             # loaded in place
+    assert all(torch.equal(p, q) for x, y in zip(a.nets, b.nets) for p, q in zip(x.parameters(), y.parameters()))
+    assert torch.equal(opt.state_dict()["state"][0]["momentum_buffer"],
+                       a.opts[("SGD", "a")].state_dict()["state"][0]["momentum_buffer"])
+    assert torch.equal(b.gens[0].get_state(), a.gens[0].get_state())
+    assert b.rows == [0] and len(b.samples[1]) == 1 and b.samples[0] == []
+
+
+def _dropout_fit(path, epochs=4, crash_at=None):
+    """A fit whose epochs draw from torch's global RNG (as dropout does); its draws."""
+    from nnrepro.training import RunState, fit
+
+    torch.manual_seed(0)                                         # as a rerun's generator(seed) would
+    st = RunState(draws=[])
+
+    def epoch(k):
+        st.draws.append(torch.rand(3).tolist())
+        return torch.zeros(1)
+
+    save = Checkpoint.save
+
+    def save_then_crash(self, state):
+        save(self, state)
+        if state.get("epoch") == crash_at:
+            raise Interrupted
+    Checkpoint.save = save_then_crash
+    try:
+        fit(st, epochs, Checkpoint(path), epoch)
+    finally:
+        Checkpoint.save = save
+    return st.draws
+
+
+def test_the_global_rng_is_restored_on_resume(tmp_path):
+    straight = _dropout_fit(tmp_path / "a.pt")
+    with pytest.raises(Interrupted):
+        _dropout_fit(tmp_path / "b.pt", crash_at=2)
+    resumed = _dropout_fit(tmp_path / "b.pt")              # reseeded to 0 first, like a rerun
+    assert resumed == straight and straight[2] != straight[0]
+
+
+def test_a_finished_stage_is_not_rerun_after_a_kill(tmp_path):
+    """Stage "first" finishes, stage "second" is killed after its epoch 2: the rerun returns
+    the first stage's kept result without calling it, restores the global RNG after it, and
+    resumes the second at epoch 3; the results equal those of a run that never stopped."""
+    from nnrepro.training import RunState, Stages, fit
+
+    def one_run(path, crash_at=None):
+        calls, save = [], Checkpoint.save
+
+        def first(ckpt):
+            calls.append("first")
+            return torch.rand(2).tolist()                        # moves the global RNG
+
+        def second(ckpt):
+            calls.append("second")
+            st = RunState(draws=[])
+
+            def epoch(k):
+                st.draws.append(torch.rand(1).item())
+                return torch.zeros(1)
+            fit(st, 4, ckpt, epoch)
+            return st.draws
+
+        def save_then_crash(self, state):
+            save(self, state)
+            if state.get("_stage") == "second" and state.get("epoch") == crash_at:
+                raise Interrupted
+        torch.manual_seed(0)
+        Checkpoint.save = save_then_crash
+        try:
+            stages = Stages(Checkpoint(path, {"k": 1}))
+            return stages("first", first), stages("second", second), calls
+        finally:
+            Checkpoint.save = save
+
+    a, b, calls = one_run(tmp_path / "straight.pt")
+    assert calls == ["first", "second"]
+    with pytest.raises(Interrupted):
+        one_run(tmp_path / "killed.pt", crash_at=2)
+    saved = torch.load(tmp_path / "killed.pt", weights_only=False)
+    assert saved["_stage"] == "second" and saved["epoch"] == 2 and list(saved["_stages"]) == ["first"]
+    a2, b2, calls = one_run(tmp_path / "killed.pt")
+    assert calls == ["second"]                                  # the first stage was not rerun
+    assert (a2, b2) == (a, b)

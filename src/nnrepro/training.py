@@ -13,6 +13,10 @@ checkpoints, stops a diverged run and shows progress::
         state.steps += train_epoch(state.model, state.opt, x, y, 128, state.gen).tolist()
         return torch.tensor(state.steps[-1])           # a non-finite loss: diverged
     status = fit(state, epochs, Checkpoint(path, spec), epoch, desc="B seed~0")
+
+Each checkpoint also carries torch's global RNG state (dropout draws from it). A run that trains
+several things one after another (parts, nets) names each a stage (``Stages``): a finished
+stage's result is kept in the checkpoint and never recomputed after a kill.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from torch import nn
@@ -109,16 +113,14 @@ class Checkpoint:
         if state.get("_spec") != self.key:
             log.info("ignoring %s: written by a run with other settings", self.path)
             return None
-        log.info("resuming from %s (epoch %s)", self.path, state.get("epoch"))
+        if "epoch" in state:
+            log.info("resuming from %s (epoch %s)", self.path, state["epoch"])
         return state
 
     def save(self, state: dict) -> None:
         buf = io.BytesIO()
         torch.save({**state, "_spec": self.key}, buf)
         atomic_write_bytes(self.path, buf.getvalue())
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def progress(iterable, total: int | None = None, desc: str = ""):
@@ -177,25 +179,67 @@ def to_device(obj, device):
     return obj
 
 
+def rng_state() -> dict:
+    """torch's global RNG state (CPU, and every CUDA device's when present): dropout and
+    ``torch.randn`` without a generator draw from it."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"cpu": torch.get_rng_state(), "cuda": [s.cpu() for s in cuda]}
+
+
+def set_rng_state(saved: dict) -> None:
+    torch.set_rng_state(saved["cpu"])
+    if saved["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda"])
+
+
+def _stateful(v) -> bool:
+    """An object with a state to checkpoint, or a non-empty list / dict of such objects."""
+    if isinstance(v, (list, tuple)):
+        return len(v) > 0 and all(_stateful(x) for x in v)
+    if isinstance(v, dict):
+        return len(v) > 0 and all(_stateful(x) for x in v.values())
+    return isinstance(v, torch.Generator) or hasattr(v, "state_dict")
+
+
+def _state(v):
+    if isinstance(v, torch.Generator):
+        return v.get_state()
+    if hasattr(v, "state_dict"):
+        return v.state_dict()
+    if _stateful(v) and isinstance(v, dict):                # a dict or list of them
+        return {k: _state(x) for k, x in v.items()}
+    if _stateful(v):
+        return [_state(x) for x in v]
+    return v
+
+
+def _restore(v, saved, device):
+    """``saved`` loaded into the stateful ``v`` in place (returned); a plain value is replaced."""
+    if isinstance(v, torch.Generator):
+        v.set_state(saved)
+    elif hasattr(v, "state_dict"):
+        v.load_state_dict(to_device(saved, device))
+    elif _stateful(v):
+        for k in (range(len(v)) if isinstance(v, (list, tuple)) else v):
+            _restore(v[k], saved[k], device)
+    else:
+        return to_device(saved, device)
+    return v
+
+
 class RunState(SimpleNamespace):
     """Everything of a run that changes while it trains, by name: objects with a state dict
-    (model, optimizer or sampler, scheduler, ensembles, SWAG), ``torch.Generator``s, and plain
-    values (rows of the tables gathered so far, running sums, the previous sample). A checkpoint
-    is ``state_dict()``; the epoch body reads and writes the attributes."""
+    (model, optimizer or sampler, scheduler, ensembles, SWAG), ``torch.Generator``s, lists and
+    dicts of those (an ensemble's members, one optimizer per net), and plain values (rows of the
+    tables gathered so far, running sums, the previous sample). A checkpoint is ``state_dict()``;
+    the epoch body reads and writes the attributes."""
 
     def state_dict(self) -> dict:
-        return to_cpu({k: v.get_state() if isinstance(v, torch.Generator)
-                       else v.state_dict() if hasattr(v, "state_dict") else v
-                       for k, v in vars(self).items()})
+        return to_cpu({k: _state(v) for k, v in vars(self).items()})
 
     def load_state_dict(self, saved: dict, device) -> None:
         for k, v in vars(self).items():
-            if isinstance(v, torch.Generator):
-                v.set_state(saved[k])
-            elif hasattr(v, "state_dict"):
-                v.load_state_dict(to_device(saved[k], device))
-            else:
-                setattr(self, k, to_device(saved[k], device))
+            setattr(self, k, _restore(v, saved[k], device))
 
 
 def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
@@ -210,6 +254,7 @@ def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
     saved, start, initial = checkpoint.load(), 0, None
     if saved is not None:
         start, initial = saved.pop("epoch"), saved.pop("_initial_loss")
+        set_rng_state(saved.pop("_rng"))                  # dropout masks go on as if never stopped
         state.load_state_dict(saved, device)
     report = EpochLog(desc, start, epochs)
     todo = range(start + 1, epochs + 1)
@@ -224,5 +269,53 @@ def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
             log.info("%s: loss %.3g at epoch %d is over %g × its initial %.3g: diverged", desc,
                      losses.max().item(), epoch, max_loss_ratio, initial)
             return "diverged"
-        checkpoint.save({"epoch": epoch, "_initial_loss": initial, **state.state_dict()})
+        checkpoint.save({"epoch": epoch, "_initial_loss": initial, "_rng": rng_state(),
+                         **state.state_dict()})
     return "ok"
+
+
+T = TypeVar("T")
+
+
+class Stages:
+    """Several trainings in one run (a family's parts, its nets, one after another), under the
+    run's one checkpoint file. ``stages(name, train)`` returns ``train(checkpoint)``, where
+    ``train`` hands ``checkpoint`` to ``fit``. When a stage ends, its result (rows, a trained
+    net: whatever ``torch.save`` keeps) and torch's global RNG state after it go into the file:
+    after a kill, finished stages return their kept results without training, and the stage that
+    was running resumes from its last epoch. Names must be unique within the run::
+
+        stages = Stages(Checkpoint(out.checkpoint, spec))
+        rows = [stages(f"net {k}", lambda ckpt: train_net(k, ckpt)) for k in range(nets)]
+    """
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+        self.done = (checkpoint.load() or {}).get("_stages", {})   # name -> (result, RNG after it)
+        if self.done:
+            log.info("resuming from %s: stages %s done", checkpoint.path, ", ".join(self.done))
+
+    def __call__(self, name: str, train: Callable[[Checkpoint], T]) -> T:
+        if name in self.done:
+            result, rng = self.done[name]
+            set_rng_state(rng)                                # as if it had just been trained
+            return result
+        result = train(StageCheckpoint(self, name))
+        self.done[name] = (result, rng_state())
+        self.checkpoint.save({"_stages": self.done})
+        return result
+
+
+class StageCheckpoint:
+    """The running stage's view of the run's checkpoint (``load`` and ``save`` as ``Checkpoint``):
+    its epochs are saved together with the finished stages' results."""
+
+    def __init__(self, stages: Stages, name: str):
+        self.stages, self.name = stages, name
+
+    def load(self) -> dict | None:
+        saved = self.stages.checkpoint.load()
+        return saved if saved is not None and saved.get("_stage") == self.name else None
+
+    def save(self, state: dict) -> None:
+        self.stages.checkpoint.save({**state, "_stage": self.name, "_stages": self.stages.done})

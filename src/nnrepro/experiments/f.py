@@ -27,48 +27,30 @@ from torch import nn
 
 from nnrepro import methods, models, optimizers, synthetic
 from nnrepro.metrics import evaluate
-from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, Stages, fit, generator, train_epoch
 
 
 def run(s: dict, out, env) -> str:
-    status = "ok"
+    stages, statuses = Stages(Checkpoint(out.checkpoint, s)), []   # one stage per trained net
     if "regression" in s["parts"]:
-        status = _worst(status, regression(s["regression"], s, out, env))
+        statuses.append(regression(s["regression"], s, out, env, stages))
     if "mc" in s["parts"]:
-        status = _worst(status, mc_vs_scaling(env.dataset(s["dataset"]), s["mc"], s, out, env))
+        statuses.append(mc_vs_scaling(env.dataset(s["dataset"]), s["mc"], s, out, env, stages))
     if "autoencoder" in s["parts"]:
-        status = _worst(status, autoencoder(env.dataset(s["dataset"]), s["autoencoder"], s, out, env))
-    return status
+        statuses.append(autoencoder(env.dataset(s["dataset"]), s["autoencoder"], s, out, env, stages))
+    return worst(statuses)
 
 
-def _worst(a: str, b: str) -> str:
-    return "diverged" if "diverged" in (a, b) else "ok"
-
-
-def _checkpoint(out, spec: dict, tag: str) -> Checkpoint:
-    """One checkpoint per trained net of the run, beside the run's folder; removed when done."""
-    return Checkpoint(out.checkpoint.with_suffix(f".{tag}.pt"), spec)
+def worst(statuses) -> str:
+    return "diverged" if "diverged" in statuses else "ok"
 
 
 def train(model, opt, x, y, epochs, batch_size, gen, loss_fn, ckpt, env, desc) -> str:
     """``epochs`` of minibatch training through ``training.fit``. Dropout masks come from torch's
-    global RNG: its state is part of the run's state, so a resumed run draws the same masks."""
-    dev = env.torch_device
-    cuda = torch.device(dev).type == "cuda"
-    get_rng = (lambda: torch.cuda.get_rng_state(dev)) if cuda else torch.get_rng_state
-    st = RunState(model=model, opt=opt, gen=gen, rng=get_rng())
-
-    def epoch_fn(epoch):
-        if cuda:
-            torch.cuda.set_rng_state(st.rng.cpu(), dev)
-        else:
-            torch.set_rng_state(st.rng.cpu())
-        losses = train_epoch(model, opt, x, y, batch_size, gen, loss_fn=loss_fn)
-        st.rng = get_rng()
-        return losses
-
-    status = fit(st, epochs, ckpt, epoch_fn, dev, desc=desc, max_loss_ratio=env.max_loss_ratio)
-    ckpt.remove()
+    global RNG, which ``fit`` checkpoints: a resumed run draws the same masks."""
+    st = RunState(model=model, opt=opt, gen=gen)
+    status = fit(st, epochs, ckpt, lambda e: train_epoch(model, opt, x, y, batch_size, gen, loss_fn=loss_fn),
+                 env.torch_device, desc=desc, max_loss_ratio=env.max_loss_ratio)
     model.eval()
     return status
 
@@ -88,7 +70,7 @@ def mc_outputs(model: nn.Module, x: torch.Tensor, samples: int, seed: int) -> to
     return out
 
 
-def regression(cfg: dict, s: dict, out, env) -> str:
+def regression(cfg: dict, s: dict, out, env, stages: Stages) -> str:
     """``nets`` nets from independent inits (and masks) on one data set with a gap."""
     dev = env.torch_device
     x, y = synthetic.regression_1d(cfg["n"], cfg["intervals"], cfg["noise"], s["seed"])
@@ -96,30 +78,32 @@ def regression(cfg: dict, s: dict, out, env) -> str:
     grid = np.linspace(lo, hi, cfg["grid_points"])
     xt, yt, gt = (torch.tensor(v, dtype=torch.float32, device=dev)[:, None] for v in (x, y, grid))
     dist = np.abs(grid[:, None] - x[None, :]).min(1)                              # to the nearest datum
-    tables, status = [], "ok"
-    for k in range(cfg["nets"]):
+
+    def net(k: int, ckpt) -> tuple[pd.DataFrame, np.ndarray, str]:
         seed = 1000 * s["seed"] + k
         gen = generator(seed, dev)
         model = models.MLP(1, tuple(cfg["hidden"]), 1, "relu", dropout=cfg["dropout"],
                            dropout_kind=cfg["dropout_kind"]).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
         st = train(model, opt, xt, yt, cfg["epochs"], cfg["batch_size"], gen, nn.functional.mse_loss,
-                   _checkpoint(out, s, f"regression{k}"), env, f"F regression net {k} epoch")
-        status = _worst(status, st)
+                   ckpt, env, f"F regression net {k} epoch")
         members = mc_outputs(model, gt, cfg["samples"], seed + 1).cpu().numpy()     # (S, G)
         with torch.no_grad():
             scaled = model(gt).squeeze(-1).cpu().numpy()                           # weight scaling
-        tables.append(pd.DataFrame({"net": k, "x": grid, "truth": synthetic.true_function(grid),
-                                    "mc_mean": members.mean(0), "mc_std": members.std(0),
-                                    "weight_scaling": scaled, "distance_to_data": dist, "diverged": st != "ok"}))
-        if k == 0:
-            show = min(cfg["members_shown"], len(members))
-            out.save_table("regression_members", pd.DataFrame({
-                "member": np.repeat(np.arange(show), len(grid)), "x": np.tile(grid, show),
-                "y": members[:show].ravel()}))
+        table = pd.DataFrame({"net": k, "x": grid, "truth": synthetic.true_function(grid),
+                              "mc_mean": members.mean(0), "mc_std": members.std(0),
+                              "weight_scaling": scaled, "distance_to_data": dist, "diverged": st != "ok"})
+        return table, members[:cfg["members_shown"]], st
+
+    tables, shown, statuses = zip(*[stages(f"regression net {k}", lambda ckpt: net(k, ckpt))
+                                    for k in range(cfg["nets"])])
+    show = shown[0]                                                               # net 0's members
+    out.save_table("regression_members", pd.DataFrame({
+        "member": np.repeat(np.arange(len(show)), len(grid)), "x": np.tile(grid, len(show)),
+        "y": show.ravel()}))
     out.save_table("regression", pd.concat(tables, ignore_index=True))
     out.save_table("regression_data", pd.DataFrame({"x": x, "y": y}))
-    return status
+    return worst(statuses)
 
 
 # --- classification: weight scaling vs MC averaging of M masks ------------------------------------
@@ -137,28 +121,29 @@ def mc_table(model, x, y, samples: int, repeats: int, gen) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mc_vs_scaling(ds, cfg: dict, s: dict, out, env) -> str:
+def mc_vs_scaling(ds, cfg: dict, s: dict, out, env, stages: Stages) -> str:
     """``nets`` independently trained nets (own init, own masks) per dropout kind; net k of
     each kind starts from the same init. The nets are the claim's units (Srivastava et al.
     §7.5 compare test error against M on one net; the mask ``repeats`` only average the MC
     noise within a net)."""
-    dev, frames, status = env.torch_device, [], "ok"
-    for k in range(cfg["nets"]):
+    dev = env.torch_device
+
+    def net(k: int, kind: str, ckpt) -> tuple[pd.DataFrame, str]:
         seed = 1000 * s["seed"] + k
-        for kind in cfg["kinds"]:
-            gen = generator(seed, dev)                                  # the same init for both kinds
-            model = models.MLP(ds.n_features, tuple(cfg["hidden"]), ds.n_classes, "relu",
-                               dropout=cfg["dropout"], dropout_kind=kind).to(dev)
-            opt = optimizers.build(model.parameters(), cfg["optimizer"])
-            st = train(model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
-                       nn.functional.cross_entropy, _checkpoint(out, s, f"mc{k}-{kind}"), env,
-                       f"F mc net {k} {kind} epoch")
-            status = _worst(status, st)
-            mc_gen = torch.Generator(device=dev).manual_seed(seed + 1)
-            frames.append(mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["repeats"], mc_gen)
-                          .assign(net=k, kind=kind, p=cfg["dropout"], diverged=st != "ok"))
+        gen = generator(seed, dev)                                      # the same init for both kinds
+        model = models.MLP(ds.n_features, tuple(cfg["hidden"]), ds.n_classes, "relu",
+                           dropout=cfg["dropout"], dropout_kind=kind).to(dev)
+        opt = optimizers.build(model.parameters(), cfg["optimizer"])
+        st = train(model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
+                   nn.functional.cross_entropy, ckpt, env, f"F mc net {k} {kind} epoch")
+        mc_gen = torch.Generator(device=dev).manual_seed(seed + 1)
+        return (mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["repeats"], mc_gen)
+                .assign(net=k, kind=kind, p=cfg["dropout"], diverged=st != "ok")), st
+
+    frames, statuses = zip(*[stages(f"mc net {k} {kind}", lambda ckpt: net(k, kind, ckpt))
+                             for k in range(cfg["nets"]) for kind in cfg["kinds"]])
     out.save_table("mc", pd.concat(frames, ignore_index=True))
-    return status
+    return worst(statuses)
 
 
 # --- autoencoder features with and without dropout ------------------------------------------------
@@ -181,26 +166,29 @@ def unit_range(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tenso
     return (x_train - lo) / span, ((x_test - lo) / span).clamp(0, 1)
 
 
-def autoencoder(ds, cfg: dict, s: dict, out, env) -> str:
-    dev, filters, features, status = env.torch_device, [], [], "ok"
+def autoencoder(ds, cfg: dict, s: dict, out, env, stages: Stages) -> str:
+    dev = env.torch_device
     x_train, x_test = unit_range(ds.x_train, ds.x_test)
-    for p in (0.0, cfg["dropout"]):
+
+    def net(p: float, ckpt) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         gen = generator(s["seed"], dev)                                  # the same init for both
         model = models.MLP(ds.n_features, (cfg["hidden"],), ds.n_features, "relu", dropout=p).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
         st = train(model, opt, x_train, x_train, cfg["epochs"], cfg["batch_size"], gen,
-                   nn.functional.mse_loss, _checkpoint(out, s, f"ae-p{p:g}"), env, f"F autoencoder p={p:g} epoch")
-        status = _worst(status, st)
+                   nn.functional.mse_loss, ckpt, env, f"F autoencoder p={p:g} epoch")
         W = model[0].weight.detach().cpu().numpy()                       # encoder filters (H, d)
         with torch.no_grad():
             h = model[1](model[0](x_test))
             recon = nn.functional.mse_loss(model(x_test), x_test).item()
-        sparsity = hoyer_sparsity(W)
-        filters.append(pd.DataFrame({"p": p, "unit": np.repeat(np.arange(W.shape[0]), W.shape[1]),
-                                     "pixel": np.tile(np.arange(W.shape[1]), W.shape[0]), "weight": W.ravel()}))
-        features.append(pd.DataFrame({"p": p, "unit": np.arange(W.shape[0]), "hoyer": sparsity,
-                                      "active_fraction": (h > 0).float().mean(0).cpu().numpy(),
-                                      "test_mse": recon, "diverged": st != "ok"}))
+        filters = pd.DataFrame({"p": p, "unit": np.repeat(np.arange(W.shape[0]), W.shape[1]),
+                                "pixel": np.tile(np.arange(W.shape[1]), W.shape[0]), "weight": W.ravel()})
+        features = pd.DataFrame({"p": p, "unit": np.arange(W.shape[0]), "hoyer": hoyer_sparsity(W),
+                                 "active_fraction": (h > 0).float().mean(0).cpu().numpy(),
+                                 "test_mse": recon, "diverged": st != "ok"})
+        return filters, features, st
+
+    filters, features, statuses = zip(*[stages(f"autoencoder p={p:g}", lambda ckpt: net(p, ckpt))
+                                        for p in (0.0, cfg["dropout"])])
     out.save_table("filters", pd.concat(filters, ignore_index=True))
     out.save_table("features", pd.concat(features, ignore_index=True))
-    return status
+    return worst(statuses)

@@ -31,22 +31,24 @@ from torch.func import grad, hessian, vmap
 
 from nnrepro import landscape, models, optimizers
 from nnrepro.models import flat_params
-from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, Stages, fit, generator, train_epoch
 
 F64 = torch.float64
 
 
 def run(s: dict, out, env) -> str:
-    status = "ok"
+    stages, status = Stages(Checkpoint(out.checkpoint, s)), "ok"    # one stage per part or trained net
     if "index_energy" in s["parts"]:
-        out.save_table("critical_points", index_energy(s["index_energy"], s["seed"]))
+        points = stages("index energy", lambda _: index_energy(s["index_energy"], s["seed"]))
+        out.save_table("critical_points", points)
     if "width" in s["parts"]:
         rows, status_w = width_sweep(training_subset(env.dataset(s["dataset"]), s["train_size"]),
-                                     s["width"], s, out, env)
+                                     s["width"], s, stages, env)
         out.save_table("width", rows)
         status = status_w if status_w != "ok" else status
     if "paths" in s["parts"]:
-        status_p = paths(training_subset(env.dataset(s["dataset"]), s["train_size"]), s["paths"], s, out, env)
+        status_p = paths(training_subset(env.dataset(s["dataset"]), s["train_size"]), s["paths"], s, out,
+                         stages, env)
         status = status_p if status_p != "ok" else status
     return status
 
@@ -58,11 +60,6 @@ def training_subset(ds, n: int | None):
         return ds
     keep = torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(0))[:n].to(ds.x_train.device)
     return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
-
-
-def _checkpoint(out, spec: dict, tag: str) -> Checkpoint:
-    """One checkpoint per trained object of the run, beside the run's folder; removed when done."""
-    return Checkpoint(out.checkpoint.with_suffix(f".{tag}.pt"), spec)
 
 
 # --- index vs energy of critical points (seed 003 "Stationary Points in High Dimensions") --------
@@ -224,23 +221,24 @@ def ensemble_metrics(ens: Ensemble, x, y) -> tuple[np.ndarray, np.ndarray]:
     return ensemble_loss(logits, y).cpu().numpy(), err.cpu().numpy()
 
 
-def width_sweep(ds, cfg: dict, s: dict, out, env) -> tuple[pd.DataFrame, str]:
-    dev, frames, status = env.torch_device, [], "ok"
-    for H in cfg["widths"]:
+def width_sweep(ds, cfg: dict, s: dict, stages: Stages, env) -> tuple[pd.DataFrame, str]:
+    dev = env.torch_device
+
+    def width(H: int, ckpt) -> tuple[pd.DataFrame, str]:
         gen = generator(s["seed"] * 1_000_003 + H, dev)
         gens = [torch.Generator().manual_seed(s["seed"] * 1_000_003 + H * 1000 + t) for t in range(cfg["trials"])]
         ens = Ensemble(ds.n_features, H, ds.n_classes, gens).to(dev)
         opt = optimizers.build(ens.parameters(), cfg["optimizer"])
         st = train_ensemble(ens, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
-                            _checkpoint(out, s, f"width{H}"), env, f"G width {H}")
-        _checkpoint(out, s, f"width{H}").remove()
+                            ckpt, env, f"G width {H}")
         tr_loss, tr_err = ensemble_metrics(ens, ds.x_train, ds.y_train)
         te_loss, te_err = ensemble_metrics(ens, ds.x_test, ds.y_test)
-        frames.append(pd.DataFrame({"width": H, "trial": np.arange(cfg["trials"]), "train_loss": tr_loss,
-                                    "train_err": tr_err, "test_loss": te_loss, "test_err": te_err,
-                                    "diverged": st != "ok"}))
-        status = "diverged" if st != "ok" else status
-    return pd.concat(frames, ignore_index=True), status
+        return pd.DataFrame({"width": H, "trial": np.arange(cfg["trials"]), "train_loss": tr_loss,
+                             "train_err": tr_err, "test_loss": te_loss, "test_err": te_err,
+                             "diverged": st != "ok"}), st
+
+    frames, statuses = zip(*[stages(f"width {H}", lambda ckpt: width(H, ckpt)) for H in cfg["widths"]])
+    return pd.concat(frames, ignore_index=True), "diverged" if "diverged" in statuses else "ok"
 
 
 # --- paths between solutions: permutation symmetry and mode connectivity --------------------------
@@ -272,7 +270,7 @@ def permute_hidden(model: nn.Sequential, perms: list[torch.Tensor]) -> nn.Sequen
     return net
 
 
-def train_net(ds, cfg: dict, seed: int, ckpt: Checkpoint, env, desc: str) -> tuple[nn.Module, str]:
+def train_net(ds, cfg: dict, seed: int, ckpt, env, desc: str) -> tuple[nn.Module, str]:
     dev = env.torch_device
     gen = generator(seed, dev)
     model = models.build(cfg["model"], ds.n_features, ds.n_classes).to(dev)
@@ -281,7 +279,6 @@ def train_net(ds, cfg: dict, seed: int, ckpt: Checkpoint, env, desc: str) -> tup
     status = fit(st, cfg["epochs"], ckpt,
                  lambda e: train_epoch(model, opt, ds.x_train, ds.y_train, cfg["batch_size"], gen), dev, desc,
                  max_loss_ratio=env.max_loss_ratio)
-    ckpt.remove()
     return model.eval(), status
 
 
@@ -293,21 +290,14 @@ def path_table(model, w0, w1, ds, ts, theta=None) -> pd.DataFrame:
                          "test_loss": te["loss"], "test_err": te["err"]})
 
 
-def paths(ds, cfg: dict, s: dict, out, env) -> str:
+def paths(ds, cfg: dict, s: dict, out, stages: Stages, env) -> str:
     """For each of ``pairs`` pairs of nets (A, B) trained from their own seeds: the segment from A
     to a hidden-unit-permuted copy πA, and the segment and the trained Bézier curve from A to B."""
-    dev, frames, perm_rows = env.torch_device, [], []
+    dev = env.torch_device
     ts = torch.linspace(0, 1, cfg["points"]).tolist()
     bz = cfg["bezier"]
-    for k in range(cfg["pairs"]):
-        nets = []
-        for name in "AB":
-            seed = 1000 * s["seed"] + 2 * k + (name == "B")
-            net, status = train_net(ds, cfg, seed, _checkpoint(out, s, f"net{name}{k}"), env, f"G net {name}{k}")
-            if status != "ok":
-                return status
-            nets.append(net)
-        A, B = nets
+
+    def pair(k: int, A: nn.Module, B: nn.Module) -> tuple[list[pd.DataFrame], dict]:
         gen = torch.Generator(device=dev).manual_seed(1000 * s["seed"] + k + 99)
         piA = permute_hidden(A, hidden_permutations(A, gen))
         with torch.no_grad():
@@ -316,13 +306,27 @@ def paths(ds, cfg: dict, s: dict, out, env) -> str:
         theta = landscape.fit_bezier(A, wA, wB, ds.x_train, ds.y_train, bz["epochs"], bz["batch_size"],
                                      bz["lr"], gen, optimizer=bz["optimizer"])
         # tidy keys (end: piA or B; shape: segment or bezier) beside the display label `path`
-        frames += [path_table(A, wA, wpiA, ds, ts).assign(pair=k, path="A → πA (segment)",
-                                                         end="piA", shape="segment"),
-                   path_table(A, wA, wB, ds, ts).assign(pair=k, path="A → B (segment)",
-                                                       end="B", shape="segment"),
-                   path_table(A, wA, wB, ds, ts, theta).assign(pair=k, path="A → B (Bézier curve)",
-                                                              end="B", shape="bezier")]
-        perm_rows.append({"pair": k, "max_abs_output_diff": diff, "hidden_units": str(cfg["model"]["hidden"])})
+        return ([path_table(A, wA, wpiA, ds, ts).assign(pair=k, path="A → πA (segment)",
+                                                        end="piA", shape="segment"),
+                 path_table(A, wA, wB, ds, ts).assign(pair=k, path="A → B (segment)",
+                                                      end="B", shape="segment"),
+                 path_table(A, wA, wB, ds, ts, theta).assign(pair=k, path="A → B (Bézier curve)",
+                                                             end="B", shape="bezier")],
+                {"pair": k, "max_abs_output_diff": diff, "hidden_units": str(cfg["model"]["hidden"])})
+
+    frames, perm_rows = [], []
+    for k in range(cfg["pairs"]):
+        nets = []
+        for name in "AB":
+            seed = 1000 * s["seed"] + 2 * k + (name == "B")
+            net, status = stages(f"net {name}{k}",
+                                 lambda ckpt: train_net(ds, cfg, seed, ckpt, env, f"G net {name}{k}"))
+            if status != "ok":
+                return status
+            nets.append(net.to(dev))
+        tables, row = stages(f"pair {k}", lambda _: pair(k, *nets))
+        frames += tables
+        perm_rows.append(row)
     out.save_table("paths", pd.concat(frames, ignore_index=True))
     out.save_table("permutation", pd.DataFrame(perm_rows))
     return "ok"

@@ -59,8 +59,6 @@ def whole_set_metrics(model, ds) -> dict:
 
 
 def run(s: dict, out, env) -> str:
-    if s["model"]["bias"]:
-        raise ValueError("family I needs a bias-free ReLU net: set model.bias: false")
     dev = env.torch_device
     ds = env.dataset(s["dataset"])
     ds = dataclasses.replace(ds, x_train=ds.x_train.double(), x_test=ds.x_test.double())
@@ -74,10 +72,7 @@ def run(s: dict, out, env) -> str:
     opts = {k: build_optimizer(k[0], m, s) for k, m in nets.items()}
     # the same minibatch order for all four nets: one generator each, seeded alike
     gens = {k: torch.Generator(device=dev).manual_seed(s["seed"]) for k in nets}
-    st = RunState(**{f"net_{i}": m for i, m in enumerate(nets.values())},
-                  **{f"opt_{i}": o for i, o in enumerate(opts.values())},
-                  **{f"gen_{i}": g for i, g in enumerate(gens.values())},
-                  steps=[], epochs=[], dead=[])
+    st = RunState(nets=nets, opts=opts, gens=gens, steps=[], epochs=[], dead=[])
     st.epochs += epoch_rows(nets, ds, 0, factors, [])
     bound = env.max_loss_ratio * st.epochs[0]["train_loss"] if env.max_loss_ratio else math.inf
 

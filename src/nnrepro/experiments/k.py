@@ -12,7 +12,8 @@ Bach 2019), so the document's predictor needs no f₀ term. As m grows the train
 its linearisation (Lee et al. 2019: ‖θ_t − θ₀‖/‖θ₀‖ = O(m^{-1/2})); the runs measure the gap.
 
 Everything in float64 on the CPU (1-D data: a few thousand GD steps of a small matrix product).
-Tables: gap (one row per width and trial), curves (the predictors on a grid), data.
+Tables: gap (one row per width and trial), curves (the predictors on a grid), data. Each net is
+a stage (``training.Stages``): a killed run retrains only the net it was in.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from nnrepro import synthetic
 from nnrepro.models import ACTIVATIONS, flat_params
+from nnrepro.training import Checkpoint, Stages
 
 F64 = torch.float64
 
@@ -115,13 +117,11 @@ def run(s: dict, out, env) -> str:
     lo, hi = s["interval"]
     grid_np = np.linspace(lo - 0.5, hi + 0.5, s["grid_points"])
     x, y, grid = (torch.from_numpy(v).to(F64) for v in (x, y, grid_np))
-    rows, curves = [], []
-    for width in s["widths"]:
-        for trial in range(s["trials"]):
-            row, curve = one_width(width, trial, x, y, grid, s)
-            rows.append(row)
-            curves.append(curve)
-    out.save_table("gap", pd.DataFrame(rows))
+    stages = Stages(Checkpoint(out.checkpoint, s))       # a killed run keeps its finished nets
+    rows, curves = zip(*[stages(f"width {width} trial {trial}",
+                                lambda _: one_width(width, trial, x, y, grid, s))
+                         for width in s["widths"] for trial in range(s["trials"])])
+    out.save_table("gap", pd.DataFrame(list(rows)))
     out.save_table("curves", pd.concat(curves, ignore_index=True))
     out.save_table("data", pd.DataFrame({"x": x.numpy(), "y": y.numpy()}))
     out.save_table("truth", pd.DataFrame({"x": grid_np, "f": synthetic.true_function(grid_np)}))

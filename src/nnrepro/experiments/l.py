@@ -43,26 +43,6 @@ from nnrepro.training import Checkpoint, RunState, fit, generator, minibatches, 
 N_BINS = 15
 
 
-class Stack:
-    """Objects with state dicts (models, optimizers), checkpointed as one."""
-
-    def __init__(self, items: list):
-        self.items = items
-
-    def __getitem__(self, i):
-        return self.items[i]
-
-    def __len__(self):
-        return len(self.items)
-
-    def state_dict(self) -> list:
-        return [x.state_dict() for x in self.items]
-
-    def load_state_dict(self, states: list) -> None:
-        for x, s in zip(self.items, states):
-            x.load_state_dict(s)
-
-
 def temperatures(s: dict) -> list[float]:
     return [1.0, s["sghmc"]["cold_temperature"]]
 
@@ -97,15 +77,15 @@ def build_state(s: dict, ds, dev) -> RunState:
                      swa_opt, optimizers.cyclic_lr(swa["cycle_epochs"] * steps, swa["min_lr_ratio"])))
     cosine = s["sghmc"]["sampler"]["schedule"] == "cosine"
     return RunState(
-        gen=gen, members=Stack(members),
-        opts=Stack([optimizers.build(m.parameters(), s["optimizer"]) for m in members]),
+        gen=gen, members=members,
+        opts=[optimizers.build(m.parameters(), s["optimizer"]) for m in members],
         swa_net=swa_net, swa_opt=swa_opt,
         swa_sched=swa_sched,
         averaged=AveragedModel(swa_net), swag=SWAG(flat_params(swa_net).numel(), s["swag"]["rank"], dev),
         dropout_net=dropout_net, dropout_opt=optimizers.build(dropout_net.parameters(), s["optimizer"]),
-        chains=Stack(chains), samplers=Stack(chain_samplers),
-        schedules=Stack([torch.optim.lr_scheduler.LambdaLR(
-            o, cosine_schedule(cycle) if cosine else (lambda k: 1.0)) for o in chain_samplers]),
+        chains=chains, samplers=chain_samplers,
+        schedules=[torch.optim.lr_scheduler.LambdaLR(
+            o, cosine_schedule(cycle) if cosine else (lambda k: 1.0)) for o in chain_samplers],
         samples=[[] for _ in chains])
 
 
@@ -131,7 +111,8 @@ def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[R
                 st.swag.collect(st.swa_net)
             return losses
         if name == "dropout":                              # nn.Dropout draws from the global RNG
-            torch.manual_seed(s["seed"] * 100_003 + e)
+            torch.manual_seed(s["seed"] * 100_003 + e)     # fit checkpoints that RNG; this reseed
+                                                           # only keeps the published masks
             return train_epoch(st.dropout_net, st.dropout_opt, x, y, bs, st.gen)
         return sghmc_epoch(st, i, e, s, ds)
 
@@ -170,7 +151,7 @@ def predictions(st: RunState, s: dict, ds, dev) -> dict[str, torch.Tensor]:
     sw = dict(samples=s["swag"]["samples"], scale=s["swag"]["scale"], generator=gen,
               bn_inputs=ds.x_train)
     out = {"single run": methods.single(st.members[0], x),
-           "deep ensemble": methods.deep_ensemble(list(st.members.items), x),
+           "deep ensemble": methods.deep_ensemble(st.members, x),
            "SWA": methods.swa(st.averaged, x, bn_inputs=ds.x_train),
            "SWAG-diagonal": methods.swag(st.swag, st.swa_net, x, diagonal=True, **sw),
            "SWAG-low-rank": methods.swag(st.swag, st.swa_net, x, **sw),
