@@ -201,14 +201,8 @@ def train_ensemble(ens: Ensemble, opt, x, y, epochs: int, batch_size: int, gen, 
 
     def epoch_fn(epoch):
         perms = torch.stack([torch.randperm(n, generator=gen, device=gen.device) for _ in range(T)])
-        losses = []
-        for idx in perms.split(batch_size, dim=1):
-            loss = ensemble_loss(ens(x[idx]), y[idx]).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-        return torch.stack(losses)
+        return train_epoch(ens, opt, x, y, batch_size, gen, batches=perms.split(batch_size, dim=1),
+                           loss_fn=lambda out, target: ensemble_loss(out, target).sum())
 
     return fit(st, epochs, ckpt, epoch_fn, env.torch_device, desc=desc, max_loss_ratio=env.max_loss_ratio)
 

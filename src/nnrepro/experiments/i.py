@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from nnrepro import models
-from nnrepro.ensembles import predict_probs
-from nnrepro.metrics import evaluate
+from nnrepro.methods import score
 from nnrepro.models import flat_params
 from nnrepro.optimizers import SGD
 from nnrepro.pathsgd import PathSGD, linear_layers, rescale_units, unbalancing_factors
@@ -54,7 +53,7 @@ def mapped_back(model, factors: list[torch.Tensor]) -> torch.Tensor:
 @torch.no_grad()
 def whole_set_metrics(model, ds) -> dict:
     train_loss = F.cross_entropy(model(ds.x_train), ds.y_train).item()
-    m = evaluate(predict_probs(model, ds.x_test), ds.y_test)
+    m = score(model, ds.x_test, ds.y_test)
     return {"train_loss": train_loss, "test_err": m["err"], "test_nll": m["nll"]}
 
 

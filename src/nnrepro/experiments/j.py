@@ -31,14 +31,12 @@ from types import SimpleNamespace
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
 from nnrepro import models, optimizers
-from nnrepro.ensembles import predict_probs
-from nnrepro.metrics import evaluate
-from nnrepro.training import Checkpoint, RunState, fit, generator, minibatches
+from nnrepro.methods import score
+from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
 
 KINDS = ("ticket", "random reinit")
 TARGET = 0.2       # "at about 20 % of the weights"
@@ -118,11 +116,9 @@ def split(ds, fraction: float) -> SimpleNamespace:
                            y_val=ds.y_train[val], x_test=ds.x_test, y_test=ds.y_test)
 
 
-@torch.no_grad()
 def scores(model, d) -> dict:
     """Validation loss and accuracy, test accuracy and NLL (eval mode)."""
-    val = evaluate(predict_probs(model, d.x_val), d.y_val)
-    test = evaluate(predict_probs(model, d.x_test), d.y_test)
+    val, test = score(model, d.x_val, d.y_val), score(model, d.x_test, d.y_test)
     return {"val_loss": val["nll"], "val_acc": val["acc"], "test_acc": test["acc"],
             "test_nll": test["nll"]}
 
@@ -133,20 +129,19 @@ def train(model, s: dict, d, gen: torch.Generator) -> tuple[torch.Tensor, list[d
     losses and the evaluations."""
     opt = optimizers.build(model.parameters(), s["optimizer"])
     losses, evals, it = [], [], 0
+
+    def evaluate_every(i, out, y, loss):
+        nonlocal it
+        it += 1
+        if it % s["eval_every"] == 0:
+            evals.append({"iteration": it, **scores(model, d)})
+
     for _ in range(s["epochs"]):
-        for idx in minibatches(len(d.x_train), s["batch_size"], gen):
-            model.train()
-            loss = F.cross_entropy(model(d.x_train[idx]), d.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-            it += 1
-            if it % s["eval_every"] == 0:
-                evals.append({"iteration": it, **scores(model, d)})
+        losses.append(train_epoch(model, opt, d.x_train, d.y_train, s["batch_size"], gen,
+                                  record=evaluate_every))
     if not evals or evals[-1]["iteration"] != it:
         evals.append({"iteration": it, **scores(model, d)})
-    return torch.stack(losses), evals
+    return torch.cat(losses), evals
 
 
 def early_stop(evals: list[dict]) -> dict:

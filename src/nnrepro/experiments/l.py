@@ -30,15 +30,13 @@ import math
 
 import pandas as pd
 import torch
-from torch.optim.swa_utils import SWALR, AveragedModel
 
-from nnrepro import methods, models, optimizers, samplers
+from nnrepro import methods, models, optimizers
 from nnrepro.ensembles import ensemble_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
-from nnrepro.samplers import cosine_schedule, potential
-from nnrepro.swag import SWAG
-from nnrepro.training import Checkpoint, RunState, fit, generator, minibatches, train_epoch
+from nnrepro.recipes import SWA, SGHMCChain
+from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
 
 N_BINS = 15
 
@@ -64,29 +62,16 @@ def build_state(s: dict, ds, dev) -> RunState:
         members.append(build())
     torch.manual_seed(s["seed"] + 500)
     dropout_net = build(dropout=s["dropout"]["p"])
-    swa_net = copy.deepcopy(members[0])
-    swa_opt = optimizers.build(swa_net.parameters(), s["swa"]["optimizer"])
-    chains = [copy.deepcopy(members[0]) for _ in temperatures(s)]
-    chain_samplers = [samplers.build(c.parameters(), {**s["sghmc"]["sampler"], "temperature": T}, gen)
-                      for c, T in zip(chains, temperatures(s))]
     steps = -(-len(ds.y_train) // s["batch_size"])
-    cycle = s["sghmc"]["sampler"]["cycle_epochs"] * steps
-    swa = s["swa"]
-    swa_sched = (SWALR(swa_opt, swa_lr=swa["optimizer"]["lr"], anneal_epochs=1)
-                 if swa["schedule"] == "constant" else torch.optim.lr_scheduler.LambdaLR(
-                     swa_opt, optimizers.cyclic_lr(swa["cycle_epochs"] * steps, swa["min_lr_ratio"])))
-    cosine = s["sghmc"]["sampler"]["schedule"] == "cosine"
+    sc = s["sghmc"]["sampler"]
     return RunState(
         gen=gen, members=members,
         opts=[optimizers.build(m.parameters(), s["optimizer"]) for m in members],
-        swa_net=swa_net, swa_opt=swa_opt,
-        swa_sched=swa_sched,
-        averaged=AveragedModel(swa_net), swag=SWAG(flat_params(swa_net).numel(), s["swag"]["rank"], dev),
+        swa=SWA(members[0], s["swa"], steps, s["swag"]["rank"], dev),
         dropout_net=dropout_net, dropout_opt=optimizers.build(dropout_net.parameters(), s["optimizer"]),
-        chains=chains, samplers=chain_samplers,
-        schedules=[torch.optim.lr_scheduler.LambdaLR(
-            o, cosine_schedule(cycle) if cosine else (lambda k: 1.0)) for o in chain_samplers],
-        samples=[[] for _ in chains])
+        chains=[SGHMCChain(copy.deepcopy(members[0]), {**sc, "temperature": T}, gen, steps)
+                for T in temperatures(s)],
+        samples=[[] for _ in temperatures(s)])
 
 
 def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[RunState, str]:
@@ -98,17 +83,12 @@ def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[R
         name, i, e = plan[epoch - 1]
         if name == "member":
             return train_epoch(st.members[i], st.opts[i], x, y, bs, st.gen)
-        if name == "swa":                                  # from the single run's ŵ
+        if name == "swa":
             if e == 1:
-                st.swa_net.load_state_dict(st.members[0].state_dict())
-            cyclic = s["swa"]["schedule"] == "cyclic"
-            losses = train_epoch(st.swa_net, st.swa_opt, x, y, bs, st.gen,
-                                 after_step=st.swa_sched.step if cyclic else None)
-            if not cyclic:
-                st.swa_sched.step()
-            if e % s["swa"]["cycle_epochs"] == 0:           # end of a cycle: collect ŵᵢ
-                st.averaged.update_parameters(st.swa_net)   # ŵ_SWA = (1/k) Σ ŵᵢ
-                st.swag.collect(st.swa_net)
+                st.swa.start(st.members[0])                 # from the single run's ŵ
+            losses = st.swa.epoch(x, y, bs, st.gen)
+            if st.swa.cycle_end(e):
+                st.swa.collect()                            # ŵ_SWA = (1/k) Σ ŵᵢ, and SWAG
             return losses
         if name == "dropout":                              # nn.Dropout draws from the global RNG
             torch.manual_seed(s["seed"] * 100_003 + e)     # fit checkpoints that RNG; this reseed
@@ -123,25 +103,14 @@ def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[R
 
 def sghmc_epoch(st: RunState, i: int, e: int, s: dict, ds) -> torch.Tensor:
     """One epoch of chain i; U = N·NLL + ‖θ‖²/(2σ²) (nnrepro.samplers.potential)."""
-    sc = s["sghmc"]["sampler"]
-    net, opt, sched = st.chains[i], st.samplers[i], st.schedules[i]
+    chain = st.chains[i]
     if e == 1:
-        net.load_state_dict(st.members[0].state_dict())
-    net.train()
-    n, losses = len(ds.y_train), []
-    for idx in minibatches(n, s["batch_size"], st.gen):
-        U, nll = potential(net, ds.x_train[idx], ds.y_train[idx], n, sc["prior_scale"])
-        opt.zero_grad(set_to_none=True)
-        U.backward()
-        opt.step()
-        sched.step()
-        losses.append(nll.detach())
-    cycle, end = divmod(e, sc["cycle_epochs"])
-    if end == 0 and cycle > sc["burnin_cycles"]:
-        st.samples[i].append(flat_params(net).clone())    # w_s ~ p_T(θ|D)
-    if end == 0 and sc["resample"] == "cycle":
-        opt.resample_momentum()
-    return torch.stack(losses)
+        chain.model.load_state_dict(st.members[0].state_dict())
+    _, nll = chain.epoch(ds.x_train, ds.y_train, s["batch_size"], st.gen)
+    if chain.is_sample(e):
+        st.samples[i].append(flat_params(chain.model).clone())    # w_s ~ p_T(θ|D)
+    chain.end_cycle(e)
+    return nll
 
 
 def predictions(st: RunState, s: dict, ds, dev) -> dict[str, torch.Tensor]:
@@ -152,13 +121,13 @@ def predictions(st: RunState, s: dict, ds, dev) -> dict[str, torch.Tensor]:
               bn_inputs=ds.x_train)
     out = {"single run": methods.single(st.members[0], x),
            "deep ensemble": methods.deep_ensemble(st.members, x),
-           "SWA": methods.swa(st.averaged, x, bn_inputs=ds.x_train),
-           "SWAG-diagonal": methods.swag(st.swag, st.swa_net, x, diagonal=True, **sw),
-           "SWAG-low-rank": methods.swag(st.swag, st.swa_net, x, **sw),
+           "SWA": methods.swa(st.swa.averaged, x, bn_inputs=ds.x_train),
+           "SWAG-diagonal": methods.swag(st.swa.swag, st.swa.net, x, diagonal=True, **sw),
+           "SWAG-low-rank": methods.swag(st.swa.swag, st.swa.net, x, **sw),
            "dropout, weight scaling": methods.weight_scaling(st.dropout_net, x),
            "MC dropout": methods.mc_dropout(st.dropout_net, x, s["dropout"]["samples"], gen)}
     for T, samples in zip(temperatures(s), st.samples):
-        out[sghmc_label(T)] = methods.sample_ensemble(st.chains[0], samples, x)
+        out[sghmc_label(T)] = methods.sample_ensemble(st.chains[0].model, samples, x)
     return out
 
 
