@@ -154,7 +154,7 @@ def test_claim_uses_early_stopping_and_five_seeds():
     assert lottery_claim(df, metric="test_acc").verdict == "pass"      # the old statistic
     new = lottery_claim(df)
     assert new.verdict == "fail" and new.value == pytest.approx(-0.5)
-    assert "round 2" in new.claim and "at 2.0 % left the ticket is -1.50 points" in new.finding
+    assert "round 2" in new.test and "at 2.0 % left the ticket is -1.50 points" in new.finding
     # three seeds, every one on the right side of both thresholds: too few to decide
     assert lottery_claim(_rounds(3, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)).verdict == "inconclusive"
     assert lottery_claim(_rounds(5, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)).verdict == "pass"

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-COLUMNS = ["figure_id", "claim", "value", "low", "high", "n", "threshold", "verdict", "passed",
+COLUMNS = ["figure_id", "claim", "test", "value", "low", "high", "n", "threshold", "verdict", "passed",
            "diverged", "document", "comparable", "profile"]
 # the verdicts, in the order every table and count lists them, and the colour each is shown in
 VERDICTS = ("pass", "fail", "inconclusive", "reference")
@@ -25,7 +25,7 @@ VERDICT_COLOR = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700"
 @dataclass
 class Claim:
     figure_id: str
-    claim: str           # the check in words, e.g. "SWA test error / base test error <= 1"
+    test: str            # how the claim is tested, in words: statistic, units, threshold
     value: float         # the measured number (mean over units where there is an interval)
     threshold: float     # what it is compared with (nan for reference figures)
     passed: bool | None  # True for pass, False for fail, None for inconclusive and reference
@@ -38,6 +38,7 @@ class Claim:
     diverged: int = 0    # runs excluded because they diverged
     document: str = ""   # the source's own number for this figure (families.Figure.document)
     comparable: str = ""  # whether our scale can test that number, and why not
+    claim: str = ""      # what the source claims: the registry's one wording (set by figures.render)
 
     def __post_init__(self):
         if not self.verdict:
@@ -54,7 +55,7 @@ class Claim:
         if math.isfinite(self.low) and math.isfinite(self.high):
             v += f" [95 % {self.low:.3g}, {self.high:.3g}; n = {self.n}]"
         t = "" if self.threshold is None or math.isnan(self.threshold) else f" (threshold {self.threshold:.4g})"
-        return f"{self.verdict.upper()}: {self.claim}; value {v}{t}"
+        return f"{self.verdict.upper()}: {self.test}; value {v}{t}"
 
 
 def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float, int]:

@@ -188,11 +188,13 @@ def write_report(claim_files, claims_out: Path, report_md: Path, figures_dir: Pa
         for r in df[df["figure_id"].str.startswith(fam + "-")].itertuples():
             why = " ".join(t for t in (_cell(r.finding), _cell(r.note)) if t)
             md += ["", f"### {r.figure_id}", "", f"![{r.figure_id}](figures/{r.figure_id}.png)", "",
+                   f"Claim: {_cell(r.claim)}. Test: {_cell(r.test)}.", "",
                    f"**{r.verdict}**" + (f": {why}" if why else "")]
             png = figures_dir / f"{r.figure_id}.png"
             img = (f'<img src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}" '
                    f'alt="{r.figure_id}" style="max-width:100%">' if png.exists() else "<p>(missing)</p>")
             body.append(f'<h3 id="{r.figure_id.lower()}">{r.figure_id}</h3>{img}'
+                        f"<p>Claim: {html.escape(str(r.claim))}. Test: {html.escape(str(r.test))}.</p>"
                         f'<p><b style="color:{VERDICT_COLOR.get(r.verdict, "#000")}">{r.verdict}</b>'
                         f'{": " + html.escape(why) if why else ""}</p>')
     if missing:                                  # families the config does not run

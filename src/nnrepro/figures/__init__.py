@@ -77,7 +77,7 @@ def no_data(fig_id: str, why: str, results: Results):
     ax.axis("off")
     ax.text(0.5, 0.5, f"no data: {why}\n(runs: {runs})", ha="center", va="center", wrap=True,
             fontsize=10, transform=ax.transAxes)
-    claim = Claim(fig_id, FIGURE_INFO[fig_id].claim, float("nan"), float("nan"), None,
+    claim = Claim(fig_id, "not tested: no data", float("nan"), float("nan"), None,
                   note=f"no data ({runs})", verdict="inconclusive",
                   finding=f"no data: {why} (runs: {runs}); the claim is not tested")
     return fig, claim
@@ -106,7 +106,7 @@ def render(family: str, results: Results, out_dir: str | Path, profile: str) -> 
             log.exception("%s: no figure drawn", fig_id)
             fig, claim = no_data(fig_id, f"{type(e).__name__}: {e}", results)
         assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
-        claim = beside_document(claim, results, profile)
+        claim = beside_document(dataclasses.replace(claim, claim=FIGURE_INFO[fig_id].claim), results, profile)
         if why := why_inconclusive(claim):
             claim = dataclasses.replace(claim, finding="; ".join(p for p in (claim.finding, why) if p))
         stamp_claim(fig, claim, profile)

@@ -250,7 +250,7 @@ def c_fixes(res: Results):
                  note=f"spread: {_part(first)}; clipped final loss: {_part(trains)}; plain SGD "
                       f"diverged in {_part(diverges)}; {len(diverged)} of {len(runs)} training runs "
                       "diverged (plain SGD diverging is the claim)")
-    claim = replace(claim, claim="Xavier and BN keep per-layer gradient norms within 10× across "
+    claim = replace(claim, test="Xavier and BN keep per-layer gradient norms within 10× across "
                     "depth (value: largest max/min), and clipped SGD trains to a loss well below "
                     "chance (< ln 10 / 2) where plain SGD diverges (in most seeds)", finding=finding,
                     diverged=len(diverged))

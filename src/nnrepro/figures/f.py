@@ -64,7 +64,7 @@ def spread_claim(regs: pd.DataFrame, data_x):
     in_gap, outside = (greater("F-mc-regression", region, math.nan, SPREAD_FACTOR, units=u[region], min_n=5,
                                diverged=n_div) for region in ("gap", "outside"))
     claim = both(in_gap, outside, note=f"{in_gap.n} nets")
-    claim.claim = (f"mean MC std ≥ {AWAY:g} from the data / on the data (≤ {ON_DATA:g}) > {SPREAD_FACTOR:g} "
+    claim.test = (f"mean MC std ≥ {AWAY:g} from the data / on the data (≤ {ON_DATA:g}) > {SPREAD_FACTOR:g} "
                    "in the gap between the data intervals AND outside the data (per net; value: the gap's)")
     per = lambda v: ", ".join(f"{x:.2f}" for x in v)
     matched = _mean(u["matched"])

@@ -136,7 +136,7 @@ def noisy_accuracy_claim(units: pd.DataFrame, premise: Claim, note: str = "",
         finding = f"premise (H-noisy-activations) {premise.verdict}: the noise did not make the " \
                   f"distributions unstable, so the test is void; {finding}"
         claim = replace(claim, verdict="inconclusive", passed=None)
-    return replace(claim, claim=f"under noise that makes the distributions unstable (premise: "
+    return replace(claim, test=f"under noise that makes the distributions unstable (premise: "
                    f"H-noisy-activations), noisy BN's final training accuracy stays within {CLOSE:g} "
                    "points of BN's and above standard's, at every lr (per seed; value: |BN − noisy "
                    "BN| at the smallest lr)", note=note, finding=finding, diverged=diverged)

@@ -80,7 +80,7 @@ def k_ntk(res: Results):
     act = res.runs[0]["spec"]["activation"]
     fig.suptitle(f"Wide two-layer {act} net trained by GD vs the NTK predictor (empirical NTK at init)")
     claim = both(rate, shrinks, note=f"{gap['trial'].nunique()} trials per width")
-    claim.claim = (f"log-log slope of ‖θ_t − θ₀‖/‖θ₀‖ against width within {RATE:g} ± {RATE_TOLERANCE:g} "
+    claim.test = (f"log-log slope of ‖θ_t − θ₀‖/‖θ₀‖ against width within {RATE:g} ± {RATE_TOLERANCE:g} "
                    "(Lee et al.: m^−½) AND the RMS gap net − NTK predictor shrinks with width (slope < 0); "
                    "per trial")
     claim.finding = (f"relative-change slope {rate.value:.2f} [{rate.low:.2f}, {rate.high:.2f}]: {rate.verdict}; "

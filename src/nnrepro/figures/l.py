@@ -107,7 +107,7 @@ def ensembles_claim(table: pd.DataFrame, ens: pd.DataFrame, diverged: int = 0,
             + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS[:3])
             + f" of {len(claimed)}; n = {int(lead['n'])} seeds"
             + (f" (fewer than the {min_n} needed)" if lead["n"] < min_n else ""))
-    return replace(row, claim=text, note=note, finding=finding(table, ens, confidence), diverged=diverged)
+    return replace(row, test=text, note=note, finding=finding(table, ens, confidence), diverged=diverged)
 
 
 def finding(table: pd.DataFrame, ens: pd.DataFrame, confidence: pd.Series | None = None) -> str:

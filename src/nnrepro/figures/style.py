@@ -13,8 +13,8 @@ def apply_style() -> None:
 
 
 def stamp_claim(fig, claim, profile: str) -> None:
-    """Write the claim, its value and verdict under the axes, coloured by outcome."""
-    text = f"[{profile}] {claim.summary()}"
+    """Write the claim, how it is tested, the value and verdict under the axes, coloured by outcome."""
+    text = f"[{profile}] Claim: {claim.claim}. {claim.summary()}"
     if claim.note:
         text += f" — {claim.note}"
     width = max(60, int(fig.get_figwidth() * 13))
