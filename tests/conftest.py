@@ -1,6 +1,7 @@
-"""Shared fixtures: the repository, small configs, and a Snakemake runner."""
+"""Shared fixtures: the repository, the tiny config (tests/tiny.yaml), and a Snakemake runner."""
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -16,42 +17,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = REPO.parent / "shared" / "datasets"   # real MNIST, byte-identical to the official files
 
-# A family-A sweep small enough for a test: 10 runs of 3 epochs on digits.
-TINY_A = {
-    "dataset": "digits",
-    "model": {"hidden": [32, 16], "activation": "relu"},
-    "epochs": 3,
-    "batch_size": 128,
-    "sampler": {"name": "sghmc", "lr": 0.003, "friction": 30.0, "mass": 1.0, "temperature": 1.0,
-                "gamma": 1.0, "alpha": 1.0, "prior_scale": 1.0, "schedule": "constant",
-                "cycle_epochs": 1, "burnin_cycles": 0, "resample": "none"},
-    "seed": 0,
-    "grid": {
-        "temperature": {"sampler.temperature": [1.0, 0.01], "seed": [0]},
-        "gamma": {"sampler.gamma": [1.0, 0.01], "sampler.resample": ["none", "cycle"], "seed": [0]},
-        "gamma_alpha": {"sampler.gamma": [1.0, 0.01], "sampler.alpha": [1.0, 10.0],
-                        "sampler.resample": ["cycle"], "seed": [0]},
-    },
-}
+TINY = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
 
-# A family-B config small enough for a test: 2 seeds, a few epochs each, on digits.
-TINY_B = {
-    "dataset": "digits",
-    "model": {"hidden": [32, 16], "activation": "relu"},
-    "optimizer": {"name": "adam", "lr": 0.003},
-    "epochs": 4,
-    "batch_size": 128,
-    "swa": {"epochs": 4, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
-            "schedule": "cyclic", "cycle_epochs": 1},
-    "swag": {"rank": 3, "scale": 0.5, "samples": 5, "ci_images": 4},
-    "landscape": {"plane_points": 5, "directions": 2, "distances": 5, "max_distance": 5.0},
-    "grid": {"seeds": {"seed": [0, 1]}},
-}
+
+def tiny(family: str | None = None) -> dict:
+    """A fresh copy of tests/tiny.yaml (the whole config), or of one family's block in it."""
+    return copy.deepcopy(TINY if family is None else TINY["families"][family])
+
+
+TINY_A, TINY_B = tiny("A"), tiny("B")   # the blocks older tests import by name
 
 
 def tiny_config(runs_per_job: int = 1, **families) -> dict:
-    return {"profile": "test", "device": "cpu", "data": {"root": "data", "mirror": None},
-            "runs_per_job": runs_per_job, "run": list(families), "families": families}
+    """tests/tiny.yaml's top level around the given family blocks (``run``: those families)."""
+    return {**tiny(), "runs_per_job": runs_per_job, "run": list(families), "families": families}
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
 """Family A end to end on digits: a tiny sweep, its six figures and claims; divergence; resume."""
-import copy
 import math
 
 import numpy as np
@@ -11,8 +10,7 @@ from nnrepro.experiments import run
 from nnrepro.figures import render
 from nnrepro.results import Results
 
-from conftest import TINY_A
-
+from conftest import run_sweep, tiny
 
 
 def _run(spec, path, env, run_id="r"):
@@ -21,10 +19,8 @@ def _run(spec, path, env, run_id="r"):
 
 
 def test_tiny_sweep_renders_six_figures_with_claims(env, tmp_path):
-    runs = config.expand_runs(TINY_A)
-    assert len(runs) == 2 + 4 + 4
-    paths = [_run(spec, tmp_path / "runs" / rid, env, rid) for rid, spec in runs.items()]
-    res = Results(paths)
+    res = run_sweep("A", tiny("A"), tmp_path / "runs", env)
+    assert len(res.runs) == 2 + 4 + 4
     # every row carries its sweep and the effective value of every swept setting: γ = 1 in the
     # T sweep (which does not vary it) is 1, not NaN, so a filter on γ keeps those runs
     epochs = res.table("epochs")
@@ -54,8 +50,8 @@ def test_tiny_sweep_renders_six_figures_with_claims(env, tmp_path):
 
 
 def test_huge_step_diverges_and_figures_still_render(env, tmp_path):
-    bad = copy.deepcopy(TINY_A)
-    bad["grid"] = {"temperature": {"sampler.temperature": [1.0, 0.01], "seed": [0]}}
+    bad = tiny("A")
+    bad["grid"] = {"temperature": bad["grid"]["temperature"]}      # its two runs: T = 1 and 0.01
     runs = config.expand_runs(bad)
     runs["sampler.temperature~1_seed~0"]["sampler"]["lr"] = 50.0
     paths = [_run(spec, tmp_path / rid, env, rid) for rid, spec in runs.items()]
@@ -70,7 +66,7 @@ def test_huge_step_diverges_and_figures_still_render(env, tmp_path):
 # --- A's bounded statistics (issue 17): per-seed ρs get intervals that stay within [−1, 1] ---
 
 def test_mean_rho_interval_decides_where_the_t_interval_does_not():
-    from nnrepro.claims import greater, mean_interval
+    from nnrepro.claims import greater
     from nnrepro.figures.a import mean_rho_interval
     rhos = [1.0, 1.0, 1.0, 1.0, 0.7]                  # every seed's ρ(T, ‖θ‖) ≥ 0.7, four exactly 1
     old = greater("A-norm-vs-T", "ρ > 0.8", math.nan, 0.8, units=rhos, min_n=5)

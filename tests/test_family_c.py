@@ -9,14 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from nnrepro import config
 from nnrepro.experiments import c
-from nnrepro.experiments import run as run_experiment
 from nnrepro.families import FIGURES
 from nnrepro.figures import c as figs
 from nnrepro.figures import render
 from nnrepro.models import MLP
-from nnrepro.results import Results
+
+from conftest import run_sweep, tiny
 
 
 def test_backprop_matches_the_chain_rule_written_out():
@@ -178,17 +177,8 @@ def test_variance_units_on_a_hand_made_table():
 
 
 # ---------------------------------------------------------------- end to end
-TINY_C = dict(dataset="digits", gradients=dict(depths=[30], width=256, repeats=5, batch_size=128),
-              variance=dict(hidden=[128, 64, 32], batch_size=400, repeats=5),
-              clipping=dict(depth=10, width=64, epochs=3),
-              grid=dict(init=dict(task=["init"]),
-                        clipping={"task": ["clipping"], "clipping.max_norm": [0, 1.0], "seed": [0, 1]}))
-
-
 def test_end_to_end(tmp_path, env):
-    for rid, spec in config.expand_runs(TINY_C).items():
-        run_experiment("C", rid, spec, tmp_path / "runs" / rid, env)
-    res = Results(sorted((tmp_path / "runs").glob("*/run.json")))
+    res = run_sweep("C", tiny("C"), tmp_path / "runs", env)
     status = {r["run"]: r["status"] for r in res.runs}
     assert len(status) == 5
     assert status["task~clipping_clipping.max_norm~0_seed~0"] == "diverged"      # plain SGD

@@ -14,12 +14,14 @@ from nnrepro.experiments import run as run_experiment
 from nnrepro.figures import render
 from nnrepro.results import Results
 
+from conftest import tiny
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("famD")
     out = root / "runs/D/default"
-    run_experiment("D", "default", {"seed": 0, "point": {}}, out, Env(device="cpu"))
+    run_experiment("D", "default", tiny("D"), out, Env(device="cpu"))
     return root, out
 
 

@@ -10,16 +10,7 @@ from nnrepro.experiments import Env, e, run
 from nnrepro.figures import render
 from nnrepro.results import Results
 
-SPEC = dict(
-    seed=0,
-    least_squares=dict(n=12, d=30, outputs=2, lr=0.3, steps=1500, init_scales=[0.0, 0.1, 1.0]),
-    ridge=dict(lambda_min=1e-8, lambda_max=100.0, num=11, hessian_lambdas=[0.0, 0.1]),
-    perturb=dict(steps=1600, at=800, scale=1.0, weight_decay=0.1, trials=2),
-    mlp=dict(n=6, d=3, hidden=8, activation="tanh", lr=0.015, steps=1500, lambdas=[0.1]),
-    separable=dict(n=20, gamma=0.5, lr=1.0, steps=100000, inits=3, init_scale=0.5,
-                   lambdas=[0.1, 0.01, 0.001, 0.0001], radii=[1, 2, 4, 8]),
-    homogeneity=dict(depths=[1, 3, 5], width=8, d=4, points=8),
-)
+from conftest import tiny
 
 
 def test_gd_reaches_pseudoinverse_plus_null_part():
@@ -69,7 +60,7 @@ def test_relu_homogeneity_per_layer():
 
 def test_end_to_end(tmp_path):
     out = tmp_path / "runs/E/default"
-    run("E", "default", SPEC, out, Env(device="cpu"))
+    run("E", "default", tiny("E"), out, Env(device="cpu"))
     claims = render("E", Results([out / "run.json"]), tmp_path / "fig", "quick")
     assert list(claims.figure_id) == FIGURES["E"]
     assert all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["E"])

@@ -16,6 +16,8 @@ from nnrepro.figures import render
 from nnrepro.models import MLP
 from nnrepro.results import Results
 
+from conftest import tiny
+
 
 def test_regression_data_has_the_gap():
     x, y = synthetic.regression_1d(200, [[-4, -1.5], [1.5, 4]], 0.0, seed=3)
@@ -137,12 +139,8 @@ def test_mean_sparsity_and_mosaic():
 
 
 def test_end_to_end(tmp_path, env):
-    spec = dict(dataset="digits",
-                regression=dict(n=20, hidden=[16], epochs=30, samples=10, nets=2, grid_points=41),
-                mc=dict(hidden=[32], epochs=2, samples=5, nets=2, repeats=2),
-                autoencoder=dict(hidden=16, epochs=2))
     out = tmp_path / "runs/F/default"
-    run("F", "default", spec, out, env)
+    run("F", "default", tiny("F"), out, env)
     claims = render("F", Results([out / "run.json"]), tmp_path / "fig", "quick")
     assert list(claims.figure_id) == FIGURES["F"]
     assert all((tmp_path / "fig" / f"{i}.png").exists() for i in FIGURES["F"])
@@ -154,8 +152,7 @@ def test_end_to_end(tmp_path, env):
 def test_one_part_configured_still_completes_every_figure(tmp_path, env):
     """`parts: [regression]` trains only the regression; the classifier's and the autoencoder's
     figures are "no data" panels whose claims say why (inconclusive / not a pass), no crash."""
-    spec = dict(dataset="digits", parts=["regression"],
-                regression=dict(n=20, hidden=[16], epochs=30, samples=10, nets=2, grid_points=41))
+    spec = {**tiny("F"), "parts": ["regression"]}
     out = tmp_path / "runs/F/default"
     run("F", "default", spec, out, env)
     claims = render("F", Results([out / "run.json"]), tmp_path / "fig", "quick").set_index("figure_id")

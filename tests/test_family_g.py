@@ -20,6 +20,8 @@ from nnrepro.figures import render
 from nnrepro.models import MLP, flat_params
 from nnrepro.results import Results
 
+from conftest import tiny
+
 F64 = torch.float64
 
 
@@ -204,13 +206,8 @@ def test_path_claims():
 
 
 def test_end_to_end(tmp_path, env):
-    spec = dict(dataset="digits",
-                index_energy=dict(n=2, points=6, problems=2, trajectories=4, gd_steps=100, snapshots=4,
-                                  newton_steps=20),
-                width=dict(widths=[4, 16, 64], trials=3, epochs=2),
-                paths=dict(model=dict(hidden=[16]), epochs=2, pairs=2, points=5, bezier=dict(epochs=1)))
     out = tmp_path / "runs/G/default"
-    run("G", "default", spec, out, env)
+    run("G", "default", tiny("G"), out, env)
     claims = render("G", Results([out / "run.json"]), tmp_path / "fig", "quick")
     assert list(claims.figure_id) == FIGURES["G"]
     assert all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["G"])
@@ -219,9 +216,7 @@ def test_end_to_end(tmp_path, env):
 
 
 def test_one_part_configured_still_completes_every_figure(tmp_path, env):
-    spec = dict(dataset="digits", parts=["index_energy"],
-                index_energy=dict(n=2, points=6, problems=2, trajectories=4, gd_steps=100,
-                                  snapshots=4, newton_steps=20))
+    spec = {**tiny("G"), "parts": ["index_energy"]}
     out = tmp_path / "runs/G/default"
     run("G", "default", spec, out, env)
     claims = render("G", Results([out / "run.json"]), tmp_path / "fig", "quick").set_index("figure_id")

@@ -9,14 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from nnrepro import config
 from nnrepro.experiments import h
-from nnrepro.experiments import run as run_experiment
 from nnrepro.families import FIGURES
 from nnrepro.figures import h as figs
 from nnrepro.figures import render
 from nnrepro.models import CNN, MLP, VGG11
-from nnrepro.results import Results
+
+from conftest import run_sweep, tiny
 
 
 def test_batchnorm_train_and_eval_follow_the_algorithm():
@@ -228,18 +227,11 @@ def test_shown_lr_is_the_smallest_lr_with_every_variant():
 
 
 # ---------------------------------------------------------------- end to end
-TINY_H = dict(dataset="digits", model=dict(hidden=[32, 32, 32]), epochs=4, batch_size=64,
-              optimizer=dict(name="sgd", lr=0.1), noise=dict(mean=0.84, std_min=0.42, std_max=1.26),
-              record=dict(units=3, values=32),
-              grid=dict(runs={"seed": [0, 1, 2, 3, 4], "variant": ["standard", "bn", "noisy_bn"],
-                              "optimizer.lr": [0.1, 0.5]}))
+TINY_H = tiny("H")                  # also the resume test's
 
 
 def test_end_to_end(tmp_path, env):
-    runs = config.expand_runs(TINY_H)
-    for rid, spec in runs.items():
-        run_experiment("H", rid, spec, tmp_path / "runs" / rid, env)
-    res = Results(sorted((tmp_path / "runs").glob("*/run.json")))
+    res = run_sweep("H", TINY_H, tmp_path / "runs", env)
     stats = res.table("activation_stats")
     one = stats[stats["run"] == "seed~0_variant~bn_optimizer.lr~0.1"]
     assert len(one) == 4 * 3 * 3                         # epochs × layers × tracked units

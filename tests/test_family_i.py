@@ -13,7 +13,7 @@ from nnrepro.optimizers import SGD
 from nnrepro.pathsgd import (PathSGD, linear_layers, path_norm, path_scaling, rescale, rescale_units,
                              unbalancing_factors)
 
-from conftest import run_sweep
+from conftest import run_sweep, tiny
 
 F64 = torch.float64
 
@@ -171,13 +171,8 @@ def test_a_diverged_rescaled_net_counts_as_untrained():
     assert claim.n == 5 and claim.value > 1.5 and "SGD rescaled in 2 seed(s)" in claim.finding
 
 
-TINY_I = {"dataset": "digits", "model": {"hidden": [16, 16], "activation": "relu", "bias": False},
-          "epochs": 3, "batch_size": 32, "sgd_lr": 0.05, "path_lr": 0.01,
-          "rescale": {"c": 10.0}, "grid": {"seeds": {"seed": [0, 1, 2, 3, 4]}}}
-
-
 def test_tiny_run_and_figure(env, tmp_path):
-    res = run_sweep("I", TINY_I, tmp_path, env)
+    res = run_sweep("I", tiny("I"), tmp_path, env)
     ep = res.table("epochs")
     assert len(ep) == 5 * 4 * 4 and set(ep["net"]) == {"original", "rescaled"}
     start = ep[ep.epoch == 0].groupby("run")["train_loss"]

@@ -11,7 +11,7 @@ from nnrepro.figures.j import lottery_claim, near_target, ticket_margins
 from nnrepro.models import MLP
 from nnrepro.training import train_epoch
 
-from conftest import run_sweep
+from conftest import run_sweep, tiny
 
 SPEC = {"model": {"hidden": [30, 20], "activation": "relu", "batchnorm": False, "dropout": 0.0,
                   "dropout_kind": "bernoulli", "init": "default", "gain": 1.0, "bias": True}}
@@ -160,11 +160,7 @@ def test_claim_uses_early_stopping_and_five_seeds():
     assert lottery_claim(_rounds(5, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)).verdict == "pass"
 
 
-TINY_J = {"dataset": "digits", "model": {"hidden": [40, 20], "activation": "relu"},
-          "optimizer": {"name": "adam", "lr": 0.0012}, "epochs": 2, "batch_size": 128,
-          "eval_every": 4,
-          "prune": {"rounds": 3, "hidden_rate": 0.5, "output_rate": 0.25, "controls": "target"},
-          "grid": {"seeds": {"seed": [0, 1]}}}
+TINY_J = tiny("J")                  # also the resume test's
 
 
 def test_tiny_sweep_and_figure(env, tmp_path):

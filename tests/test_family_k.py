@@ -13,6 +13,8 @@ from nnrepro.figures import render
 from nnrepro.figures.k import loglog_slope, ntk_claim, slopes_per_trial
 from nnrepro.results import Results
 
+from conftest import tiny
+
 F64 = torch.float64
 
 
@@ -101,9 +103,8 @@ def test_ntk_claim_tests_the_rate_not_only_the_sign():
 
 
 def test_end_to_end(tmp_path):
-    spec = dict(seed=0, n=6, widths=[16, 64, 256], trials=5, steps=100, grid_points=21)
     out = tmp_path / "runs/K/default"
-    run("K", "default", spec, out, Env(device="cpu"))
+    run("K", "default", tiny("K"), out, Env(device="cpu"))
     claims = render("K", Results([out / "run.json"]), tmp_path / "fig", "quick")
     assert list(claims.figure_id) == FIGURES["K"]
     assert (tmp_path / "fig" / "K-ntk.png").exists()

@@ -16,22 +16,12 @@ from nnrepro.figures.l import ensembles_claim, paired_nll, per_method
 from nnrepro.metrics import ece
 from nnrepro.results import RunDir
 
-from conftest import run_sweep
-
-TINY_L = {"dataset": "digits", "model": {"hidden": [32, 16], "activation": "relu"},
-          "optimizer": {"name": "adam", "lr": 0.003}, "epochs": 3, "batch_size": 128,
-          "ensemble": {"members": 3},
-          "swa": {"epochs": 3, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
-                  "schedule": "cyclic", "cycle_epochs": 1},
-          "swag": {"rank": 3, "samples": 4}, "dropout": {"p": 0.3, "samples": 5},
-          "sghmc": {"epochs": 4, "cold_temperature": 0.01,
-                    "sampler": {"name": "sghmc", "lr": 0.003, "friction": 30.0, "cycle_epochs": 1,
-                                "burnin_cycles": 1}},
-          "grid": {"seeds": {"seed": [0, 1]}}}
+from conftest import run_sweep, tiny
 
 
 def _spec(**over):
-    spec = next(iter(config.expand_runs({**TINY_L, "grid": {}, **over}).values()))
+    """tests/tiny.yaml's L block as one run (no grid), ``over`` laid over it."""
+    spec = next(iter(config.expand_runs({**tiny("L"), "grid": {}, **over}).values()))
     return full_settings("L", spec)
 
 
@@ -53,7 +43,7 @@ def test_every_method_gives_probabilities_and_one_member_is_the_single_run(env, 
 
 
 def test_too_short_a_chain_is_rejected_before_compute():
-    s = _spec(sghmc={**TINY_L["sghmc"], "epochs": 1})         # config.cross_field_errors, not the job
+    s = _spec(sghmc={**tiny("L")["sghmc"], "epochs": 1})         # config.cross_field_errors, not the job
     assert any("= 0 collected samples a chain" in e for e in config.cross_field_errors("L", s))
 
 
@@ -153,7 +143,7 @@ def test_every_method_better_passes_and_too_few_seeds_is_inconclusive():
 
 
 def test_tiny_sweep_table_and_figure(env, tmp_path):
-    res = run_sweep("L", TINY_L, tmp_path, env)
+    res = run_sweep("L", tiny("L"), tmp_path, env)
     ens = res.table("ensembles")
     assert len(ens) == 2 * 9
     assert {"method", "acc", "nll", "ece", "brier", "members", "ensemble"} <= set(ens.columns)

@@ -1,4 +1,4 @@
-"""Real Snakemake and DVC runs of the pipeline on tiny configs in a temporary directory."""
+"""Real Snakemake and DVC runs of the pipeline on blocks of tests/tiny.yaml in a temporary directory."""
 import copy
 import os
 import re
@@ -13,25 +13,25 @@ import yaml
 from nnrepro.families import FIGURES
 from nnrepro.claims import COLUMNS
 
-from nnrepro.config import load
+from nnrepro.config import validate
 
-from conftest import REPO, TINY_A, TINY_B, snakemake, tiny_config
+from conftest import REPO, snakemake, tiny, tiny_config
 
 pytestmark = pytest.mark.slow
-QUICK = load(REPO / "config.yaml")["families"]   # D and E are fast at quick scale: used as shipped
-# families C and H, small: one init run and two clipping runs; six BN runs in two jobs
-TINY_C = {"gradients": {"depths": [20], "width": 64, "repeats": 2},
-          "variance": {"hidden": [64, 32, 16], "batch_size": 200, "repeats": 2},
-          "clipping": {"depth": 10, "width": 64, "epochs": 2},
-          "grid": {"init": {"task": ["init"]},
-                   "clipping": {"task": ["clipping"], "clipping.max_norm": [0, 1.0], "seed": [0]}}}
-TINY_H = {"model": {"hidden": [16, 16]}, "epochs": 2, "record": {"units": 2, "values": 16},
-          "grid": {"runs": {"optimizer.lr": [0.1, 0.5], "variant": ["standard", "bn", "noisy_bn"]}}}
+
+
+def test_the_tiny_config_is_valid():
+    """tests/tiny.yaml passes the checks `snakemake` runs before any job, every family's block."""
+    cfg = tiny()
+    assert cfg["run"] == sorted(cfg["families"]) == list("ABCDEFGHIJKL")
+    validate(cfg)
 
 
 def test_snakemake_all_families_end_to_end(tmp_path, write_config):
-    cfg = tiny_config(runs_per_job=4, A=TINY_A, B=TINY_B, C=TINY_C, D=QUICK["D"], E=QUICK["E"],
-                      H=TINY_H)
+    # H with one seed, lr first: its six runs go in two jobs (one per lr), as checked below
+    h = {**tiny("H"), "grid": {"runs": {"optimizer.lr": [0.1, 0.5],
+                                        "variant": ["standard", "bn", "noisy_bn"]}}}
+    cfg = tiny_config(runs_per_job=4, **{f: tiny(f) for f in "ABCDE"}, H=h)
     write_config(cfg)
     snakemake(tmp_path)
     ids = [fid for fam in "ABCDEH" for fid in FIGURES[fam]]
@@ -42,7 +42,7 @@ def test_snakemake_all_families_end_to_end(tmp_path, write_config):
     assert list(claims.columns) == COLUMNS
     assert list(claims["figure_id"]) == ids
     assert set(claims["profile"]) == {"test"}
-    # D and E are mathematical facts: at the shipped quick settings every claim holds
+    # D and E are mathematical facts: at the tiny settings (D's: the quick profile's) every claim holds
     de = claims[claims["figure_id"].str[0].isin(["D", "E"]) & claims["passed"].notna()]
     assert len(de) == 15 and de["passed"].all(), de
     report = (tmp_path / "results" / "report.md").read_text()
@@ -107,7 +107,7 @@ def test_dvc_as_users_use_it(tmp_path, write_config):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     shutil.copytree(REPO / "src" / "nnrepro", repo / "src" / "nnrepro",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    cfg = tiny_config(B={**TINY_B, "grid": {"seeds": {"seed": [0]}}})
+    cfg = tiny_config(B={**tiny("B"), "grid": {"seeds": {"seed": [0]}}})
     (repo / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     def sh(*cmd, cwd=repo):
@@ -168,7 +168,8 @@ def test_dvc_as_users_use_it(tmp_path, write_config):
 def test_spaces_and_list_values_reach_the_shell_quoted(tmp_path, write_config):
     """A space in data.root and a grid over model.hidden (one run per job) used to break the
     rules' shell commands (`unrecognized arguments: 32].log`)."""
-    fam = {**TINY_B, "epochs": 1, "swa": {**TINY_B["swa"], "epochs": 3}, "swag": {**TINY_B["swag"], "rank": 2},
+    b = tiny("B")
+    fam = {**b, "epochs": 1, "swa": {**b["swa"], "epochs": 3}, "swag": {**b["swag"], "rank": 2},
            "grid": {"width": {"model.hidden": [[8], [16, 8]]}}}
     cfg = tiny_config(runs_per_job=1, B=fam)
     cfg["data"]["root"] = "my data"
@@ -189,7 +190,7 @@ def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
     import signal
     import time
 
-    fam = {**TINY_B, "epochs": 60, "grid": {"seeds": {"seed": [0]}}}
+    fam = {**tiny("B"), "epochs": 60, "grid": {"seeds": {"seed": [0]}}}
     write_config(tiny_config(B=fam))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--directory", str(tmp_path), "--cores", "1"]
@@ -234,7 +235,7 @@ def test_code_change_retrains_exactly_that_family(tmp_path, write_config):
         shutil.copytree(REPO / item, repo / item)
     work = tmp_path / "work"
     work.mkdir()
-    (work / "config.yaml").write_text(yaml.safe_dump(tiny_config(D=QUICK["D"], E=QUICK["E"])))
+    (work / "config.yaml").write_text(yaml.safe_dump(tiny_config(D=tiny("D"), E=tiny("E"))))
 
     def smk(*args):
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
@@ -297,7 +298,7 @@ def test_sigterm_stops_training_at_once_and_the_rerun_resumes(tmp_path, write_co
     import signal
     import time
 
-    write_config(tiny_config(B={**TINY_B, "epochs": 5000, "grid": {"seeds": {"seed": [0]}}}))
+    write_config(tiny_config(B={**tiny("B"), "epochs": 5000, "grid": {"seeds": {"seed": [0]}}}))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--directory", str(tmp_path), "--cores", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
