@@ -89,3 +89,16 @@ def test_cli_docs_check(tmp_path):
     (out / "families" / "A.md").write_text("edited by hand\n")
     proc = nnrepro("--check", "--out", str(out))
     assert proc.returncode == 1 and "families/A.md" in proc.stderr
+
+
+def test_readme_is_short_and_links_pages_that_exist():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    # the two commands tests/test_workflow.py and .ci/run rely on, exactly
+    assert "    pip install -e . && snakemake --cores all\n" in readme
+    assert '    pip install -e ".[test]" && python -m pytest -q\n' in readme
+    for target in re.findall(r"\]\(((?:docs/)[^)#]+)\)", readme):
+        assert (REPO / target).exists(), target
+    for page in (REPO / "docs").rglob("*.md"):
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), (page, target)
