@@ -133,19 +133,23 @@ def _resolve(node: dict, defs: dict) -> tuple[dict, str]:
     return node, name
 
 
-def _type(node: dict, ref: str) -> str:
+def _type(node: dict, ref: str, defs: dict) -> str:
+    """A setting's type as a reader wants it: enum values, ``integer ≥ 1``, ``list of number``;
+    the shared definition it comes from when that is a block (``mapping (optimizer)``)."""
+    alternatives = node.get("oneOf") or node.get("anyOf")
+    if alternatives:
+        return " or ".join(_type(*_resolve(a, defs), defs) for a in alternatives)
     if "enum" in node:
         return " | ".join(json.dumps(v) for v in node["enum"])
     kind = node.get("type", "")
     kind = " or ".join(kind) if isinstance(kind, list) else kind
-    items = node.get("items")
-    if kind == "array" and isinstance(items, dict):
-        inner = (items["$ref"].rsplit("/", 1)[-1] if "$ref" in items else
-                 " | ".join(json.dumps(v) for v in items["enum"]) if "enum" in items else
-                 items.get("type", "values"))
-        kind = f"list of {inner}"
-    return f"{kind} ({ref})" if ref and ref not in ("positive", "posint", "epochs", "dataset") else (
-        kind or ref)
+    if kind == "array" and isinstance(node.get("items"), dict):
+        kind = f"list of {_type(*_resolve(node['items'], defs), defs) or 'values'}"
+    bounds = [f"{sign} {node[key]}" for key, sign in (("minimum", "≥"), ("exclusiveMinimum", ">"),
+                                                       ("maximum", "≤"), ("exclusiveMaximum", "<"))
+              if key in node]
+    kind = " ".join([kind, ", ".join(bounds)]).strip() if kind in ("integer", "number") else kind
+    return kind or ref
 
 
 def schema_rows(letter: str, schema_path: Path) -> list[tuple[str, str, str, str]]:
@@ -169,7 +173,7 @@ def schema_rows(letter: str, schema_path: Path) -> list[tuple[str, str, str, str
                                  sub.get("description", "")))
                 walk(sub, path + ".", set(sub.get("required", ())))
             else:
-                rows.append((path, _type(sub, ref), default, sub.get("description", "")))
+                rows.append((path, _type(sub, ref, defs), default, sub.get("description", "")))
 
     root, _ = _resolve(defs[f"family_{letter}"], defs)
     walk(root, "", set(root.get("required", ())))
