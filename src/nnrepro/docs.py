@@ -280,7 +280,10 @@ def write(docs_dir: str | Path = REPO / "docs") -> list[Path]:
 
 
 def stale(docs_dir: str | Path = REPO / "docs") -> list[str]:
-    """The generated pages that differ from (or are missing in) ``docs_dir``."""
-    docs_dir = Path(docs_dir)
-    return [rel for rel, text in pages().items()
-            if not (docs_dir / rel).exists() or (docs_dir / rel).read_text() != text]
+    """The generated pages that differ from (or are missing in) ``docs_dir``, and family pages
+    of no family."""
+    docs_dir, want = Path(docs_dir), pages()
+    orphans = [p.relative_to(docs_dir).as_posix() for p in sorted((docs_dir / "families").glob("*.md"))]
+    return ([rel for rel, text in want.items()
+             if not (docs_dir / rel).exists() or (docs_dir / rel).read_text() != text]
+            + [rel for rel in orphans if rel not in want])
