@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from nnrepro import docs
+from nnrepro.cli import main
 from nnrepro.families import FAMILIES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,25 +75,27 @@ def test_schema_rows_flatten_shared_definitions(tmp_path):
         ("optimizer.lr", "number", "required", "step")]
 
 
-def test_cli_docs_check(tmp_path):
-    def nnrepro(*args):
-        return subprocess.run([sys.executable, "-m", "nnrepro", "docs", *args], cwd=REPO,
-                              capture_output=True, text=True)
+def test_cli_docs_check(tmp_path, capsys):
+    def check(out) -> str:
+        """``nnrepro docs --check --out out``: "" when up to date, else its error message."""
+        try:
+            main(["docs", "--check", "--out", str(out)])
+        except SystemExit as e:
+            return str(e.code)
+        return ""
 
-    assert nnrepro("--check").returncode == 0
+    assert check(REPO / "docs") == ""
     out = tmp_path / "docs"
-    assert nnrepro("--check", "--out", str(out)).returncode == 1            # nothing there yet
-    assert nnrepro("--out", str(out)).returncode == 0
-    assert nnrepro("--check", "--out", str(out)).returncode == 0
+    assert "families/A.md" in check(out)                         # nothing there yet
+    main(["docs", "--out", str(out)])
+    assert check(out) == "" and "up to date" in capsys.readouterr().out
     (out / "families" / "A.md").write_text("edited by hand\n")
-    proc = nnrepro("--check", "--out", str(out))
-    assert proc.returncode == 1 and "families/A.md" in proc.stderr
-    assert nnrepro("--out", str(out)).returncode == 0
+    assert "families/A.md" in check(out)
+    main(["docs", "--out", str(out)])
     (out / "families" / "Z.md").write_text("a family that is gone\n")
-    proc = nnrepro("--check", "--out", str(out))
-    assert proc.returncode == 1 and "families/Z.md" in proc.stderr
-    nnrepro("--out", str(out))
-    assert not (out / "families" / "Z.md").exists()
+    assert "families/Z.md" in check(out)
+    main(["docs", "--out", str(out)])
+    assert not (out / "families" / "Z.md").exists() and check(out) == ""
 
 
 def test_readme_is_short_and_links_pages_that_exist():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -152,11 +153,16 @@ def _type(node: dict, ref: str, defs: dict) -> str:
     return kind or ref
 
 
+@lru_cache(maxsize=None)
+def _definitions(schema_path: str) -> dict:
+    with open(schema_path) as f:
+        return yaml.safe_load(f).get("$defs", {})
+
+
 def schema_rows(letter: str, schema_path: Path) -> list[tuple[str, str, str, str]]:
     """(dotted key, type, default, description) of every setting of the schema's
     ``$defs/family_<X>`` block, nested blocks (shared ``$defs`` included) flattened."""
-    with open(schema_path) as f:
-        defs = yaml.safe_load(f).get("$defs", {})
+    defs = _definitions(str(schema_path))
     if f"family_{letter}" not in defs:
         return []
     rows = []
