@@ -215,6 +215,19 @@ def cmd_catalogue(a) -> None:
     print(f"wrote {out}")
 
 
+def cmd_docs(a) -> None:
+    """Write the generated pages under docs/ (family pages, catalogue); --check writes nothing."""
+    from nnrepro import docs
+
+    if a.check:
+        stale = docs.stale(a.out)
+        if stale:
+            sys.exit(f"out of date in {a.out}: {', '.join(stale)}: run `nnrepro docs`")
+        print(f"{a.out}: up to date")
+        return
+    print(f"wrote {len(docs.write(a.out))} pages under {a.out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     from nnrepro import __version__
 
@@ -298,6 +311,13 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if the page differs from the registry")
     s.set_defaults(fn=cmd_catalogue)
+
+    s = sub.add_parser("docs", help="write docs/families/<X>.md and docs/catalogue.md from the "
+                       "registry, the modules' docstrings, config.yaml and the schema")
+    s.add_argument("--out", default="docs")
+    s.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if a generated page differs")
+    s.set_defaults(fn=cmd_docs)
 
     a = p.parse_args(argv)
     _setup(getattr(a, "threads", None))
