@@ -130,7 +130,11 @@ def _resolve(node: dict, defs: dict) -> tuple[dict, str]:
     name = ""
     while isinstance(node, dict) and "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[-1]
-        node = {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}
+        base, own = defs[name], {k: v for k, v in node.items() if k != "$ref"}
+        merged = {**base, **own}
+        if "properties" in base and "properties" in own:   # both apply: the block's settings
+            merged["properties"] = {**base["properties"], **own["properties"]}  # and its own
+        node = merged
     return node, name
 
 
@@ -262,7 +266,7 @@ def families_index() -> str:
 
 def pages() -> dict[str, str]:
     """Every generated page: its path under ``docs/`` -> its text."""
-    from nnrepro.families import FAMILIES, catalogue_markdown   # TODO(check): catalogue's home
+    from nnrepro.families import FAMILIES, catalogue_markdown
 
     out = {"catalogue.md": catalogue_markdown(), "families/index.md": families_index()}
     out.update({f"families/{x}.md": family_page(x) for x in FAMILIES})

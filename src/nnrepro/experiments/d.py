@@ -1,4 +1,4 @@
-"""Family D, optimizer geometry: small analytic problems, no data (FIGURES.md section D).
+"""Family D, optimizer geometry: small analytic problems, no data (docs/catalogue.md, family D).
 
 Every experiment is one short function that runs optimizers of ``nnrepro.optimizers`` on a torch
 function of a 2-D (or 1-D) point in float64 and returns tidy tables; ``run`` saves them. Seeded and

@@ -1,4 +1,4 @@
-"""Family D figures: optimizer geometry on analytic problems (FIGURES.md section D).
+"""Family D figures: optimizer geometry on analytic problems (docs/catalogue.md, family D).
 
 Each function reads the tables of ``nnrepro.experiments.d`` and computes its claim from them.
 """
