@@ -290,10 +290,11 @@ class Stages:
     """
 
     def __init__(self, checkpoint: Checkpoint):
-        self.checkpoint = checkpoint
-        self.done = (checkpoint.load() or {}).get("_stages", {})   # name -> (result, RNG after it)
+        self.checkpoint = checkpoint                  # the running stage's epochs
+        self.finished = stages_file(checkpoint)       # the finished stages: written once each
+        self.done = (self.finished.load() or {}).get("_stages", {})   # name -> (result, RNG after it)
         if self.done:
-            log.info("resuming from %s: stages %s done", checkpoint.path, ", ".join(self.done))
+            log.info("resuming from %s: stages %s done", self.finished.path, ", ".join(self.done))
 
     def __call__(self, name: str, train: Callable[[Checkpoint], T]) -> T:
         if name in self.done:
@@ -302,13 +303,21 @@ class Stages:
             return result
         result = train(StageCheckpoint(self, name))
         self.done[name] = (result, rng_state())
-        self.checkpoint.save({"_stages": self.done})
+        self.finished.save({"_stages": self.done})
         return result
+
+
+def stages_file(checkpoint: Checkpoint) -> Checkpoint:
+    """Beside the run's checkpoint, the file of its finished stages (same settings key): an
+    epoch's checkpoint then holds the running stage alone, not every finished stage's result."""
+    finished = Checkpoint(checkpoint.path.with_name(checkpoint.path.stem + ".stages.pt"))
+    finished.key = checkpoint.key
+    return finished
 
 
 class StageCheckpoint:
     """The running stage's view of the run's checkpoint (``load`` and ``save`` as ``Checkpoint``):
-    its epochs are saved together with the finished stages' results."""
+    its epochs, tagged with its name."""
 
     def __init__(self, stages: Stages, name: str):
         self.stages, self.name = stages, name
@@ -318,4 +327,4 @@ class StageCheckpoint:
         return saved if saved is not None and saved.get("_stage") == self.name else None
 
     def save(self, state: dict) -> None:
-        self.stages.checkpoint.save({**state, "_stage": self.name, "_stages": self.stages.done})
+        self.stages.checkpoint.save({**state, "_stage": self.name})

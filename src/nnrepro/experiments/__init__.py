@@ -116,7 +116,10 @@ def _run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) ->
     t0 = time.perf_counter()
     log.info("family %s run %s on %s", family, run_id, env.torch_device)
     status = Status(experiment_module(family).run(settings, out, env) or Status.OK)
-    out.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
+    from nnrepro.training import Checkpoint, stages_file
+
+    for ckpt in (out.checkpoint, stages_file(Checkpoint(out.checkpoint)).path):
+        ckpt.unlink(missing_ok=True)        # finished: nothing left to resume
     out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3),
                device=str(env.torch_device))
     log.info("family %s run %s: %s in %.1f s", family, run_id, status, time.perf_counter() - t0)
