@@ -186,22 +186,27 @@ def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
     """The default profile (profiles/default, beside the root Snakefile) is loaded by a plain
     `snakemake`, so after a `kill -9` of the whole workflow the next plain run resumes the
     interrupted training from its checkpoint instead of stopping on incomplete files or on the
-    killed run's lock. While the first workflow lives, a second one in the folder is refused."""
+    killed run's lock, and keeps the runs the killed job had finished (Snakemake deletes the
+    unfinished job's run folders). While the first workflow lives, a second one is refused."""
     import signal
     import time
 
-    fam = {**tiny("B"), "epochs": 60, "grid": {"seeds": {"seed": [0]}}}
-    write_config(tiny_config(B=fam))
+    lr = tiny("B")["optimizer"]["lr"]        # a first key with one value: both seeds in one job
+    fam = {**tiny("B"), "epochs": 60, "grid": {"seeds": {"optimizer.lr": [lr], "seed": [0, 1]}}}
+    write_config(tiny_config(runs_per_job=2, B=fam))
+    run0, run1 = (f"optimizer.lr~{lr:g}_seed~{k}" for k in (0, 1))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--directory", str(tmp_path), "--cores", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "results" / "runs" / "B" / "seed~0.checkpoint.pt"
+    runs = tmp_path / "results" / "runs" / "B"
+    checkpoint = runs / f"{run1}.checkpoint.pt"              # the first run is finished then
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert checkpoint.exists(), "no checkpoint was written"
+    finished = (runs / run0 / "run.json").read_text()
     os.killpg(proc.pid, signal.SIGSTOP)          # frozen mid-training, still alive
     # a second workflow in the same folder, even after `--unlock` (Snakemake's advice), stops
     # with one line naming the first one's PID, before any job, and deletes nothing
@@ -209,14 +214,16 @@ def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
     second = snakemake(tmp_path, check=False)
     assert second.returncode != 0 and proc.poll() is None
     assert f"nnrepro: another workflow (PID {proc.pid}) is running" in second.stderr.splitlines()[-1]
-    assert checkpoint.exists() and (tmp_path / "results" / "runs" / "B" / "seed~0").is_dir()
+    assert checkpoint.exists() and (runs / run1).is_dir()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = snakemake(tmp_path, timeout=900)
     assert "Using workflow specific profile profiles/default" in done.stdout + done.stderr
     log = next((tmp_path / "logs" / "train" / "B").glob("*.log")).read_text()
-    assert "resuming from" in log, log[-2000:]
-    assert '"status": "ok"' in (tmp_path / "results" / "runs" / "B" / "seed~0" / "run.json").read_text()
+    assert "resuming from" in log and f"run {run0}: restored from the killed job" in log, log[:1500]
+    assert (runs / run0 / "run.json").read_text() == finished   # not retrained (same wall time)
+    assert '"status": "ok"' in (runs / run1 / "run.json").read_text()
+    assert not list(runs.glob("*.finished*"))                  # the kept copies are gone
     # `clean` acts on the config that made the results (recorded in results/), so it keeps them
     (tmp_path / "config.yaml").rename(tmp_path / "mine.yaml")
     clean = subprocess.run([sys.executable, "-m", "nnrepro", "clean", "--dry-run"], cwd=tmp_path,

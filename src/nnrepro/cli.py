@@ -54,9 +54,12 @@ def exit_with_parent(pid: int, every_s: float = 2.0, stop_file: str | None = Non
 
 def cmd_train(a) -> None:
     """Run each (run id, settings) in turn; a run already finished with the same settings is
-    kept, so a job interrupted between runs picks up where it stopped."""
+    kept, so a job interrupted between runs picks up where it stopped (its finished runs' files
+    are hard-linked beside their folders until the job ends: Snakemake deletes the folders)."""
+    import shutil
+
     from nnrepro import experiments
-    from nnrepro.results import write_json
+    from nnrepro.results import finished_copy, keep_finished, restore_finished, write_json
 
     if a.parent_pid:
         exit_with_parent(a.parent_pid, stop_file=a.stop_file)
@@ -66,10 +69,13 @@ def cmd_train(a) -> None:
     for run_id, spec in json.loads(a.specs).items():
         out = Path(a.runs_dir) / run_id
         done = out / "run.json"
+        if restore_finished(out):
+            logging.info("run %s: restored from the killed job that finished it", run_id)
         if done.exists() and json.loads(done.read_text()).get("spec") == experiments.full_settings(a.family, spec):
             logging.info("run %s: already done with these settings", run_id)
         else:
             experiments.run(a.family, run_id, spec, out, env)
+            keep_finished(out)
         status[run_id] = json.loads(done.read_text())["status"]
     if a.marker:
         Path(a.marker).parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +84,8 @@ def cmd_train(a) -> None:
         write_json(Path(a.marker), {"family": a.family, "runs": status,
                                     "run_json": {r: sha256((Path(a.runs_dir) / r / "run.json").read_bytes()).hexdigest()
                                                  for r in status}})
+    for run_id in status:                              # the job is done: Snakemake keeps its runs
+        shutil.rmtree(finished_copy(Path(a.runs_dir) / run_id), ignore_errors=True)
 
 
 def cmd_figures(a) -> None:

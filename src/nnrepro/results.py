@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -148,6 +149,45 @@ class Results:
         return [r["run"] for r in self.runs if r["status"] == Status.DIVERGED]
 
 
+def finished_copy(run_dir: Path) -> Path:
+    """Where a finished run's files are kept (hard links, no copy) beside its folder until its
+    job ends: Snakemake deletes an unfinished job's output folders, finished runs' included."""
+    return run_dir.with_name(run_dir.name + ".finished")
+
+
+def keep_finished(run_dir: Path) -> None:
+    """Hard-link a finished run's files into ``finished_copy(run_dir)`` (written whole, then renamed)."""
+    keep, tmp = finished_copy(run_dir), run_dir.with_name(run_dir.name + ".finished.tmp")
+    for old in (keep, tmp):
+        shutil.rmtree(old, ignore_errors=True)
+    for f in run_dir.rglob("*"):
+        if f.is_file():
+            (tmp / f.relative_to(run_dir)).parent.mkdir(parents=True, exist_ok=True)
+            _link(f, tmp / f.relative_to(run_dir))
+    tmp.rename(keep)
+
+
+def restore_finished(run_dir: Path) -> bool:
+    """Put back a run that finished in a job killed later (its folder deleted by Snakemake's
+    rerun); True if there was one. The run's settings are checked by the caller (run.json)."""
+    keep = finished_copy(run_dir)
+    if not (keep / "run.json").exists() or (run_dir / "run.json").exists():
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for f in keep.rglob("*"):
+        if f.is_file():
+            (run_dir / f.relative_to(keep)).parent.mkdir(parents=True, exist_ok=True)
+            _link(f, run_dir / f.relative_to(keep))
+    return True
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:                 # a file system without hard links: a copy
+        shutil.copy2(src, dst)
+
+
 def stale(config: dict, results: str | Path = "results") -> list[Path]:
     """Files and folders under ``results`` that ``config`` (validated) no longer makes: the run
     folders, job markers, checkpoints and timings of runs no longer in a sweep, and the figures,
@@ -162,7 +202,8 @@ def stale(config: dict, results: str | Path = "results") -> list[Path]:
         fam = results / "runs" / f
         keep |= {fam / r for r in runs}
         keep |= {p for p in fam.glob("*.*") if p.name.split(".checkpoint")[0] in runs
-                 or p.name.removesuffix(".lock") in runs}         # checkpoints (and tagged ones), locks
+                 or p.name.removesuffix(".lock") in runs
+                 or p.name.removesuffix(".finished") in runs}     # checkpoints, locks, kept runs
         keep |= {fam / "jobs" / f"{j}.json" for j in job_ids}
         keep |= {results / "benchmarks" / "train" / f / f"{j}.tsv" for j in job_ids}
         keep |= {results / "tables" / f, results / "claims" / f"{f}.csv",
