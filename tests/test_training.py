@@ -290,3 +290,19 @@ def test_a_finished_stage_is_not_rerun_after_a_kill(tmp_path):
     a2, b2, calls = one_run(tmp_path / "killed.pt")
     assert calls == ["second"]                                  # the first stage was not rerun
     assert (a2, b2) == (a, b)
+
+
+PINNED_SWA_STREAM = 6461100865691038733   # stream_seed(0, "swa")
+
+
+def test_seed_streams_are_named_hashed_and_never_collide():
+    from nnrepro.training import stream, stream_seed
+
+    keys = [(seed, name, ints) for seed in range(20) for name in ("member", "net A", "net B", "swa")
+            for ints in [(), (0,), (1,), (0, 1), (1, 0), (10,)]]
+    assert len({stream_seed(seed, name, *ints) for seed, name, ints in keys}) == len(keys)
+    # the arithmetic it replaces collided: F's 1000·seed + k and L's 1000·k + seed
+    assert stream_seed(1, "mc net", 2) != stream_seed(2, "member", 1)
+    # the same stream in every process and version (sha256, not Python's salted hash)
+    assert stream_seed(0, "swa") == PINNED_SWA_STREAM and 0 <= PINNED_SWA_STREAM < 2 ** 63
+    assert torch.equal(torch.rand(5, generator=stream(0, "swa")), torch.rand(5, generator=stream(0, "swa")))

@@ -20,6 +20,7 @@ stage's result is kept in the checkpoint and never recomputed after a kill.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -35,6 +36,20 @@ from torch import nn
 from nnrepro.results import atomic_write_bytes
 
 log = logging.getLogger("nnrepro")
+
+
+def stream_seed(seed: int, name: str, *ints: int) -> int:
+    """The 63-bit seed of the run's random stream ``name`` (with indices ``ints``: a net, a
+    trial, a width): a hash of (seed, name, ints), so distinct streams never share a seed (no
+    arithmetic like seed + 10 000 that two families or two indices can collide on) and a stream
+    is the same in every process."""
+    key = json.dumps([int(seed), name, [int(i) for i in ints]])
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1
+
+
+def stream(seed: int, name: str, *ints: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The run's random stream ``name``: a generator of its own (``stream_seed``)."""
+    return torch.Generator(device=device).manual_seed(stream_seed(seed, name, *ints))
 
 
 def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:

@@ -25,7 +25,7 @@ from nnrepro.methods import score
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
 from nnrepro.recipes import SWA
-from nnrepro.training import Checkpoint, RunState, finite, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, finite, fit, generator, stream, train_epoch
 
 
 @torch.no_grad()
@@ -45,7 +45,7 @@ def run(s: dict, out, env) -> str:
     model = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)
     opt = optimizers.build(model.parameters(), s["optimizer"])
     st = RunState(model=model, opt=opt, gen=gen,
-                  gen_swa=torch.Generator(device=dev).manual_seed(s["seed"] + 10_000),
+                  gen_swa=stream(s["seed"], "swa", device=dev),
                   swa=SWA(model, s["swa"], steps_per_epoch, s["swag"]["rank"], dev),
                   steps=[], epochs=[], iterates={})
 
@@ -88,7 +88,7 @@ def run(s: dict, out, env) -> str:
 
 
 def evaluate_solutions(s, ds, base, swa, swag, iterates, out, dev) -> None:
-    gen = torch.Generator(device=dev).manual_seed(s["seed"] + 20_000)
+    gen = stream(s["seed"], "swag samples", device=dev)
     scfg, lcfg = s["swag"], s["landscape"]
     per_sample, ens_rows = [], [{"method": "base (single run)", **score(base, ds.x_test, ds.y_test)},
                                 {"method": "SWA", **score(swa, ds.x_test, ds.y_test)}]

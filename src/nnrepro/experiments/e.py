@@ -19,6 +19,7 @@ from torch.func import functional_call, hessian
 
 from nnrepro import synthetic
 from nnrepro.optimizers import SGD
+from nnrepro.training import stream, stream_seed
 
 F64 = torch.float64
 ACT = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
@@ -64,7 +65,7 @@ def min_norm(X, Y, lr, steps, init_scales, seed) -> pd.DataFrame:
     """E-min-norm: GD converges to Y X⁺ + W⁰P_null; only span(x_n) components move."""
     W_pinv = Y @ np.linalg.pinv(X)
     P_null = np.eye(X.shape[0]) - X @ np.linalg.pinv(X)  # projector on the null space of Xᵀ
-    G = np.random.default_rng(seed + 1).standard_normal(W_pinv.shape) / np.sqrt(X.shape[0])
+    G = np.random.default_rng(stream_seed(seed, "min norm")).standard_normal(W_pinv.shape) / np.sqrt(X.shape[0])
     W0 = np.array([s * G for s in init_scales])
     rec = log_steps(steps)
     _, traj = gd_square(W0, X, Y, lr, steps, record=set(rec))
@@ -114,7 +115,7 @@ def perturb(X, Y, lr, cfg, seed) -> pd.DataFrame:
     """
     steps, at, K = cfg["steps"], cfg["at"], cfg["trials"]
     P_null = np.eye(X.shape[0]) - X @ np.linalg.pinv(X)
-    rng = np.random.default_rng(seed + 2)
+    rng = np.random.default_rng(stream_seed(seed, "perturb"))
     delta = cfg["scale"] * rng.standard_normal((K, Y.shape[0], X.shape[0])) / np.sqrt(X.shape[0])
     rec = set(np.linspace(0, steps, 201).round().astype(int))
     rows = []
@@ -139,10 +140,10 @@ def deep_hessian(cfg, seed) -> pd.DataFrame:
     activation is smooth (tanh) by default: H needs a C² loss, and ReLU minima at λ > 0 sit on
     kinks (a pre-activation at 0) where H is undefined.
     """
-    g = torch.Generator().manual_seed(seed + 3)
+    g = stream(seed, "deep hessian data")
     x = torch.randn(cfg["n"], cfg["d"], generator=g, dtype=F64)
     y = torch.randn(cfg["n"], 1, generator=g, dtype=F64)
-    torch.manual_seed(seed + 4)
+    torch.manual_seed(stream_seed(seed, "deep hessian init"))
     net = torch.nn.Sequential(torch.nn.Linear(cfg["d"], cfg["hidden"]), ACT[cfg["activation"]](),
                               torch.nn.Linear(cfg["hidden"], 1)).to(F64)
     names, shapes = zip(*[(n, p.shape) for n, p in net.named_parameters()])
@@ -219,7 +220,7 @@ def exp_direction(X, y, cfg, seed) -> pd.DataFrame:
     Z = y[:, None] * X
     w_svm, alpha = hard_margin_svm(X, y)
     w_off, lr = svm_offset(X, y, alpha, cfg["lr"]), cfg["lr"]
-    rng = np.random.default_rng(seed + 5)
+    rng = np.random.default_rng(stream_seed(seed, "exp direction"))
     W0 = np.r_[np.zeros((1, 2)), cfg["init_scale"] * rng.standard_normal((cfg["inits"] - 1, 2))]
     W = np.r_[W0, W0]  # rows: exponential loss from each init, then logistic
     is_exp = np.repeat([True, False], len(W0))[:, None]
@@ -289,7 +290,7 @@ def relu_net(depth: int, d: int, width: int) -> torch.nn.Sequential:
 
 def homogeneity(cfg, seed) -> pd.DataFrame:
     """E-homogeneity: per layer Σ_ij W_k^ij ∂f/∂W_k^ij and its sum over layers, against K·f."""
-    torch.manual_seed(seed + 6)
+    torch.manual_seed(stream_seed(seed, "homogeneity"))
     x = torch.randn(cfg["points"], cfg["d"], dtype=F64)
     rows = []
     for K in cfg["depths"]:

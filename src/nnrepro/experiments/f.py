@@ -27,7 +27,7 @@ from torch import nn
 
 from nnrepro import methods, models, optimizers, synthetic
 from nnrepro.metrics import evaluate
-from nnrepro.training import Checkpoint, RunState, Stages, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, Stages, fit, generator, stream, stream_seed, train_epoch
 
 
 def run(s: dict, out, env) -> str:
@@ -80,14 +80,13 @@ def regression(cfg: dict, s: dict, out, env, stages: Stages) -> str:
     dist = np.abs(grid[:, None] - x[None, :]).min(1)                              # to the nearest datum
 
     def net(k: int, ckpt) -> tuple[pd.DataFrame, np.ndarray, str]:
-        seed = 1000 * s["seed"] + k
-        gen = generator(seed, dev)
+        gen = generator(stream_seed(s["seed"], "regression net", k), dev)
         model = models.MLP(1, tuple(cfg["hidden"]), 1, "relu", dropout=cfg["dropout"],
                            dropout_kind=cfg["dropout_kind"]).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
         st = train(model, opt, xt, yt, cfg["epochs"], cfg["batch_size"], gen, nn.functional.mse_loss,
                    ckpt, env, f"F regression net {k} epoch")
-        members = mc_outputs(model, gt, cfg["samples"], seed + 1).cpu().numpy()     # (S, G)
+        members = mc_outputs(model, gt, cfg["samples"], stream_seed(s["seed"], "regression masks", k)).cpu().numpy()
         with torch.no_grad():
             scaled = model(gt).squeeze(-1).cpu().numpy()                           # weight scaling
         table = pd.DataFrame({"net": k, "x": grid, "truth": synthetic.true_function(grid),
@@ -129,14 +128,13 @@ def mc_vs_scaling(ds, cfg: dict, s: dict, out, env, stages: Stages) -> str:
     dev = env.torch_device
 
     def net(k: int, kind: str, ckpt) -> tuple[pd.DataFrame, str]:
-        seed = 1000 * s["seed"] + k
-        gen = generator(seed, dev)                                      # the same init for both kinds
+        gen = generator(stream_seed(s["seed"], "mc net", k), dev)     # the same init for both kinds
         model = models.MLP(ds.n_features, tuple(cfg["hidden"]), ds.n_classes, "relu",
                            dropout=cfg["dropout"], dropout_kind=kind).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
         st = train(model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
                    nn.functional.cross_entropy, ckpt, env, f"F mc net {k} {kind} epoch")
-        mc_gen = torch.Generator(device=dev).manual_seed(seed + 1)
+        mc_gen = stream(s["seed"], "mc masks", k, device=dev)
         return (mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["repeats"], mc_gen)
                 .assign(net=k, kind=kind, p=cfg["dropout"], diverged=st != "ok")), st
 

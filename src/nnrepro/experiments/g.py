@@ -31,7 +31,7 @@ from torch.func import grad, hessian, vmap
 
 from nnrepro import landscape, models, optimizers
 from nnrepro.models import flat_params
-from nnrepro.training import Checkpoint, RunState, Stages, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, Stages, fit, generator, stream, stream_seed, train_epoch
 
 F64 = torch.float64
 
@@ -133,7 +133,7 @@ def gd_snapshots(loss, theta0: torch.Tensor, steps: int, lr: float, snapshots: i
 def index_energy(cfg: dict, seed: int) -> pd.DataFrame:
     """Critical points of ``problems`` independent memorisation problems (random x, y ~ N(0, I)),
     ``trajectories`` GD runs each, all batched together. One row per start."""
-    gen = torch.Generator().manual_seed(seed + 7)
+    gen = stream(seed, "index energy")
     n, N, K, R = cfg["n"], cfg["points"], cfg["problems"], cfg["trajectories"]
     loss, P = tanh_net_loss(n, cfg["weight_decay"])
     X = torch.randn(K, N, n, generator=gen, dtype=F64)
@@ -219,8 +219,8 @@ def width_sweep(ds, cfg: dict, s: dict, stages: Stages, env) -> tuple[pd.DataFra
     dev = env.torch_device
 
     def width(H: int, ckpt) -> tuple[pd.DataFrame, str]:
-        gen = generator(s["seed"] * 1_000_003 + H, dev)
-        gens = [torch.Generator().manual_seed(s["seed"] * 1_000_003 + H * 1000 + t) for t in range(cfg["trials"])]
+        gen = generator(stream_seed(s["seed"], "width", H), dev)
+        gens = [stream(s["seed"], "width init", H, t) for t in range(cfg["trials"])]
         ens = Ensemble(ds.n_features, H, ds.n_classes, gens).to(dev)
         opt = optimizers.build(ens.parameters(), cfg["optimizer"])
         st = train_ensemble(ens, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
@@ -292,7 +292,7 @@ def paths(ds, cfg: dict, s: dict, out, stages: Stages, env) -> str:
     bz = cfg["bezier"]
 
     def pair(k: int, A: nn.Module, B: nn.Module) -> tuple[list[pd.DataFrame], dict]:
-        gen = torch.Generator(device=dev).manual_seed(1000 * s["seed"] + k + 99)
+        gen = stream(s["seed"], "pair", k, device=dev)
         piA = permute_hidden(A, hidden_permutations(A, gen))
         with torch.no_grad():
             diff = (A(ds.x_test) - piA(ds.x_test)).abs().max().item()
@@ -312,7 +312,7 @@ def paths(ds, cfg: dict, s: dict, out, stages: Stages, env) -> str:
     for k in range(cfg["pairs"]):
         nets = []
         for name in "AB":
-            seed = 1000 * s["seed"] + 2 * k + (name == "B")
+            seed = stream_seed(s["seed"], f"net {name}", k)
             net, status = stages(f"net {name}{k}",
                                  lambda ckpt: train_net(ds, cfg, seed, ckpt, env, f"G net {name}{k}"))
             if status != "ok":

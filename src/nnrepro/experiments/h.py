@@ -39,7 +39,7 @@ from torch import nn
 from nnrepro import optimizers
 from nnrepro.methods import score
 from nnrepro.models import CNN, MLP
-from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, fit, generator, stream, train_epoch
 
 IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
                 "cifar10": (3, 32, 32)}
@@ -159,12 +159,12 @@ def run(s: dict, out, env) -> str:
     dev = env.torch_device
     ds = env.dataset(s["dataset"])
     gen = generator(s["seed"], dev)                     # shuffling; the same for every variant
-    noise_gen = torch.Generator(device=dev).manual_seed(s["seed"] + 10_000)
+    noise_gen = stream(s["seed"], "noise", device=dev)
     model = build(s, ds, noise_gen).to(dev)
     opt = optimizers.build(model.parameters(), s["optimizer"])
     acts = [m for m in model.modules() if isinstance(m, NONLINEAR)]
     rec = s["record"]
-    pick = torch.Generator().manual_seed(s["seed"] + 20_000)
+    pick = stream(s["seed"], "recorded units")
     tracked = [sorted(torch.randperm(n, generator=pick)[:rec["units"]].tolist())
                for n in unit_counts(model)]
     st = RunState(model=model, opt=opt, gen=gen, noise_gen=noise_gen, steps=[], epochs=[],

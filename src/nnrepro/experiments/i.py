@@ -32,7 +32,7 @@ from nnrepro.methods import score
 from nnrepro.models import flat_params
 from nnrepro.optimizers import SGD
 from nnrepro.pathsgd import PathSGD, linear_layers, rescale_units, unbalancing_factors
-from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, fit, generator, stream, train_epoch
 
 OPTIMIZERS = ("SGD", "Path-SGD")
 NETS = ("original", "rescaled")
@@ -64,7 +64,7 @@ def run(s: dict, out, env) -> str:
     generator(s["seed"], dev)                              # the initialisation
     base = models.build(s["model"], ds.n_features, ds.n_classes).double().to(dev)
     factors = unbalancing_factors(base, s["rescale"]["c"],
-                                  torch.Generator().manual_seed(s["seed"] + 7919))
+                                  stream(s["seed"], "rescaling"))
     nets = {(o, n): base if n == "original" else rescale_units(base, factors)
             for o in OPTIMIZERS for n in NETS}
     nets = {k: copy.deepcopy(m) for k, m in nets.items()}

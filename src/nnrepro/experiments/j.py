@@ -36,7 +36,7 @@ from torch.nn.utils import prune
 
 from nnrepro import models, optimizers
 from nnrepro.methods import score
-from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, fit, generator, stream_seed, train_epoch
 
 KINDS = ("ticket", "random reinit")
 TARGET = 0.2       # "at about 20 % of the weights"
@@ -194,7 +194,7 @@ def reinitialized(ticket: nn.Module, s: dict, ds, r: int, dev) -> nn.Module:
     """The control of round r: the ticket's masks on a fresh net, initialised like the model
     from the seed (seed, r), so a resumed run draws the same weights (global RNG left alone)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(10_000 * (s["seed"] + 1) + r)
+        torch.manual_seed(stream_seed(s["seed"], "control init", r))
         net = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)
     for m, t in zip(linears(net), linears(ticket)):
         prune.custom_from_mask(m, "weight", t.weight_mask.clone())

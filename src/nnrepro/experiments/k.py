@@ -27,7 +27,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from nnrepro import synthetic
 from nnrepro.models import ACTIVATIONS, flat_params
-from nnrepro.training import Checkpoint, Stages
+from nnrepro.training import Checkpoint, Stages, stream
 
 F64 = torch.float64
 
@@ -90,7 +90,7 @@ def train_gd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eta: float, ste
 
 def one_width(width: int, trial: int, x, y, grid, s: dict):
     """Train one net of ``width`` and compare it with its kernel predictors on ``grid``."""
-    g = torch.Generator().manual_seed(10_000 * s["seed"] + 100 * trial + 1)
+    g = stream(s["seed"], "net", width, trial)
     net = TwoLayer(width, s["activation"], g)
     theta0 = flat_params(net).clone()
     K, k_grid = empirical_ntk(net, x, x), empirical_ntk(net, grid, x)

@@ -36,7 +36,7 @@ from nnrepro.ensembles import ensemble_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
 from nnrepro.recipes import SWA, SGHMCChain
-from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+from nnrepro.training import Checkpoint, RunState, fit, generator, stream, stream_seed, train_epoch
 
 N_BINS = 15
 
@@ -58,9 +58,9 @@ def build_state(s: dict, ds, dev) -> RunState:
     gen = generator(s["seed"], dev)                       # member 0 is the seed's single run
     members = [build()]
     for k in range(1, s["ensemble"]["members"]):          # independent inits
-        torch.manual_seed(1000 * k + s["seed"])
+        torch.manual_seed(stream_seed(s["seed"], "member", k))
         members.append(build())
-    torch.manual_seed(s["seed"] + 500)
+    torch.manual_seed(stream_seed(s["seed"], "dropout net"))
     dropout_net = build(dropout=s["dropout"]["p"])
     steps = -(-len(ds.y_train) // s["batch_size"])
     sc = s["sghmc"]["sampler"]
@@ -90,9 +90,7 @@ def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[R
             if st.swa.cycle_end(e):
                 st.swa.collect()                            # ŵ_SWA = (1/k) Σ ŵᵢ, and SWAG
             return losses
-        if name == "dropout":                              # nn.Dropout draws from the global RNG
-            torch.manual_seed(s["seed"] * 100_003 + e)     # fit checkpoints that RNG; this reseed
-                                                           # only keeps the published masks
+        if name == "dropout":               # nn.Dropout draws from the global RNG (fit checkpoints it)
             return train_epoch(st.dropout_net, st.dropout_opt, x, y, bs, st.gen)
         return sghmc_epoch(st, i, e, s, ds)
 
@@ -116,7 +114,7 @@ def sghmc_epoch(st: RunState, i: int, e: int, s: dict, ds) -> torch.Tensor:
 def predictions(st: RunState, s: dict, ds, dev) -> dict[str, torch.Tensor]:
     """Member probabilities (S, N, K) on the test set, per method."""
     x = ds.x_test
-    gen = torch.Generator(device=dev).manual_seed(s["seed"] + 20_000)
+    gen = stream(s["seed"], "predictions", device=dev)
     sw = dict(samples=s["swag"]["samples"], scale=s["swag"]["scale"], generator=gen,
               bn_inputs=ds.x_train)
     out = {"single run": methods.single(st.members[0], x),
