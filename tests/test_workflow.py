@@ -1,4 +1,5 @@
 """Real Snakemake and DVC runs of the pipeline on blocks of tests/tiny.yaml in a temporary directory."""
+import contextlib
 import copy
 import os
 import re
@@ -200,23 +201,26 @@ def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    runs = tmp_path / "results" / "runs" / "B"
-    checkpoint = runs / f"{run1}.checkpoint.pt"              # the first run is finished then
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert checkpoint.exists(), "no checkpoint was written"
-    finished = (runs / run0 / "run.json").read_text()
-    os.killpg(proc.pid, signal.SIGSTOP)          # frozen mid-training, still alive
-    # a second workflow in the same folder, even after `--unlock` (Snakemake's advice), stops
-    # with one line naming the first one's PID, before any job, and deletes nothing
-    snakemake(tmp_path, "--unlock")
-    second = snakemake(tmp_path, check=False)
-    assert second.returncode != 0 and proc.poll() is None
-    assert f"nnrepro: another workflow (PID {proc.pid}) is running" in second.stderr.splitlines()[-1]
-    assert checkpoint.exists() and (runs / run1).is_dir()
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:                                         # a failed assertion leaves no process behind
+        runs = tmp_path / "results" / "runs" / "B"
+        checkpoint = runs / f"{run1}.checkpoint.pt"              # the first run is finished then
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert checkpoint.exists(), "no checkpoint was written"
+        finished = (runs / run0 / "run.json").read_text()
+        os.killpg(proc.pid, signal.SIGSTOP)          # frozen mid-training, still alive
+        # a second workflow in the same folder, even after `--unlock` (Snakemake's advice), stops
+        # with one line naming the first one's PID, before any job, and deletes nothing
+        snakemake(tmp_path, "--unlock")
+        second = snakemake(tmp_path, check=False)
+        assert second.returncode != 0 and proc.poll() is None
+        assert f"nnrepro: another workflow (PID {proc.pid}) is running" in second.stderr.splitlines()[-1]
+        assert checkpoint.exists() and (runs / run1).is_dir()
+    finally:
+        with contextlib.suppress(ProcessLookupError):       # gone already: nothing to kill
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     done = snakemake(tmp_path, timeout=900)
     assert "Using workflow specific profile profiles/default" in done.stdout + done.stderr
     log = next((tmp_path / "logs" / "train" / "B").glob("*.log")).read_text()
