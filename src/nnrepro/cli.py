@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from hashlib import sha256
 import logging
 import sys
+from hashlib import sha256
 from pathlib import Path
 
 
