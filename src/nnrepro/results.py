@@ -160,10 +160,7 @@ def keep_finished(run_dir: Path) -> None:
     keep, tmp = finished_copy(run_dir), run_dir.with_name(run_dir.name + ".finished.tmp")
     for old in (keep, tmp):
         shutil.rmtree(old, ignore_errors=True)
-    for f in run_dir.rglob("*"):
-        if f.is_file():
-            (tmp / f.relative_to(run_dir)).parent.mkdir(parents=True, exist_ok=True)
-            _link(f, tmp / f.relative_to(run_dir))
+    _link_tree(run_dir, tmp)
     tmp.rename(keep)
 
 
@@ -174,18 +171,20 @@ def restore_finished(run_dir: Path) -> bool:
     if not (keep / "run.json").exists() or (run_dir / "run.json").exists():
         return False
     shutil.rmtree(run_dir, ignore_errors=True)
-    for f in keep.rglob("*"):
-        if f.is_file():
-            (run_dir / f.relative_to(keep)).parent.mkdir(parents=True, exist_ok=True)
-            _link(f, run_dir / f.relative_to(keep))
+    _link_tree(keep, run_dir)
     return True
 
 
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:                 # a file system without hard links: a copy
-        shutil.copy2(src, dst)
+def _link_tree(src: Path, dst: Path) -> None:
+    """Every file under ``src`` hard-linked at the same place under ``dst`` (copied where the
+    file system has no hard links)."""
+    for f in src.rglob("*"):
+        if f.is_file():
+            (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(f, dst / f.relative_to(src))
+            except OSError:
+                shutil.copy2(f, dst / f.relative_to(src))
 
 
 def stale(config: dict, results: str | Path = "results") -> list[Path]:
