@@ -67,7 +67,7 @@ def processed(tmp_path_factory):
 @pytest.fixture(scope="session")
 def env(processed):
     """A CPU environment on the processed digits, with the schema's divergence bound."""
-    from nnrepro.experiments import Env
+    from nnrepro.runner import Env
 
     return Env(device="cpu", processed_dir=processed, max_loss_ratio=1000.0)
 
@@ -75,7 +75,7 @@ def env(processed):
 def run_sweep(family: str, family_cfg: dict, out: Path, env):
     """Train every grid point of a (tiny) family config in ``out/<run id>``; its Results."""
     from nnrepro.config import expand_runs
-    from nnrepro.experiments import run
+    from nnrepro.runner import run
     from nnrepro.results import Results
 
     for rid, spec in expand_runs(family_cfg).items():

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from nnrepro.claims import COLUMNS, both, greater, less, mean_interval, reference
-from nnrepro.figures import a as fig_a
-from nnrepro.figures import b as fig_b
+from nnrepro.families.a import figures as fig_a
+from nnrepro.families.b import figures as fig_b
 from nnrepro.report import provenance, write_report
 
 from conftest import REPO
@@ -115,7 +115,7 @@ def test_status_is_a_str_enum_and_one_verdict_list_serves_report_and_figures():
     import json
 
     from nnrepro import claims, report
-    from nnrepro.figures import style
+    from nnrepro import plotting as style
     from nnrepro.results import Status
 
     assert Status.OK == "ok" and Status("diverged") is Status.DIVERGED and f"{Status.OK}" == "ok"
@@ -126,7 +126,7 @@ def test_status_is_a_str_enum_and_one_verdict_list_serves_report_and_figures():
 
 
 def test_runs_table_and_note_are_shared_by_the_figures():
-    from nnrepro.figures.common import runs_note, runs_table
+    from nnrepro.plotting import runs_note, runs_table
 
     class Res:
         runs = [{"run": "seed~0", "status": "ok", "spec": {"seed": 0, "optimizer": {"lr": 0.1}}},
@@ -140,7 +140,7 @@ def test_runs_table_and_note_are_shared_by_the_figures():
 
 
 def test_dvc_plots_come_from_the_families_hooks(tmp_path):
-    from nnrepro.figures import PLOTS
+    from nnrepro.plotting import PLOTS
     from nnrepro.report import write_plots
 
     assert write_plots(tmp_path, tmp_path / "plots") == []              # nothing run: headers
@@ -200,8 +200,8 @@ def test_a_family_whose_every_run_diverged_still_renders_every_figure(tmp_path, 
     and an inconclusive row saying why for each figure that cannot be drawn, never a crash or
     a pass, so claims.csv and the report complete."""
     import json
-    from nnrepro.families import FIGURES
-    from nnrepro.figures import render
+    from nnrepro.catalogue import FIGURES
+    from nnrepro.render import render
     from nnrepro.results import Results
     runs = []
     for seed in range(2):

@@ -214,11 +214,17 @@ def test_each_configfile_resolves_extend_against_its_own_folder(tmp_path):
 
 
 def test_per_family_resources_override_train_and_are_checked():
+    from nnrepro.catalogue import FAMILIES
+    from nnrepro.config import train_resources
+
     cfg = load(REPO / "configs" / "paper.yaml")
     validate(cfg)
     train, fams = cfg["resources"]["train"], cfg["resources"]["families"]
-    assert train["gpu"] == 1 and {f: fams[f]["gpu"] for f in "CIK"} == {"C": 0, "I": 0, "K": 0}
-    assert "threads" not in fams["A"]                 # no defaults: what is unset comes from train
+    assert train["gpu"] == 1 and "threads" not in fams["A"]   # no defaults: unset comes from train
+    assert train_resources(cfg, "A") == {**train, "runtime": fams["A"]["runtime"]}
+    for letter, fam in FAMILIES.items():      # the catalogue alone says which families need no GPU
+        assert train_resources(cfg, letter)["gpu"] == (1 if fam.gpu else 0), letter
+    assert train_resources(cfg, "I")["gpu"] == 1 and train_resources(cfg, "C")["gpu"] == 0
     bad = load(REPO / "config.yaml")
     bad["resources"] = {"families": {"Z": {"gpu": 1}}}
     with pytest.raises(ValueError, match="resources"):
@@ -310,20 +316,25 @@ def test_a_run_id_collision_says_why(grid, message):
 
 
 # ---------------------------------------------------------------- the schema, inside the package
-def test_schema_is_package_data_with_shared_defs_and_letter_ordered_blocks():
+def test_schema_is_package_data_with_shared_defs_and_one_block_per_catalogue_family():
     from importlib import resources
 
     import yaml
 
     from nnrepro import config
+    from nnrepro.catalogue import FAMILIES
 
     shipped = resources.files("nnrepro") / "config.schema.yaml"
     assert shipped.is_file() and config.SCHEMA == Path(str(shipped))
-    schema = yaml.safe_load(shipped.read_text())
+    assert not any(k.startswith("family_") for k in yaml.safe_load(shipped.read_text())["$defs"])
+    for letter in FAMILIES:                  # each family's block ships inside its folder
+        assert (resources.files("nnrepro") / "families" / letter.lower() / "settings.yaml").is_file()
+    schema = config.schema()
     defs = schema["$defs"]
     blocks = [k for k in defs if k.startswith("family_")]
-    assert blocks == [f"family_{f}" for f in "ABCDEFGHIJKL"]
-    assert list(schema["properties"]["families"]["properties"]) == list("ABCDEFGHIJKL")
+    assert blocks == [f"family_{f}" for f in FAMILIES]
+    assert list(schema["properties"]["families"]["properties"]) == list(FAMILIES)
+    assert schema["properties"]["run"]["items"] == {"enum": list(FAMILIES)}
 
     def refs(node):
         if isinstance(node, dict):
@@ -334,7 +345,7 @@ def test_schema_is_package_data_with_shared_defs_and_letter_ordered_blocks():
             for v in node:
                 yield from refs(v)
 
-    used = {f: set(refs(defs[f"family_{f}"])) for f in "ABCDEFGHIJKL"}
+    used = {f: set(refs(defs[f"family_{f}"])) for f in FAMILIES}
     assert "#/$defs/sampler" in used["A"] & used["L"]
     assert {"#/$defs/swa", "#/$defs/swag"} <= used["B"] & used["L"]
     assert "#/$defs/cnn" in used["H"] and "#/$defs/mlp" in used["B"]

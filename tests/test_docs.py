@@ -6,9 +6,11 @@ import ast
 import re
 from pathlib import Path
 
+import yaml
+
 from nnrepro import docs
 from nnrepro.cli import main
-from nnrepro.families import FAMILIES
+from nnrepro.catalogue import FAMILIES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +31,7 @@ def test_committed_docs_equal_a_fresh_generation(tmp_path):
 def test_family_pages_link_every_figure_function_and_existing_files():
     for letter, fam in FAMILIES.items():
         page = (REPO / "docs" / "families" / f"{letter}.md").read_text()
-        fig_src = (REPO / "src" / "nnrepro" / "figures" / f"{letter.lower()}.py").read_text()
+        fig_src = (REPO / "src" / "nnrepro" / "families" / letter.lower() / "figures.py").read_text()
         for g in fam.figures:
             assert f"### {g.id}" in page and g.claim in page          # the registry's wording
             section = page.split(f"### {g.id}")[1].split("\n### ")[0]
@@ -61,16 +63,14 @@ def test_config_block_is_the_family_block_verbatim(tmp_path):
     assert docs.config_block("C", cfg) == ""
 
 
-def test_schema_rows_flatten_shared_definitions(tmp_path):
-    schema = tmp_path / "s.yaml"
-    schema.write_text("$defs:\n"
-                      "  opt: {type: object, required: [lr], properties: {lr: {type: number, description: step}}}\n"
-                      "  family_Z:\n"
-                      "    type: object\n"
-                      "    properties:\n"
-                      "      epochs: {type: integer, default: 3}\n"
-                      "      optimizer: {$ref: '#/$defs/opt', default: {lr: 0.1}}\n")
-    assert docs.schema_rows("Z", schema) == [
+def test_schema_rows_flatten_shared_definitions():
+    defs = yaml.safe_load("opt: {type: object, required: [lr], properties: {lr: {type: number, description: step}}}\n"
+                          "family_Z:\n"
+                          "  type: object\n"
+                          "  properties:\n"
+                          "    epochs: {type: integer, default: 3}\n"
+                          "    optimizer: {$ref: '#/$defs/opt', default: {lr: 0.1}}\n")
+    assert docs.schema_rows("Z", defs) == [
         ("epochs", "integer", "3", ""), ("optimizer", "mapping (opt)", '{"lr": 0.1}', ""),
         ("optimizer.lr", "number", "required", "step")]
 

@@ -1,4 +1,4 @@
-"""The registry of families (nnrepro.families), the generated catalogue page and the
+"""The catalogue of families (nnrepro.catalogue) and their folders (nnrepro.families), the generated catalogue page and the
 `nnrepro list` / `nnrepro catalogue` commands."""
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nnrepro import families
-from nnrepro.families import FAMILIES, FIGURES, TITLES, catalogue_markdown
+from nnrepro import catalogue
+from nnrepro.catalogue import FAMILIES, FIGURES, TITLES, catalogue_markdown
+from nnrepro.plotting import REGISTRY
 from nnrepro.results import figure_status as status
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +20,7 @@ ALL_IDS = [g.id for f in FAMILIES.values() for g in f.figures]
 
 
 def test_registry_has_every_family_and_figure_once():
-    assert list(FAMILIES) == list("ABCDEFGHIJKL")
+    assert len(FAMILIES) == 12
     assert len(ALL_IDS) == 47 and len(set(ALL_IDS)) == 47
     for letter, fam in FAMILIES.items():
         assert fam.letter == letter and fam.title and fam.source and fam.figures
@@ -100,18 +101,26 @@ def test_status_reads_figures_and_claims(tmp_path):
     assert df.loc["C-fixes", "family"] == "C"
 
 
-def test_module_lookup():
-    import nnrepro.experiments.a
-    import nnrepro.figures.e
-    from nnrepro.experiments import experiment_module
-    from nnrepro.figures import figures_module
+def test_every_catalogue_family_is_one_folder():
+    """The catalogue is the one list of families: each entry has its folder, found by name, with
+    its experiment, figures, settings and rules; no folder lacks an entry."""
+    import nnrepro.families.a.experiment
+    import nnrepro.families.e.figures
+    from nnrepro import families as folders
+    from nnrepro.render import figures_module
+    from nnrepro.runner import experiment_module
 
-    assert experiment_module("A") is nnrepro.experiments.a
-    assert figures_module("E") is nnrepro.figures.e
+    assert experiment_module("A") is nnrepro.families.a.experiment
+    assert figures_module("E") is nnrepro.families.e.figures
+    on_disk = sorted(p.name for p in folders.HERE.iterdir() if (p / "__init__.py").is_file())
+    assert on_disk == [x.lower() for x in FAMILIES]
     for letter in FAMILIES:
-        assert experiment_module(letter).__name__ == f"nnrepro.experiments.{letter.lower()}"
-        assert figures_module(letter).__name__ == f"nnrepro.figures.{letter.lower()}"
+        assert experiment_module(letter).__name__ == f"nnrepro.families.{letter.lower()}.experiment"
         assert callable(experiment_module(letter).run)
+        assert callable(folders.module(letter, "rules").errors)
+        assert folders.settings_schema(letter)["type"] == "object"
+        figures_module(letter)
+        assert {g.id for g in FAMILIES[letter].figures} <= set(REGISTRY), letter
     with pytest.raises(KeyError, match="no family 'Z'"):
         experiment_module("Z")
     with pytest.raises(KeyError, match="no family 'Z'"):
@@ -120,30 +129,31 @@ def test_module_lookup():
 
 def test_dispatch_imports_only_the_family_asked_for():
     """A broken K must not break A's jobs: the dispatch imports A's modules alone."""
-    code = ("import sys; from nnrepro.experiments import experiment_module; "
-            "from nnrepro.figures import figures_module; "
+    code = ("import sys; from nnrepro.runner import experiment_module; "
+            "from nnrepro.render import figures_module; "
             "experiment_module('A'); figures_module('A'); "
-            "print(sorted(m for m in sys.modules if m.startswith(('nnrepro.experiments.', "
-            "'nnrepro.figures.')) and len(m.rsplit('.', 1)[1]) == 1))")
+            "print(sorted(m for m in sys.modules if m.startswith('nnrepro.families.') and m.count('.') == 3))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['nnrepro.experiments.a', 'nnrepro.figures.a']"
+    assert out.stdout.strip() == "['nnrepro.families.a.experiment', 'nnrepro.families.a.figures']"
 
 
-def test_registry_imports_nothing_of_nnrepro():
+def test_catalogue_imports_nothing_of_nnrepro():
     import ast
 
-    tree = ast.parse(Path(families.__file__).read_text())
+    tree = ast.parse(Path(catalogue.__file__).read_text())
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     names += [n.module or "." for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert names and not [m for m in names if m.startswith(("nnrepro", "."))], names
 
 
-def test_registry_import_is_light():
-    code = ("import sys, nnrepro.families; "
+def test_catalogue_and_config_import_are_light():
+    """The Snakefile imports the catalogue, the config and every family's rules to build the DAG."""
+    code = ("import sys, nnrepro.catalogue, nnrepro.config, nnrepro.families as f; "
+            "[f.module(x, 'rules') for x in nnrepro.catalogue.FAMILIES]; nnrepro.config.schema(); "
             "print(sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    assert families.__name__ == "nnrepro.families"
+    assert catalogue.__name__ == "nnrepro.catalogue"
 
 
 def _nnrepro(*args, cwd=REPO):

@@ -5,12 +5,15 @@ import numpy as np
 import pandas as pd
 
 from nnrepro import config
-from nnrepro.families import FIGURES
-from nnrepro.experiments import run
-from nnrepro.figures import render
+from nnrepro.catalogue import FIGURES
+from nnrepro.runner import run
+from nnrepro.render import render
 from nnrepro.results import Results
 
 from conftest import run_sweep, tiny
+
+# tests/test_resume.py resumes this family's tiny run here (its resume has code of its own)
+RESUME_POINT = {"epochs": 4, "sampler.resample": "cycle", "sampler.gamma": 0.1, "sampler.alpha": 10.0}
 
 
 def _run(spec, path, env, run_id="r"):
@@ -67,7 +70,7 @@ def test_huge_step_diverges_and_figures_still_render(env, tmp_path):
 
 def test_mean_rho_interval_decides_where_the_t_interval_does_not():
     from nnrepro.claims import greater
-    from nnrepro.figures.a import mean_rho_interval
+    from nnrepro.families.a.figures import mean_rho_interval
     rhos = [1.0, 1.0, 1.0, 1.0, 0.7]                  # every seed's ρ(T, ‖θ‖) ≥ 0.7, four exactly 1
     old = greater("A-norm-vs-T", "ρ > 0.8", math.nan, 0.8, units=rhos, min_n=5)
     assert old.verdict == "inconclusive" and old.high > 1          # t-interval: [0.77, 1.11]
@@ -79,7 +82,7 @@ def test_mean_rho_interval_decides_where_the_t_interval_does_not():
 
 def test_mean_rho_interval_is_not_fooled_by_exact_ones_as_fisher_z_is():
     from nnrepro.claims import fisher_interval, greater
-    from nnrepro.figures.a import mean_rho_interval
+    from nnrepro.families.a.figures import mean_rho_interval
     rhos = [1.0, 1.0, 1.0, 1.0, 0.2]                  # one seed barely correlated
     # Fisher z of ρ = 1 is infinite (clipped to ≈ 14): it swamps the mean and the interval passes
     assert greater("A", "ρ > 0.8", math.nan, 0.8, interval=fisher_interval(rhos)).verdict == "pass"

@@ -9,13 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from nnrepro.experiments import c
-from nnrepro.families import FIGURES
-from nnrepro.figures import c as figs
-from nnrepro.figures import render
+from nnrepro.families.c import experiment as c
+from nnrepro.catalogue import FIGURES
+from nnrepro.families.c import figures as figs
+from nnrepro.render import render
 from nnrepro.models import MLP
 
 from conftest import run_sweep, tiny
+
+# tests/test_resume.py resumes this family's tiny run here (its resume has code of its own)
+RESUME_POINT = {"task": "clipping", "clipping.max_norm": 1.0, "clipping.epochs": 3}
 
 
 def test_backprop_matches_the_chain_rule_written_out():

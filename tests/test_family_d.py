@@ -8,13 +8,17 @@ import pytest
 import torch
 
 from nnrepro.config import fill
-from nnrepro.families import FIGURES
-from nnrepro.experiments import Env, d
-from nnrepro.experiments import run as run_experiment
-from nnrepro.figures import render
+from nnrepro.catalogue import FIGURES
+from nnrepro.runner import Env
+from nnrepro.families.d import experiment as d
+from nnrepro.runner import run as run_experiment
+from nnrepro.render import render
 from nnrepro.results import Results
 
 from conftest import tiny
+
+# tests/test_resume.py: this family trains nothing, there is nothing to resume
+RESUME_POINT = None
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,16 @@ import torch
 from sklearn.svm import SVC
 
 from nnrepro import synthetic
-from nnrepro.families import FIGURES
-from nnrepro.experiments import Env, e, run
-from nnrepro.figures import render
+from nnrepro.catalogue import FIGURES
+from nnrepro.runner import Env, run
+from nnrepro.families.e import experiment as e
+from nnrepro.render import render
 from nnrepro.results import Results
 
 from conftest import tiny
+
+# tests/test_resume.py: this family trains nothing, there is nothing to resume
+RESUME_POINT = None
 
 
 def test_gd_reaches_pseudoinverse_plus_null_part():

@@ -9,14 +9,18 @@ import pytest
 import torch
 
 from nnrepro import synthetic
-from nnrepro.experiments import f, run
-from nnrepro.families import FIGURES
-from nnrepro.figures import f as ff
-from nnrepro.figures import render
+from nnrepro.runner import run
+from nnrepro.families.f import experiment as f
+from nnrepro.catalogue import FIGURES
+from nnrepro.families.f import figures as ff
+from nnrepro.render import render
 from nnrepro.models import MLP
 from nnrepro.results import Results
 
 from conftest import tiny
+
+# tests/test_resume.py resumes this family's tiny run
+RESUME_POINT = {}
 
 
 def test_regression_data_has_the_gap():

@@ -13,14 +13,18 @@ from torch.func import hessian
 from scipy import stats
 
 from nnrepro.claims import greater, less
-from nnrepro.experiments import g, run
-from nnrepro.families import FIGURES
-from nnrepro.figures import g as gf
-from nnrepro.figures import render
+from nnrepro.runner import run
+from nnrepro.families.g import experiment as g
+from nnrepro.catalogue import FIGURES
+from nnrepro.families.g import figures as gf
+from nnrepro.render import render
 from nnrepro.models import MLP, flat_params
 from nnrepro.results import Results
 
 from conftest import tiny
+
+# tests/test_resume.py resumes this family's tiny run
+RESUME_POINT = {}
 
 F64 = torch.float64
 

@@ -6,14 +6,17 @@ import pandas as pd
 import pytest
 import torch
 
-from nnrepro.figures import render
-from nnrepro.figures.i import rescaling_claim, rescaling_gaps, slowdown, worst_path_gap
+from nnrepro.render import render
+from nnrepro.families.i.figures import rescaling_claim, rescaling_gaps, slowdown, worst_path_gap
 from nnrepro.models import MLP, flat_params
 from nnrepro.optimizers import SGD
 from nnrepro.pathsgd import (PathSGD, linear_layers, path_norm, path_scaling, rescale, rescale_units,
                              unbalancing_factors)
 
 from conftest import run_sweep, tiny
+
+# tests/test_resume.py resumes this family's tiny run
+RESUME_POINT = {}
 
 F64 = torch.float64
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from nnrepro import optimizers
-from nnrepro.experiments import j
-from nnrepro.figures import render
-from nnrepro.figures.j import lottery_claim, near_target, ticket_margins
+from nnrepro.families.j import experiment as j
+from nnrepro.render import render
+from nnrepro.families.j.figures import lottery_claim, near_target, ticket_margins
 from nnrepro.models import MLP
 from nnrepro.training import train_epoch
 
@@ -15,6 +15,9 @@ from conftest import run_sweep, tiny
 
 SPEC = {"model": {"hidden": [30, 20], "activation": "relu", "batchnorm": False, "dropout": 0.0,
                   "dropout_kind": "bernoulli", "init": "default", "gain": 1.0, "bias": True}}
+
+# tests/test_resume.py resumes this family's tiny run
+RESUME_POINT = {}
 
 
 def _net(seed=0):

@@ -7,13 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from nnrepro.experiments import Env, k, run
-from nnrepro.families import FIGURES
-from nnrepro.figures import render
-from nnrepro.figures.k import loglog_slope, ntk_claim, slopes_per_trial
+from nnrepro.runner import Env, run
+from nnrepro.families.k import experiment as k
+from nnrepro.catalogue import FIGURES
+from nnrepro.render import render
+from nnrepro.families.k.figures import loglog_slope, ntk_claim, slopes_per_trial
 from nnrepro.results import Results
 
 from conftest import tiny
+
+# tests/test_resume.py resumes this family's tiny run
+RESUME_POINT = {}
 
 F64 = torch.float64
 

@@ -8,15 +8,19 @@ import pytest
 import torch
 
 from nnrepro import config
-from nnrepro.experiments import full_settings, l
-from nnrepro.figures import render
+from nnrepro.runner import full_settings
+from nnrepro.families.l import experiment as l
+from nnrepro.render import render
 from nnrepro.claims import less
-from nnrepro.figures import derived_tables
-from nnrepro.figures.l import ensembles_claim, paired_nll, per_method
+from nnrepro.render import derived_tables
+from nnrepro.families.l.figures import ensembles_claim, paired_nll, per_method
 from nnrepro.metrics import ece
 from nnrepro.results import RunDir
 
 from conftest import run_sweep, tiny
+
+# tests/test_resume.py resumes this family's tiny run
+RESUME_POINT = {}
 
 
 def _spec(**over):

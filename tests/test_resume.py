@@ -5,20 +5,28 @@ one epoch lost"; issue 18: one resume test for all training families).
 The kill is simulated right after a checkpoint is written, half-way through the run's
 checkpoints: the rerun must write exactly the checkpoints the killed run had not written yet
 (nothing retrained: not a finished net, stage or epoch) and give byte-identical tables."""
+import importlib
+
 import pandas as pd
 import pytest
 
 from conftest import tiny
-from nnrepro import experiments
+from nnrepro import runner
+from nnrepro.catalogue import FAMILIES
 from nnrepro.config import set_dotted
 from nnrepro.training import Checkpoint
 
-# The run each family resumes: its block of tests/tiny.yaml (the one tiny config of the tests),
-# without the grid, at this point (a setting whose resume has its own code: resampling, clipping,
-# noisy BN). The schema fills in the rest.
-POINTS = {"A": {"epochs": 4, "sampler.resample": "cycle", "sampler.gamma": 0.1, "sampler.alpha": 10.0},
-          "B": {}, "C": {"task": "clipping", "clipping.max_norm": 1.0, "clipping.epochs": 3},
-          "F": {}, "G": {}, "H": {"variant": "noisy_bn", "epochs": 3}, "I": {}, "J": {}, "K": {}, "L": {}}
+
+def resume_point(family: str) -> dict | None:
+    """The run a family resumes: its block of tests/tiny.yaml (the one tiny config of the tests),
+    without the grid, at the point its test file names as ``RESUME_POINT`` (a setting whose
+    resume has its own code: resampling, clipping, noisy BN); None: it trains nothing."""
+    module = importlib.import_module(f"test_family_{family.lower()}")
+    assert hasattr(module, "RESUME_POINT"), f"tests/test_family_{family.lower()}.py: say RESUME_POINT"
+    return module.RESUME_POINT
+
+
+POINTS = {x: p for x in FAMILIES if (p := resume_point(x)) is not None}
 
 
 def one_run(family: str) -> dict:
@@ -44,7 +52,7 @@ def _run(family, path, env, monkeypatch, kill_after=None) -> int:
             raise Killed
 
     monkeypatch.setattr(Checkpoint, "save", counted)
-    experiments.run(family, "r", one_run(family), path, env)
+    runner.run(family, "r", one_run(family), path, env)
     return len(saves)
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from nnrepro import experiments
-from nnrepro.figures import render
+from nnrepro import runner
+from nnrepro.render import render
 from nnrepro.results import Results
 
 from nnrepro.training import Checkpoint
@@ -21,7 +21,7 @@ from conftest import REPO, TINY_B
 
 
 def _run(spec, out, processed):
-    experiments.run("B", out.name, spec, out, experiments.Env("cpu", processed))
+    runner.run("B", out.name, spec, out, runner.Env("cpu", processed))
     return json.loads((out / "run.json").read_text())
 
 
@@ -138,17 +138,17 @@ def test_a_second_trainer_of_one_run_stops_naming_the_holder(tmp_path):
     """Two trainers must never write one run folder: the second waits, then stops with the
     PID of the first; a killed holder frees the lock at once (flock)."""
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from nnrepro.experiments import exclusive\n"
+        "import sys, time; from pathlib import Path; from nnrepro.runner import exclusive\n"
         "with exclusive(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)"),
         str(tmp_path / "run")], stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert holder.stdout.readline().strip() == "locked"
-    with pytest.raises(experiments.RunLocked, match=rf"being trained by PID {holder.pid}"):
-        with experiments.exclusive(tmp_path / "run", wait_s=1):
+    with pytest.raises(runner.RunLocked, match=rf"being trained by PID {holder.pid}"):
+        with runner.exclusive(tmp_path / "run", wait_s=1):
             pass
     holder.kill()
     holder.wait()
-    with experiments.exclusive(tmp_path / "run", wait_s=5):   # SIGKILL freed it
+    with runner.exclusive(tmp_path / "run", wait_s=5):   # SIGKILL freed it
         pass
 
 
@@ -174,8 +174,8 @@ def test_a_finite_but_exploding_loss_is_diverged(tmp_path, processed):
     """Adam at lr 1e4 reaches losses of 1e16 that stay finite: with the bound it is diverged
     (and the claims exclude it); without the bound the old rule (non-finite only) lets it pass."""
     spec = {**TINY_B, "optimizer": {"name": "adam", "lr": 1e4}, "seed": 0}
-    env = experiments.Env("cpu", processed, max_loss_ratio=1000.0)
-    experiments.run("B", "r", spec, tmp_path / "bounded", env)
+    env = runner.Env("cpu", processed, max_loss_ratio=1000.0)
+    runner.run("B", "r", spec, tmp_path / "bounded", env)
     info = json.loads((tmp_path / "bounded" / "run.json").read_text())
     steps = pd.read_parquet(tmp_path / "bounded" / "steps.parquet")
     assert info["status"] == "diverged"

@@ -38,7 +38,7 @@ class Claim:
     diverged: int = 0    # runs excluded because they diverged
     document: str = ""   # the source's own number for this figure (families.Figure.document)
     comparable: str = ""  # whether our scale can test that number, and why not
-    claim: str = ""      # what the source claims: the registry's one wording (set by figures.render)
+    claim: str = ""      # what the source claims: the catalogue's one wording (set by render.render)
 
     def __post_init__(self):
         if not self.verdict:

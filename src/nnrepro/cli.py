@@ -58,23 +58,23 @@ def cmd_train(a) -> None:
     are hard-linked beside their folders until the job ends: Snakemake deletes the folders)."""
     import shutil
 
-    from nnrepro import experiments
+    from nnrepro import runner
     from nnrepro.results import finished_copy, keep_finished, restore_finished, write_json
 
     if a.parent_pid:
         exit_with_parent(a.parent_pid, stop_file=a.stop_file)
-    env = experiments.Env(device=a.device, processed_dir=Path(a.processed_dir),
-                          max_loss_ratio=a.max_loss_ratio)
+    env = runner.Env(device=a.device, processed_dir=Path(a.processed_dir),
+                     max_loss_ratio=a.max_loss_ratio)
     status = {}
     for run_id, spec in json.loads(a.specs).items():
         out = Path(a.runs_dir) / run_id
         done = out / "run.json"
         if restore_finished(out):
             logging.info("run %s: restored from the killed job that finished it", run_id)
-        if done.exists() and json.loads(done.read_text()).get("spec") == experiments.full_settings(a.family, spec):
+        if done.exists() and json.loads(done.read_text()).get("spec") == runner.full_settings(a.family, spec):
             logging.info("run %s: already done with these settings", run_id)
         else:
-            experiments.run(a.family, run_id, spec, out, env)
+            runner.run(a.family, run_id, spec, out, env)
             keep_finished(out)
         status[run_id] = json.loads(done.read_text())["status"]
     if a.marker:
@@ -89,7 +89,7 @@ def cmd_train(a) -> None:
 
 
 def cmd_figures(a) -> None:
-    from nnrepro.figures import derived_tables, render
+    from nnrepro.render import derived_tables, render
     from nnrepro.results import Results
 
     runs = [Path(m).parents[1] / run / "run.json" for m in a.jobs
@@ -140,7 +140,7 @@ def _config_of(a) -> str:
 
 def cmd_list(a) -> None:
     from nnrepro.claims import VERDICTS
-    from nnrepro.families import FAMILIES
+    from nnrepro.catalogue import FAMILIES
     from nnrepro.results import figure_status
 
     df = figure_status(a.results)
@@ -210,12 +210,12 @@ def cmd_verdicts(a) -> None:
 
 
 def cmd_catalogue(a) -> None:
-    from nnrepro.families import catalogue_markdown
+    from nnrepro.catalogue import catalogue_markdown
 
     page, out = catalogue_markdown(), Path(a.out)
     if a.check:
         if not out.exists() or out.read_text() != page:
-            sys.exit(f"{out} is out of date with src/nnrepro/families.py: run `nnrepro catalogue`")
+            sys.exit(f"{out} is out of date with src/nnrepro/catalogue.py: run `nnrepro catalogue`")
         print(f"{out}: up to date")
         return
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -314,14 +314,14 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--results", default="results")
     s.set_defaults(fn=cmd_verdicts)
 
-    s = sub.add_parser("catalogue", help="write the figure catalogue page from the registry")
+    s = sub.add_parser("catalogue", help="write the figure catalogue page from the catalogue")
     s.add_argument("--out", default="docs/catalogue.md")
     s.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 if the page differs from the registry")
+                   help="write nothing; exit 1 if the page differs from the catalogue")
     s.set_defaults(fn=cmd_catalogue)
 
     s = sub.add_parser("docs", help="write docs/families/<X>.md and docs/catalogue.md from the "
-                       "registry, the modules' docstrings, config.yaml and the schema")
+                       "catalogue, the modules' docstrings, config.yaml and the schema")
     s.add_argument("--out", default="docs")
     s.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if a generated page differs")

@@ -1,13 +1,14 @@
 """The version of the code that computes a result: a hash of the source files a module runs.
 
-A run's identity is its settings *and* the code that computes it. ``code_version("experiments.i")``
-hashes ``experiments/i.py`` and every nnrepro module it imports (anywhere), transitively
+A run's identity is its settings *and* the code that computes it.
+``code_version("families.i.experiment")`` hashes ``families/i/experiment.py``, its packages'
+``__init__`` files and every nnrepro module it imports (anywhere), transitively
 (read with ``ast``, nothing is imported). The Snakefile passes it into each run's settings and
 the figure rules' params, so editing family I's experiment retrains exactly family I's runs, and
-editing a figure module only redraws. Two modules are left out on purpose: ``families`` (the
-registry: wording, not computation) and ``config`` (settings enter a run's identity themselves,
-with every default filled in). A package's ``__init__`` that dispatches to its family modules
-(``experiments``, ``figures``) does not make one family's code part of another's.
+editing a figure module only redraws. Two modules are left out on purpose: ``catalogue`` (the
+families: wording, not computation) and ``config`` (settings enter a run's identity themselves,
+with every default filled in). ``nnrepro.families`` finds a family's modules by name
+(importlib), so one family's code is never part of another's.
 """
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from nnrepro.families import FAMILIES
-
 PACKAGE = Path(__file__).resolve().parent
-NOT_CODE = {"nnrepro.families", "nnrepro.config"}
+NOT_CODE = {"nnrepro.catalogue", "nnrepro.config"}
 
 
 def _file(module: str) -> Path | None:
@@ -46,14 +45,12 @@ def _imports(module: str, path: Path) -> set[str]:
                 base = ".".join(parts + ([base] if base else []))
             found.add(base)
             found |= {f"{base}.{a.name}" for a in node.names}   # `from nnrepro import models`
-    if path.name == "__init__.py":                           # its dispatch to family modules
-        found -= {f"{module}.{letter.lower()}" for letter in FAMILIES}
     return {m for m in found if m.startswith("nnrepro") and _file(m)}
 
 
 @lru_cache(maxsize=None)
 def closure(module: str) -> tuple[Path, ...]:
-    """The source files of ``module`` (``"experiments.i"``) and of what it imports, sorted."""
+    """The source files of ``module`` (``"families.i.experiment"``) and of what it imports, sorted."""
     todo, seen = [f"nnrepro.{module}"], {}
     while todo:
         m = todo.pop()

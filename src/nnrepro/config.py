@@ -7,10 +7,12 @@ values. Each point of a sweep's cartesian product is one run; dotted keys
 (``sampler.temperature``) reach nested settings. A run's id is its grid point in Snakemake's
 ``key~value`` style with full dotted keys (``sampler.temperature~0.1_seed~0``); two runs with
 one id are an error. The schema (``nnrepro/config.schema.yaml``, package data, so ``nnrepro
-validate`` works wherever the package is installed) is the one place that holds defaults:
-validation writes them into the config and into every run. Its shared ``$defs`` (mlp, cnn,
-optimizer, swa, swag, sampler) are the vocabulary the family blocks (A to L) use; what one field's
-schema cannot see is checked in ``cross_field_errors``, one block per family, before any job.
+validate`` works wherever the package is installed), with each family's block in its folder
+(``nnrepro/families/<x>/settings.yaml``), is the one place that holds defaults: validation
+writes them into the config and into every run. Its shared ``$defs`` (mlp, cnn, optimizer, swa,
+swag, sampler) are the vocabulary the family blocks use; what one field's schema cannot see is
+checked in ``cross_field_errors`` (the shared rules, then the family's ``rules.py``) before any
+job.
 
 Kept free of heavy imports: the Snakefile uses it to build the DAG.
 """
@@ -83,9 +85,21 @@ def merge(base: dict, over: dict) -> dict:
 
 # ---------------------------------------------------------------- validation with defaults
 @lru_cache(maxsize=None)
-def _schema(path: str) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f)
+def schema() -> dict:
+    """The config schema: ``config.schema.yaml`` (the top level and the shared ``$defs``) with
+    every catalogue family's ``settings.yaml`` as ``$defs/family_<X>``; the ``run`` enum and the
+    ``families`` and ``resources.families`` keys are the catalogue's letters."""
+    from nnrepro.catalogue import FAMILIES
+    from nnrepro.families import settings_schema
+
+    with open(SCHEMA) as f:
+        out = yaml.safe_load(f)
+    letters = list(FAMILIES)
+    out["properties"]["run"]["items"] = {"enum": letters}
+    out["properties"]["families"]["properties"] = {x: {"$ref": f"#/$defs/family_{x}"} for x in letters}
+    out["properties"]["resources"]["properties"]["families"]["propertyNames"] = {"enum": letters}
+    out["$defs"].update({f"family_{x}": settings_schema(x) for x in letters})
+    return out
 
 
 def _validator(schema: dict):
@@ -116,12 +130,16 @@ def _errors(schema: dict, instance, prefix: str = "") -> list[str]:
             for e in errors]
 
 
-def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+def validate(config: dict) -> dict:
     """Fill in the schema's defaults and validate the config, then every run its sweeps expand
     to; raise ValueError naming the offending key (a grid's dotted keys and values are checked
-    as the settings they become). Returns the config, defaults filled in."""
-    schema = _schema(str(schema_path))
-    lines = _errors(schema, config)
+    as the settings they become). ``run`` defaults to every family with a block under
+    ``families``, in catalogue order. Returns the config, defaults filled in."""
+    from nnrepro.catalogue import FAMILIES
+
+    if "run" not in config and isinstance(config.get("families"), dict):
+        config["run"] = [x for x in FAMILIES if x in config["families"]]
+    lines = _errors(schema(), config)
     lines += [f"  at 'run': family {f} is listed but 'families' has no '{f}' block"
               for f in config.get("run", []) if f not in config.get("families", {})]
     run = config.get("run") if isinstance(config.get("run"), list) else []
@@ -131,7 +149,7 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
             continue                   # its block is missing or already wrong as a whole
         try:
             runs_of: dict[str, list[str]] = {}               # one line per error, with its runs
-            for rid, spec in family_runs(config, family, schema_path).items():
+            for rid, spec in family_runs(config, family).items():
                 for e in cross_field_errors(family, spec):
                     runs_of.setdefault(e, []).append(rid)
             lines += [f"  at 'families.{family}': {e} (runs: {', '.join(rids)})"
@@ -144,83 +162,32 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
 
 
 # ---------------------------------------------------------------- rules across fields
-TRAIN_SIZE = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
-
-
 def cross_field_errors(family: str, s: dict) -> list[str]:
     """What one field's schema cannot see: settings that pass alone but leave a figure with
-    nothing to draw, or a job that would stop. Checked for every run before any job starts; each
-    family's rules are in its one block below (none in the experiment code)."""
-    errors = []
-    if "batch_size" in s and "dataset" in s and s["batch_size"] > TRAIN_SIZE[s["dataset"]]:
-        errors.append(f"batch_size {s['batch_size']} is larger than {s['dataset']}'s "
-                      f"{TRAIN_SIZE[s['dataset']]} training images")
-    if family == "A":
-        errors += _collected(s["epochs"], s["sampler"], "", "; the sample ensemble and the "
-                             "distance between samples need ≥ 2")
-    elif family == "B":
-        errors += _swa_iterates(s)
-    elif family == "F":
-        errors += _low_high(s["regression"]["grid"], "regression.grid")
-        for lo, hi in s["regression"]["intervals"]:
-            if not lo < hi:
-                errors.append(f"regression.intervals: [{lo}, {hi}] must have low < high")
-    elif family == "I":
-        if s["model"].get("bias", True):
-            errors.append("model.bias must be false: Path-SGD's rescaling invariance holds for a "
-                          "bias-free ReLU net (Neyshabur et al. 2015)")
-        if not s["model"].get("hidden"):
-            errors.append("model.hidden is empty: a rescaling needs at least one hidden layer")
-    elif family == "J":
-        left = (1 - s["prune"]["hidden_rate"]) ** s["prune"]["rounds"]
-        if left < 1e-4:
-            errors.append(f"prune.rounds {s['prune']['rounds']} at prune.hidden_rate "
-                          f"{s['prune']['hidden_rate']} leaves {left:.2g} of the weights (< 0.01 %): "
-                          "tickets are studied down to ≈ 1 %")
-    elif family == "K":
-        errors += _low_high(s["interval"], "interval")
-    elif family == "L":
-        errors += _swa_iterates(s)
-        errors += _collected(s["sghmc"]["epochs"], s["sghmc"]["sampler"], "sghmc.",
-                             " a chain; an ensemble needs ≥ 2")
-    return errors
+    nothing to draw, or a job that would stop. Checked for every run before any job starts: the
+    shared rules (``nnrepro.rules``), then the family's own (``nnrepro/families/<x>/rules.py``)."""
+    from nnrepro import families, rules
+
+    return rules.batch_fits(s) + families.module(family, "rules").errors(s)
 
 
-def _collected(epochs: int, sampler: dict, prefix: str, need: str) -> list[str]:
-    """An SGHMC chain keeps a sample at each cycle end after burn-in (families A, L)."""
-    collected = epochs // sampler["cycle_epochs"] - sampler["burnin_cycles"]
-    if collected >= 2:
-        return []
-    return [f"{prefix}epochs {epochs} // {prefix}sampler.cycle_epochs {sampler['cycle_epochs']} − "
-            f"{prefix}sampler.burnin_cycles {sampler['burnin_cycles']} = {collected} collected "
-            f"samples{need}"]
-
-
-def _swa_iterates(s: dict) -> list[str]:
-    """SWA's iterates feed SWA, SWAG (and B's plane of three iterates): families B, L."""
-    iterates = s["swa"]["epochs"] // s["swa"]["cycle_epochs"]
-    if iterates < 2:
-        return [f"swa.epochs {s['swa']['epochs']} // swa.cycle_epochs {s['swa']['cycle_epochs']} "
-                f"= {iterates} SWA iterates; SWA and SWAG need ≥ 2 (B's plane of three iterates ≥ 3)"]
-    if s["swag"]["rank"] > iterates:
-        return [f"swag.rank {s['swag']['rank']} is larger than the {iterates} SWA iterates it is "
-                "estimated from"]
-    return []
-
-
-def _low_high(lo_hi: list, key: str) -> list[str]:
-    return [] if lo_hi[0] < lo_hi[1] else [f"{key} {lo_hi} must have low < high"]
-
-
-def fill(definition: str, settings: dict, schema_path: str | Path = SCHEMA) -> dict:
+def fill(definition: str, settings: dict) -> dict:
     """A copy of ``settings`` checked against the schema's ``$defs/<definition>`` (e.g.
     ``family_A``, ``mlp``) with its defaults filled in; ValueError names any bad key."""
-    schema = _schema(str(schema_path))
     settings = {k: v for k, v in copy.deepcopy(settings).items() if k not in RESERVED}
-    lines = _errors({"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}, settings)
+    lines = _errors({"$ref": f"#/$defs/{definition}", "$defs": schema()["$defs"]}, settings)
     if lines:
         raise ValueError(f"invalid {definition} settings:\n" + "\n".join(lines))
     return settings
+
+
+def train_resources(config: dict, family: str) -> dict:
+    """A family's training jobs' resources: ``resources.train``, then its ``resources.families``
+    entry; no GPU for a family the catalogue marks CPU-only (analytic or tiny problems)."""
+    from nnrepro.catalogue import FAMILIES
+
+    res = {**config["resources"]["train"], **config["resources"]["families"].get(family, {})}
+    return res if FAMILIES[family].gpu else {**res, "gpu": 0}
 
 
 # ---------------------------------------------------------------- sweeps -> runs -> jobs
@@ -291,11 +258,10 @@ def _same_run_id(rid: str, first: dict, sweep: str, point: dict) -> str:
     return f"run {rid} appears twice: in sweep '{first['sweep']}' and in sweep '{sweep}'"
 
 
-def family_runs(config: dict, family: str, schema_path: str | Path = SCHEMA) -> dict[str, dict]:
+def family_runs(config: dict, family: str) -> dict[str, dict]:
     """The family's runs, each validated against the family's schema with its defaults filled
     in; all bad grid points are reported, each with its key path."""
-    schema = _schema(str(schema_path))
-    family_schema = {"$ref": f"#/$defs/family_{family}", "$defs": schema["$defs"]}
+    family_schema = {"$ref": f"#/$defs/family_{family}", "$defs": schema()["$defs"]}
     try:
         runs = expand_runs(config["families"][family])
     except ValueError as e:

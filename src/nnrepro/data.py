@@ -9,6 +9,7 @@ per-feature mean/std used to standardize them at load time.
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import logging
@@ -232,3 +233,14 @@ def load_processed(path: str | Path, device: torch.device | str = "cpu") -> Data
 
     return Dataset(b["name"], standardize(b["x_train"]), b["y_train"].to(device),
                    standardize(b["x_test"]), b["y_test"].to(device), int(b["n_classes"]))
+
+
+def train_subset(ds, n: int):
+    """The data set with its training set cut to ``n`` examples drawn once (a fixed seed, the
+    same for every run and seed, so runs differ only in their own randomness); 0: all of it.
+    The test set stays whole. Used by the MNIST profile to fit many short runs in its budget."""
+    if not n or n >= len(ds.y_train):
+        return ds
+    idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(0))[:n]
+    idx = idx.to(ds.x_train.device)
+    return dataclasses.replace(ds, x_train=ds.x_train[idx], y_train=ds.y_train[idx])

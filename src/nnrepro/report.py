@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnrepro.claims import COLUMNS, VERDICT_COLOR, VERDICTS
-from nnrepro.families import FIGURES, TITLES
+from nnrepro.catalogue import FIGURES, TITLES
 
 
 def merge_claims(paths: list[str | Path]) -> pd.DataFrame:
@@ -250,7 +250,8 @@ def write_plots(results_dir: Path, out_dir: Path) -> list[Path]:
     """Curves for `dvc plots` (CSV, one x column, one column per series), each declared by its
     family's figures module with ``@plot``. A family not run gets the header alone, so that every
     plot dvc.yaml lists exists and `dvc plots show` loads cleanly."""
-    from nnrepro.figures import PLOTS, figures_module
+    from nnrepro.plotting import PLOTS
+    from nnrepro.render import figures_module
 
     for family in FIGURES:
         figures_module(family)                   # registers the family's plots

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnrepro.config import format_value, get_dotted
-from nnrepro.families import FAMILIES, FIGURES
+from nnrepro.catalogue import FAMILIES, FIGURES
 
 
 class Status(str, Enum):
@@ -92,6 +92,12 @@ class RunDir:
             "spec": self.spec, **self.info})
 
 
+class NoData(FileNotFoundError):
+    """The data a figure reads is absent (a part not configured, every run diverged): the figure
+    says "no data" and its claim is inconclusive. Any other error in figure code is a bug and
+    fails the figures job."""
+
+
 class Results:
     """A family's runs, read back for figures and claims."""
 
@@ -130,7 +136,7 @@ class Results:
                     df[col] = format_value(value) if isinstance(value, list) else value
             frames.append(df)
         if not frames:
-            raise FileNotFoundError(f"no run has a table named {name!r}")
+            raise NoData(f"no run has a table named {name!r}")
         return pd.concat(frames, ignore_index=True)
 
     def has_table(self, name: str) -> bool:

@@ -1,9 +1,10 @@
 import json
 import os
 
-from nnrepro.families import CPU_ONLY, FIGURES
+from nnrepro.catalogue import FIGURES
 from nnrepro.codeversion import code_version
 from nnrepro.config import family_runs, jobs
+from nnrepro.config import train_resources as config_train_resources
 
 FAMILIES = config["run"]
 
@@ -13,8 +14,8 @@ RUNS = {f: family_runs(config, f) for f in FAMILIES}
 JOBS = {f: jobs(RUNS[f], config["families"][f].get("grid"), config["runs_per_job"]) for f in FAMILIES}
 # family -> version (hash) of the code that computes its runs / draws its figures: part of a
 # result's identity, so a code change reruns exactly what that code computes
-CODE = {f: code_version(f"experiments.{f.lower()}") for f in FAMILIES}
-FIGURE_CODE = {f: code_version(f"figures.{f.lower()}") for f in FAMILIES}
+CODE = {f: code_version(f"families.{f.lower()}.experiment") for f in FAMILIES}
+FIGURE_CODE = {f: code_version(f"families.{f.lower()}.figures") for f in FAMILIES}
 DATA = config["data"]["root"]
 DATASETS = sorted({s["dataset"] for f in FAMILIES for s in RUNS[f].values() if "dataset" in s})
 RES = config["resources"]
@@ -35,8 +36,8 @@ def job_data(family, runs):
 
 
 def train_resources(family):
-    """The family's training jobs' resources: `resources.train`, then its `resources.families` entry."""
-    return {**RES["train"], **RES["families"].get(family, {})}
+    """The family's training jobs' resources (no GPU where the catalogue says CPU-only)."""
+    return config_train_resources(config, family)
 
 
 def all_figures():

@@ -27,7 +27,7 @@ for _family in FAMILIES:
             resources:
                 mem_mb=train_resources(_family)["mem_mb"],
                 runtime=train_resources(_family)["runtime"],
-                gpu=0 if _family in CPU_ONLY else train_resources(_family)["gpu"],
+                gpu=train_resources(_family)["gpu"],
             shell:
                 "python -m nnrepro train --family {params.family} --specs {params.specs:q} "
                 "--runs-dir results/runs/{params.family} --marker {output.marker:q} "

@@ -1,0 +1,310 @@
+"""The catalogue: the one list of figure families (shared/FIGURES.md) as plain data.
+
+A *family* is one experiment: one sweep of runs whose tidy results feed several figures. Each
+figure has an id ``<family>-<name>``, what it shows, and one claim: a numeric check that the
+pipeline evaluates on its own results. ``docs/catalogue.md`` is written from this file by
+``nnrepro catalogue``.
+
+Data only, on the ground floor: it imports nothing from nnrepro, so every module may import it
+and none of its families can break another's jobs. Everything else that needs the set of
+families reads it here: the config schema's ``run`` and ``families`` keys, the dispatch to a
+family's folder ``nnrepro/families/<x>/`` (``nnrepro.families``), the training rules' GPU
+requests, the docs and the tests. Free of heavy imports (the Snakefile imports it to build the
+DAG).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    id: str
+    shows: str
+    claim: str
+    document: str = ""        # a number the source (or the paper it cites) gives for this figure
+    document_data: str = ""   # the data set that number was obtained on ("" : any, synthetic)
+
+
+@dataclass(frozen=True)
+class Family:
+    letter: str
+    title: str
+    source: str                 # the seed document(s) in shared/seeds/
+    figures: tuple[Figure, ...]
+    gpu: bool = True            # its training jobs ask for a GPU (`resources.families.<X>.gpu`
+                                # sets how many); False: analytic or tiny problems, CPU only
+
+
+_FAMILIES = (
+    Family("A", "SGHMC and the weight-norm burst",
+           "seed 000 (000_53579571c08593e0.txt)", (
+        Figure("A-norm-burst",
+               "‖θ‖₂ over training at T=1 with test accuracy and NLL on twin axes",
+               "norm grows by a large factor while test accuracy stays near its best"),
+        Figure("A-norm-vs-T",
+               "final ‖θ‖₂ against T (log axis); test NLL against final ‖θ‖₂, one point per run; "
+               "the Rademacher bound proxy (product of layer norms × max‖x‖/√n) against T",
+               "final norm decreases as T → 0 (Spearman ρ > 0.8 between T and norm)"),
+        Figure("A-dnorm-thetar",
+               "d/dt‖θ‖² (finite difference) and 2M⁻¹θᵀr overlaid over iterations",
+               "the two agree: Pearson r > 0.9"),
+        Figure("A-momentum-energy",
+               "‖r‖² and θᵀr over iterations, one line per T",
+               "colder T gives smaller mean ‖r‖² (monotone in T)"),
+        Figure("A-gamma",
+               "‖θ‖₂ traces for each γ, with and without momentum resampling",
+               "lower γ gives lower final norm"),
+        Figure("A-gamma-alpha",
+               "γ × α grid: final norm, test accuracy, ensemble NLL (heatmaps)",
+               "at low γ, higher α restores mixing: larger distance travelled between collected "
+               "samples and better ensemble NLL than α=1"),
+    )),
+    Family("B", "CIFAR-10 MLP: Adam from scratch, SWA, SWAG",
+           "seed 001 (001_a601dbe08ea9d51e.txt)", (
+        Figure("B-train-loss",
+               "in-sample training loss along iterations, α = 0.001",
+               "loss decreases (last-10% mean < first-10% mean / 2)"),
+        Figure("B-swa",
+               "test error over epochs of the base run and of the SWA average",
+               "SWA test error ≤ base test error at the end (paper scale reference: 49.84 % for "
+               "SWA)",
+               "49.84 % SWA test error (seed 001, CIFAR-10 MLP)", "cifar10"),
+        Figure("B-swag-ci",
+               "SWAG confidence intervals: per-class predicted probability (mean and 95 % interval "
+               "over samples) for a few test images; test accuracy interval",
+               "intervals are wider on misclassified images than on correct ones"),
+        Figure("B-swa-plane",
+               "test error surface in the plane of three SWA iterates, SWA average and iterates "
+               "marked",
+               "the SWA point has lower test error than the mean of the iterates it averages"),
+        Figure("B-flatness",
+               "test loss along random directions through the base and the SWA solutions",
+               "SWA is flatter: smaller loss rise at the same distance"),
+    )),
+    Family("C", "Gradient flow and initialization",
+           "seeds 001 (001_a601dbe08ea9d51e.txt), 004 (004_ddb182e3f50ea0b5.txt) §6.5", (
+        Figure("C-explode-vanish",
+               "per-layer gradient norm (log) against depth at init for a gain > 1 and < 1, with "
+               "the geometric lines 1.5^d, 0.8^d",
+               "slope of log-norm against depth matches the sign of log(gain)"),
+        Figure("C-fixes",
+               "the same with Xavier init, with BN; training loss with and without clipping in the "
+               "exploding case",
+               "Xavier/BN keep per-layer norms within 10× across depth; clipping trains to a "
+               "loss well below chance (ln 10) where plain SGD diverges"),
+        Figure("C-init-variance",
+               "activation and back-propagated gradient variance per layer, tanh net, naive vs "
+               "LeCun vs Xavier",
+               "LeCun keeps forward variance ~constant, Xavier balances forward and backward"),
+        Figure("C-tanh-regime",
+               "tanh, its derivative and the linear regime",
+               "reference curve (no claim)"),
+    ), gpu=False),
+    Family("D", "Optimizer geometry",
+           "seeds 001, 002, 003, 004", (
+        Figure("D-trajectories",
+               "contours of an ill-conditioned quadratic and of Rosenbrock with GD, momentum, "
+               "Adagrad, RMSprop, Adam trajectories",
+               "adaptive methods oscillate less across the steep direction than GD at the same lr"),
+        Figure("D-adagrad-decay",
+               "effective per-coordinate step of Adagrad vs RMSprop over time",
+               "Adagrad's step → 0, RMSprop's stays bounded away from 0"),
+        Figure("D-reparam",
+               "GD on f(x) and on g(y) = f(y/2), mapped back to x",
+               "the y-run equals GD on f with lr/4"),
+        Figure("D-pnorm-steps",
+               "steepest-descent steps for p-norms (p → 1, 2, large) and a Mahalanobis metric on a "
+               "2-D quadratic",
+               "step formula Δxᵢ = −α sign(Jᵢ)|Jᵢ|^{1/(p−1)} checked against a numeric argmin"),
+        Figure("D-trust-region",
+               "GD vs normalized (trust-region) steps on a convex bowl and on a plateau-plus-cliff "
+               "function",
+               "normalized steps cross the plateau in fewer steps"),
+        Figure("D-lr-schedule",
+               "ẋ + γ(t)(x + u(t)) = 0 with noise u for γ constant, 1/t, 1/t²",
+               "only γ = 1/t both converges and suppresses noise"),
+        Figure("D-adam-counterexample",
+               "Adam vs AMSGrad on the Reddi–Kale–Kumar online convex problem",
+               "Adam ends near the wrong point, AMSGrad near the optimum"),
+        Figure("D-saddle-escape",
+               "GD vs noisy SGD from a saddle of ½xᵀAx with a negative eigenvalue",
+               "GD started on the stable manifold stays; SGD escapes (loss below the saddle value)"),
+        Figure("D-saddle-surface",
+               "the surface x² − y² and 1-D stationary points",
+               "reference surface (no claim)"),
+    ), gpu=False),
+    Family("E", "Implicit bias and dynamical systems",
+           "seed 002 (002_1ddb900bea60f740.txt)", (
+        Figure("E-min-norm",
+               "overparameterized least squares (N < d): ‖W_t − YX⁺‖ over t for init scales 0 … 1",
+               "zero init reaches the pseudoinverse solution (< 1e-6); otherwise the gap equals "
+               "the init's null-space part"),
+        Figure("E-ridge",
+               "ridge solution Y Xᵀ(XXᵀ+λI)⁻¹ against λ, and Hessian eigenvalues at the minimum "
+               "for λ = 0 and λ > 0",
+               "λ → 0 gives the pseudoinverse; λ = 0 has zero eigenvalues, λ > 0 none below λ"),
+        Figure("E-perturb",
+               "GD perturbed midway, with and without weight decay",
+               "with decay the end point returns (hyperbolic); without it moves (degenerate)"),
+        Figure("E-deep-hessian",
+               "Hessian spectrum of a small overparameterized MLP at a square-loss minimum, λ = 0 "
+               "vs λ > 0",
+               "many ~0 eigenvalues at λ = 0; shifted positive with λ"),
+        Figure("E-exp-direction",
+               "linear classifier on separable data, GD on exponential and logistic loss: ‖w(t)‖ "
+               "against log t, angle to the hard-margin SVM against t, several inits",
+               "norm grows like log t; angle → 0, same direction from every init"),
+        Figure("E-reg-norm-es",
+               "the angle to the SVM for regularized GD (λ → 0), normalized GD and early-stopped "
+               "GD",
+               "regularized and early-stopped approach the SVM direction"),
+        Figure("E-homogeneity",
+               "ReLU net: Σ W ∂f/∂W against K·f for depth K",
+               "equal to numerical precision"),
+    ), gpu=False),
+    Family("F", "Dropout",
+           "seed 003 (003_b77660be62ccec55.txt)", (
+        Figure("F-mc-regression",
+               "1-D regression: true function, data, MC-dropout ensemble mean and the scatter of "
+               "its members, the weight-scaling prediction",
+               "the ensemble spread is larger away from the data than on it, judged separately "
+               "in the gap between the data intervals and outside the data (extrapolation)"),
+        Figure("F-mc-vs-scaling",
+               "test NLL and accuracy of weight scaling vs MC averaging of M samples (M = 1 … "
+               "100), Bernoulli and Gaussian dropout",
+               "MC with large M (≈ 50) matches or beats weight scaling in test classification "
+               "error (Srivastava et al.'s metric; NLL reported beside); units are independently "
+               "trained nets",
+               "MC averaging matches weight scaling at about M = 50 samples (Srivastava et al. "
+               "2014, MNIST)", "mnist"),
+        Figure("F-ae-features",
+               "autoencoder, one hidden layer of 256 units: encoder filters as images without "
+               "dropout and with p = 0.5 (paper: MNIST; quick: digits)",
+               "visual (no claim); report mean filter sparsity for both"),
+    )),
+    Family("G", "Loss landscape",
+           "seeds 003 (003_b77660be62ccec55.txt), 004 (004_ddb182e3f50ea0b5.txt)", (
+        Figure("G-index-energy",
+               "critical points of a small network: index (fraction of negative Hessian "
+               "eigenvalues) against loss, with the random-field curve",
+               "index rises with loss (Spearman ρ > 0.5)"),
+        Figure("G-width-error",
+               "train and test error against hidden units",
+               "train error reaches 0 with enough width while test error keeps falling or "
+               "flattens (on the curve averaged over runs)"),
+        Figure("G-loss-histogram",
+               "histogram of final test losses of many SGD runs, one per width",
+               "the relative spread (e.g. std of log loss) shrinks as width grows"),
+        Figure("G-permutation",
+               "loss along the straight line between a net and its hidden-unit-permuted copy",
+               "a barrier above both end points"),
+        Figure("G-mode-connectivity",
+               "loss and error along the straight line and along a trained Bézier curve between "
+               "two independently trained nets",
+               "the curve's barrier is far below the line's"),
+    )),
+    Family("H", "Batch normalization",
+           "seed 004 (004_ddb182e3f50ea0b5.txt) §6.4", (
+        Figure("H-bn-lr",
+               "training curves, standard vs +BN, at several learning rates (largest ≈ 0.5)",
+               "at the largest lr the standard net fails or diverges, the BN net trains (counted "
+               "per seed)",
+               "BN trains at lr 0.5 where the standard net does not (Santurkar et al. 2018, "
+               "VGG on CIFAR-10)", "cifar10"),
+        Figure("H-activations",
+               "per-layer activation histograms over training, standard vs +BN",
+               "visual (no claim); report per-layer mean/variance drift"),
+        Figure("H-noisy-activations",
+               "the same after injecting time-varying noise after BN",
+               "noise visibly shifts the distributions"),
+        Figure("H-noisy-accuracy",
+               "accuracy curves: standard, +BN, +noisy BN",
+               "under noise that makes the activation distributions unstable "
+               "(H-noisy-activations, the premise), noisy BN's training accuracy stays close to "
+               "BN's and above standard"),
+    )),
+    Family("I", "Reparameterization and Path-SGD",
+           "seed 003 (003_b77660be62ccec55.txt)", (
+        Figure("I-rescaling",
+               "training curves of SGD and Path-SGD on a ReLU net and on its rescaled (same "
+               "function) copy",
+               "SGD curves differ (an unbalanced rescaling slows SGD, as in the source's panel); "
+               "Path-SGD curves coincide"),
+    )),
+    Family("J", "Lottery tickets",
+           "seed 004 (004_ddb182e3f50ea0b5.txt) §6.6.2", (
+        Figure("J-lottery",
+               "test accuracy against the fraction of weights left, iterative magnitude pruning "
+               "with rewind to init vs random re-init",
+               "at about 20 % weights the ticket (accuracy at its early-stopping iteration, as "
+               "Frankle & Carbin) is within 1 point of the dense net and above random re-init; "
+               "pruning continues to ≈ 2 %, where tickets degrade",
+               "winning tickets at about 21 % of LeNet-300-100's weights (Frankle & Carbin 2019, "
+               "MNIST); subnetworks of 15 % to 1 % of the original size (seed 004 §6.6.2)",
+               "mnist"),
+    )),
+    Family("K", "Kernels",
+           "seed 001 (001_a601dbe08ea9d51e.txt)", (
+        Figure("K-ntk",
+               "a wide 2-layer net trained by GD on 1-D regression vs the NTK predictor yᵀK⁻¹k(x), "
+               "several widths",
+               "the gap shrinks as width grows; the relative weight change falls as m^−½ (Lee et "
+               "al.)",
+               "relative change of the weights ∝ width^−½ (Lee et al. 2019)", ""),
+    ), gpu=False),
+    Family("L", "Ensemble evaluation",
+           "all seeds; beyond the documents", (
+        Figure("L-ensembles",
+               "accuracy, NLL, ECE and Brier score of a single run, a deep ensemble, SWA, SWAG, MC "
+               "dropout, SGHMC (T = 1 and cold) on the same data and model; reliability diagrams",
+               "each method against the single run in NLL, paired by seed and decided per "
+               "method; the figure's claim holds when every method beats it",
+               "a cold posterior (T < 1) beats T = 1 (Wenzel et al. 2020, ResNet-20 on "
+               "CIFAR-10)", "resnet20-cifar10"),
+    )),
+)
+
+FAMILIES: dict[str, Family] = {f.letter: f for f in _FAMILIES}
+
+# plain lookups for the Snakefile, the figures and the report
+FIGURES: dict[str, list[str]] = {f.letter: [g.id for g in f.figures] for f in _FAMILIES}
+TITLES: dict[str, str] = {f.letter: f.title for f in _FAMILIES}
+FIGURE_INFO: dict[str, Figure] = {g.id: g for f in _FAMILIES for g in f.figures}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def catalogue_markdown() -> str:
+    """The whole catalogue as a Markdown page (docs/catalogue.md)."""
+    n_all = sum(len(f.figures) for f in _FAMILIES)
+    md = ["_Generated by `nnrepro catalogue` from `src/nnrepro/catalogue.py`: do not edit by hand; "
+          "edit the catalogue and run `nnrepro catalogue` again._",
+          "",
+          "# The figure catalogue",
+          "",
+          "Every plot of the five source documents (`shared/seeds/`) that the pipeline recreates. "
+          "A **family** is one experiment: one sweep of runs whose tidy results feed several "
+          "figures; figure ids are `<family>-<name>`. Each figure has one **claim**: the "
+          "phenomenon the document shows, turned into a numeric check that the pipeline "
+          "evaluates on its own results and reports (pass / fail and the measured number, in "
+          "`results/claims.csv`). A figure without a claim is a reference figure. A claim that "
+          "fails is reported, never hidden or tuned away.",
+          "",
+          "Two scales for every family: **quick** (the default `config.yaml`; CPU, minutes, data "
+          "that needs no download: `sklearn` digits and synthetic sets) and **paper** "
+          "(`configs/`: MNIST / Fashion-MNIST / CIFAR-10 via torchvision, the setups of the "
+          "documents, meant for a GPU or a cluster).",
+          "",
+          "Notation as in the documents: T temperature, C friction, M mass, r momentum, "
+          "γ adjusting factor, α boosting factor, θ all weights.",
+          "",
+          f"{len(_FAMILIES)} families, {n_all} figures. `nnrepro list` shows which figures a "
+          "results folder holds and their verdicts."]
+    for f in _FAMILIES:
+        md += ["", f"## {f.letter}. {f.title}", "", f"Source: {f.source}.", "",
+               "| id | what it shows | claim |", "|---|---|---|"]
+        md += [f"| {g.id} | {_cell(g.shows)} | {_cell(g.claim)} |" for g in f.figures]
+    return "\n".join(md) + "\n"

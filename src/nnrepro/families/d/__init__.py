@@ -1,0 +1,1 @@
+"""Family D: Optimizer geometry (seeds 001, 002, 003, 004). See nnrepro.families."""

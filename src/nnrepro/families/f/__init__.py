@@ -1,0 +1,1 @@
+"""Family F: Dropout (seed 003 (003_b77660be62ccec55.txt)). See nnrepro.families."""

@@ -1,0 +1,254 @@
+"""Family F figures: dropout (seed 003). Each claim's value is a pure function of the table its
+figure draws."""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from nnrepro.claims import both, greater, less, reference
+from nnrepro.plotting import figure
+from nnrepro.results import Results
+
+ON_DATA, AWAY = 0.1, 1.0      # grid points within 0.1 of a datum are "on the data", ≥ 1.0 "away"
+FILTERS_SHOWN = 64            # encoder filters drawn per autoencoder (an 8 × 8 mosaic)
+
+
+# --- F-mc-regression --------------------------------------------------------------------------
+
+SPREAD_FACTOR = 2.0   # "larger away from the data": mean MC std away / on the data > 2 (set before issue 17)
+
+
+def regions(reg: pd.DataFrame, data_x, on: float = ON_DATA, away: float = AWAY) -> pd.Series:
+    """Each grid point's region: "on" the data (within ``on`` of a datum), in the "gap" (≥ ``away``
+    from every datum, between the smallest and the largest datum), "outside" the data (≥ ``away``,
+    beyond them: extrapolation), or "" (neither)."""
+    lo, hi = np.min(data_x), np.max(data_x)
+    d, x = reg["distance_to_data"], reg["x"]
+    inside = (x > lo) & (x < hi)
+    return pd.Series(np.select([d <= on, (d >= away) & inside, d >= away], ["on", "gap", "outside"], ""),
+                     index=reg.index)
+
+
+def spread_ratio(reg: pd.DataFrame, data_x, region: str, max_distance: float = math.inf) -> float:
+    """Mean MC standard deviation over the grid points of ``region`` ("gap" or "outside"; only
+    those within ``max_distance`` of a datum) / over the points on the data (NaN when either set
+    is empty)."""
+    where = regions(reg, data_x)
+    near = reg["mc_std"][where == "on"]
+    far = reg["mc_std"][(where == region) & (reg["distance_to_data"] <= max_distance)]
+    if near.empty or far.empty or near.mean() <= 0:
+        return math.nan
+    return float(far.mean() / near.mean())
+
+
+def spread_units(regs: pd.DataFrame, data_x) -> dict[str, list[float]]:
+    """Per net (an independent init and masks: the claim's units) the spread ratio in the gap,
+    outside the data, and outside at no more than the gap's largest distance from the data
+    ("matched": a like-for-like check, the gap being narrower than the extrapolation range)."""
+    nets = [g for _, g in regs[~regs["diverged"]].groupby("net")]
+    reach = regs.loc[regions(regs, data_x) == "gap", "distance_to_data"].max()
+    return {"gap": [spread_ratio(g, data_x, "gap") for g in nets],
+            "outside": [spread_ratio(g, data_x, "outside") for g in nets],
+            "matched": [spread_ratio(g, data_x, "outside", reach) for g in nets] if math.isfinite(reach) else []}
+
+
+def spread_claim(regs: pd.DataFrame, data_x):
+    """F-mc-regression: both conditions, the spread ratio > 2 in the gap between the data
+    intervals AND > 2 outside the data; the value and interval are the gap's."""
+    u = spread_units(regs, data_x)
+    n_div = int(regs.groupby("net")["diverged"].first().sum())
+    in_gap, outside = (greater("F-mc-regression", region, math.nan, SPREAD_FACTOR, units=u[region], min_n=5,
+                               diverged=n_div) for region in ("gap", "outside"))
+    claim = both(in_gap, outside, note=f"{in_gap.n} nets")
+    claim.test = (f"mean MC std ≥ {AWAY:g} from the data / on the data (≤ {ON_DATA:g}) > {SPREAD_FACTOR:g} "
+                   "in the gap between the data intervals AND outside the data (per net; value: the gap's)")
+    per = lambda v: ", ".join(f"{x:.2f}" for x in v)
+    matched = _mean(u["matched"])
+    claim.finding = (f"gap {in_gap.value:.2f} [{in_gap.low:.2f}, {in_gap.high:.2f}] ({in_gap.verdict}; per net "
+                     f"{per(u['gap'])}); outside {outside.value:.2f} [{outside.low:.2f}, {outside.high:.2f}] "
+                     f"({outside.verdict}; per net {per(u['outside'])}); outside at no more than the gap's "
+                     f"distance from the data {matched:.2f}")
+    if in_gap.verdict == "fail" and outside.verdict == "pass":
+        claim.finding += (". The spread grows beyond the data, already at the gap's distances, but not between "
+                          "the intervals: the science, not our grid. MC dropout is known to under-estimate "
+                          "in-between uncertainty (Foong et al. 2019); seed 003 only says sampling 'can be "
+                          "used to also estimate model uncertainty' (its figure, after Louizos & Welling 2017, "
+                          "has no gap in its data)" if matched > SPREAD_FACTOR else
+                          ". Outside the data at the gap's distances the ratio is small too: the spread grows "
+                          "with distance and the gap is too narrow to show it (our setup)")
+    return claim, in_gap, outside
+
+
+def _mean(v) -> float:
+    v = [u for u in v if math.isfinite(u)]
+    return float(np.mean(v)) if v else math.nan
+
+
+@figure("F-mc-regression")
+def f_mc_regression(res: Results):
+    regs, members, data = res.table("regression"), res.table("regression_members"), res.table("regression_data")
+    spec = res.runs[0]["spec"]["regression"]
+    reg = regs[regs["net"] == 0]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for m, d in members.groupby("member"):
+        ax.plot(d["x"], d["y"], color="C0", lw=0.5, alpha=0.25,
+                label="scatter of the ensemble (members, one mask each)" if m == 0 else None)
+    ax.fill_between(reg["x"], reg["mc_mean"] - 2 * reg["mc_std"], reg["mc_mean"] + 2 * reg["mc_std"],
+                    color="C0", alpha=0.15, label="MC mean ± 2 std")
+    ax.plot(reg["x"], reg["mc_mean"], color="C0", lw=2, label=f"mean of the ensemble ({spec['samples']} masks)")
+    ax.plot(reg["x"], reg["weight_scaling"], color="C1", ls="--", lw=1.6, label="weight scaling")
+    ax.plot(reg["x"], reg["truth"], color="black", lw=1.2, label="true function x sin x")
+    ax.scatter(data["x"], data["y"], color="black", s=12, zorder=3, label="training data")
+    where = regions(reg, data["x"])
+    for region, color in (("gap", "C2"), ("outside", "grey")):
+        ax.fill_between(reg["x"], 0, 1, where=where == region, transform=ax.get_xaxis_transform(),
+                        color=color, alpha=0.12, lw=0, label=f"{region} (≥ {AWAY:g} from the data)")
+    lo = min(reg["truth"].min(), data["y"].min())
+    hi = max(reg["truth"].max(), data["y"].max())
+    ax.set_ylim(lo - 0.6 * (hi - lo), hi + 0.6 * (hi - lo))
+    claim, in_gap, outside = spread_claim(regs, data["x"])
+    ax.set(xlabel="x", ylabel="y",
+           title=f"MC dropout (p = {spec['dropout']:g}, {spec['dropout_kind']}) on 1-D regression with a gap "
+                 f"(net 1 of {regs['net'].nunique()})\nMC std away / on the data, mean over nets: in the gap "
+                 f"{in_gap.value:.2f}, outside {outside.value:.2f}")
+    ax.legend(fontsize=8, loc="upper center", ncol=3)
+    return fig, claim
+
+
+# --- F-mc-vs-scaling ---------------------------------------------------------------------------
+
+M_LARGE = 50            # Srivastava et al. §7.5, Fig. 11: MC matches weight scaling at k ≈ 50
+MATCH_TOLERANCE = 0.10  # "matches": MC test error ≤ 1.1 × weight scaling's (set before looking)
+
+
+def per_net(mc: pd.DataFrame, M: int) -> pd.DataFrame:
+    """Per trained net and dropout kind: test error and NLL of weight scaling and of the MC
+    average of M masks (mean over the mask draws of that net). Diverged nets left out."""
+    mc = mc[~mc["diverged"]].assign(err=lambda d: 1 - d["acc"])
+    ws = mc[mc["method"] == "weight scaling"].groupby(["net", "kind"])[["err", "nll"]].mean()
+    m = mc[(mc["method"] == "MC dropout") & (mc["M"] == M)].groupby(["net", "kind"])[["err", "nll"]].mean()
+    return ws.merge(m, left_index=True, right_index=True, suffixes=("_ws", "_mc")).reset_index()
+
+
+def error_excess(mc: pd.DataFrame, M: int) -> list[float]:
+    """The claim's units: per trained net, the worst over dropout kinds of
+    error(MC average of M masks) / error(weight scaling) − 1 (NaN where weight scaling makes no error)."""
+    t = per_net(mc, M)
+    excess = (t["err_mc"] / t["err_ws"] - 1).where(t["err_ws"] > 0)
+    return t.assign(excess=excess).groupby("net")["excess"].max().tolist()
+
+
+def first_match(mc: pd.DataFrame, col: str = "nll") -> dict:
+    """Per dropout kind, the smallest M whose MC ``col`` (mean over nets and mask draws) ≤ weight
+    scaling's mean (None: never up to the largest M)."""
+    mc = mc[~mc["diverged"]]
+    first = {}
+    for kind, d in mc.groupby("kind"):
+        ws = d[d["method"] == "weight scaling"][col]
+        curve = d[d["method"] == "MC dropout"].groupby("M")[col].mean()
+        if ws.empty or curve.empty:
+            continue
+        matched = curve[curve <= ws.mean()]
+        first[kind] = int(matched.index[0]) if len(matched) else None
+    return first
+
+
+def scaling_claim(mc: pd.DataFrame, M: int):
+    """F-mc-vs-scaling: the mean over independently trained nets of the worst-kind
+    error(MC, M)/error(weight scaling) − 1 is below the tolerance (its whole 95 % interval)."""
+    t = per_net(mc, M)
+    never = f"never up to {int(mc['M'].max())}"
+    finding = "; ".join(f"first M at which the mean MC {what} ≤ weight scaling's: " + ", ".join(
+        f"{k} {never if v is None else v}" for k, v in first_match(mc.assign(err=1 - mc["acc"]), col).items())
+        for what, col in (("test error", "err"), ("NLL", "nll")))
+    finding += f"; at M = {M}, mean over nets: " + "; ".join(
+        f"{kind} error {100 * d['err_mc'].mean():.2f} % vs {100 * d['err_ws'].mean():.2f} %, "
+        f"NLL {d['nll_mc'].mean():.4f} vs {d['nll_ws'].mean():.4f}" for kind, d in t.groupby("kind"))
+    n_div = int(mc.groupby(["net", "kind"])["diverged"].first().sum())
+    return less("F-mc-vs-scaling", f"worst over kinds of test error(MC, M = {M}) / error(weight scaling) − 1 "
+                f"< {MATCH_TOLERANCE:g} (matches within 10 % or beats; per independently trained net)",
+                math.nan, MATCH_TOLERANCE, f"{mc['net'].nunique()} nets", units=error_excess(mc, M), min_n=5,
+                finding=finding, diverged=n_div)
+
+
+@figure("F-mc-vs-scaling")
+def f_mc_vs_scaling(res: Results):
+    mc = res.table("mc")
+    ok = mc[~mc["diverged"]].assign(error=lambda d: 100 * (1 - d["acc"]))
+    M = int(min(M_LARGE, ok["M"].max()))
+    # per net: the mean over its mask draws (the draws are not units)
+    m = ok[ok["method"] == "MC dropout"].groupby(["net", "kind", "M"], as_index=False)[["error", "nll"]].mean()
+    ws = ok[ok["method"] == "weight scaling"].groupby(["net", "kind"])[["error", "nll"]].mean()
+    m = m.merge(ws.reset_index(), on=["net", "kind"], suffixes=("", "_ws")).assign(
+        excess=lambda d: (100 * (d["error"] / d["error_ws"] - 1)).where(d["error_ws"] > 0))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    for ax, col, label in ((axes[0], "error", "test error (%)"), (axes[2], "nll", "test NLL (nats)")):
+        sns.lineplot(m, x="M", y=col, hue="kind", errorbar=("ci", 95), ax=ax)
+        for i, (kind, d) in enumerate(ws.groupby("kind")):
+            ax.axhline(d[col].mean(), color=f"C{i}", ls="--", lw=1.2, label=f"{kind}: weight scaling")
+        ax.axvline(M, color="grey", ls=":", lw=1)
+        ax.set(xscale="log", xlabel="M (dropout masks averaged)", ylabel=label)
+        ax.legend(fontsize=8, title=None)
+    ax = axes[1]
+    sns.lineplot(m, x="M", y="excess", hue="kind", units="net", estimator=None, lw=0.7, alpha=0.6, ax=ax, legend=False)
+    ax.axhspan(-100, 100 * MATCH_TOLERANCE, color="C2", alpha=0.08, lw=0,
+               label=f"matches or beats (≤ +{100 * MATCH_TOLERANCE:g} %)")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axvline(M, color="grey", ls=":", lw=1, label=f"M = {M} (the claim)")
+    lo = min(-30.0, m["excess"].quantile(0.02)) if m["excess"].notna().any() else -30.0
+    ax.set(xscale="log", ylim=(lo, max(60.0, m.loc[m["M"] >= 5, "excess"].max() * 1.1)),
+           xlabel="M (dropout masks averaged)", ylabel="error(MC) / error(weight scaling) − 1 (%)",
+           title="The claim, per trained net (lines)")
+    ax.legend(fontsize=8)
+    p, dataset = mc["p"].iloc[0], res.runs[0]["spec"]["dataset"]
+    axes[0].set_title(f"Test error on {dataset} (p = {p:g}; band: 95 % CI over nets)", fontsize=10)
+    axes[2].set_title("Test NLL (reported beside)", fontsize=10)
+    return fig, scaling_claim(mc, M)
+
+
+# --- F-ae-features -------------------------------------------------------------------------------
+
+def mean_sparsity(features: pd.DataFrame) -> dict[float, float]:
+    """Mean Hoyer sparsity of the encoder filters, per dropout rate p."""
+    return features.groupby("p")["hoyer"].mean().to_dict()
+
+
+def mosaic(filters: pd.DataFrame, n: int) -> np.ndarray:
+    """The first n filters as square images (each scaled to its own max |w|), tiled in a grid."""
+    W = filters.pivot(index="unit", columns="pixel", values="weight").to_numpy()[:n]
+    side, cols = int(round(math.sqrt(W.shape[1]))), int(math.ceil(math.sqrt(len(W))))
+    rows = int(math.ceil(len(W) / cols))
+    out = np.full((rows * (side + 1) + 1, cols * (side + 1) + 1), np.nan)
+    for i, w in enumerate(W):
+        r, c = divmod(i, cols)
+        img = w.reshape(side, side) / max(np.abs(w).max(), 1e-12)
+        out[1 + r * (side + 1):(r + 1) * (side + 1), 1 + c * (side + 1):(c + 1) * (side + 1)] = img
+    return out
+
+
+@figure("F-ae-features")
+def f_ae_features(res: Results):
+    filters, features = res.table("filters"), res.table("features")
+    spec = res.runs[0]["spec"]
+    sparsity = mean_sparsity(features)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
+    for ax, (p, f) in zip(axes, filters.groupby("p")):
+        ax.imshow(mosaic(f, FILTERS_SHOWN), cmap="gray", vmin=-1, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        what = "without dropout" if p == 0 else f"dropout p = {p:g}"
+        ax.set_title(f"({'ab'[int(p > 0)]}) {what}: Hoyer sparsity {sparsity[p]:.3f}")
+    hidden = spec["autoencoder"]["hidden"]
+    fig.suptitle(f"Encoder filters of a one-hidden-layer autoencoder ({hidden} ReLU units) on {spec['dataset']}: "
+                 + (f"first {FILTERS_SHOWN} of each" if hidden > FILTERS_SHOWN else "all"))
+    active = features.groupby("p")["active_fraction"].mean()
+    what = ("visual (no claim): mean Hoyer sparsity of the encoder filters, "
+            + ", ".join(f"p = {p:g}: {v:.3f}" for p, v in sparsity.items()))
+    claim = reference("F-ae-features", what, sparsity.get(max(sparsity), math.nan))
+    claim.note = "mean fraction of active hidden units on test images: " + ", ".join(
+        f"p = {p:g}: {v:.2f}" for p, v in active.items())
+    return fig, claim

@@ -1,0 +1,143 @@
+"""Family I figure (seed 003, "Gradient Descent under Reparameterization"; Neyshabur et al. 2015
+fig. 1): SGD and Path-SGD on a ReLU net and on an unbalanced rescaled copy of it."""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from nnrepro.claims import both, greater, less
+from nnrepro.plotting import figure
+from nnrepro.plotting import mark_diverged
+from nnrepro.results import Results, Status
+
+PATH_COINCIDE = 1e-6  # Path-SGD: the curves coincide to 1e-6 (float64 rounding is ~1e-16)
+MIN_SEEDS = 5         # a seed (init + rescaling + 4 short runs) costs seconds
+FLOOR = 1e-17         # exact zeros drawn here on the log axis
+COLORS = {"SGD": "tab:red", "Path-SGD": "tab:blue"}
+
+
+def rescaling_gaps(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per run, optimizer and epoch: |L_rescaled − L_original| / L_original of the training loss,
+    and the rescaled net's weights (mapped back) distance to the original's, relative."""
+    wide = epochs.pivot_table(index=["run", "optimizer", "epoch"], columns="net",
+                              values=["train_loss", "weight_gap"])
+    orig, resc = wide["train_loss"]["original"], wide["train_loss"]["rescaled"]
+    return pd.DataFrame({"loss_gap": (resc - orig).abs() / orig,
+                         "weight_gap": wide["weight_gap"]["rescaled"]}).reset_index()
+
+
+def worst_path_gap(gaps: pd.DataFrame) -> float:
+    """Largest Path-SGD loss gap over runs and epochs: Path-SGD must coincide in every run."""
+    path = gaps[gaps["optimizer"] == "Path-SGD"]["loss_gap"]
+    return float(path.max()) if len(path) else math.nan
+
+
+def capped(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Training losses counted at most as the run's initial loss (the four nets start as one
+    function): a diverged net learnt nothing, so from its divergence on it counts as untrained."""
+    start = epochs[epochs["epoch"] == 0].groupby("run")["train_loss"].max()
+    L0 = epochs["run"].map(start)
+    bad = epochs.get("net_diverged", pd.Series(False, index=epochs.index)) | ~np.isfinite(epochs["train_loss"])
+    return epochs.assign(train_loss=np.where(bad, L0, np.minimum(epochs["train_loss"], L0)))
+
+
+def slowdown(epochs: pd.DataFrame, optimizer: str = "SGD") -> pd.Series:
+    """Per run: area under the rescaled net's training-loss curve over epochs 1..E divided by the
+    original net's (the same function at epoch 0, trained on the same minibatches). > 1: the
+    rescaling slowed training (the source's panel: the unbalanced SGD curve lies above); losses
+    ``capped``, so a diverged net counts, as untrained."""
+    e = capped(epochs)
+    e = e[(e["optimizer"] == optimizer) & (e["epoch"] > 0)]
+    area = e.groupby(["run", "net"])["train_loss"].mean().unstack("net")
+    return (area["rescaled"] / area["original"]).rename("auc_ratio")
+
+
+@figure("I-rescaling")
+def i_rescaling(res: Results):
+    ep = res.table("epochs")
+    ok = ep[ep["status"] == Status.OK]
+    spec = res.runs[0]["spec"]
+    c = spec["rescale"]["c"]
+    lr = {"SGD": spec["sgd_lr"], "Path-SGD": spec["path_lr"]}
+    fig, (ax, rx, gx) = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.4, 0.8, 1]})
+
+    # (a) training curves: one thin line per seed, the mean over seeds thick
+    for (o, n), g in (capped(ok).groupby(["optimizer", "net"]) if len(ok) else []):
+        style = dict(color=COLORS[o], ls="-" if n == "original" else "--")
+        for _, r in g.groupby("run"):
+            ax.plot(r["epoch"], r["train_loss"], lw=0.5, alpha=0.35, **style)
+        m = g.groupby("epoch")["train_loss"].mean()
+        ax.plot(m.index, m.values, lw=2.2 if n == "original" else 1.8,
+                label=f"{o} (η = {lr[o]:g}), {n} net", **style)
+    ax.set(yscale="log", xlabel="epoch", ylabel="training loss (cross-entropy, whole set)",
+           title=f"Training curves (thick: mean over {ok['run'].nunique()} seeds; a diverged net\n"
+                 "counts at the initial loss from its divergence on)")
+    ax.legend(fontsize=8)
+    mark_diverged(ax, res.diverged())
+
+    # (b) the slowdown per seed: area under the rescaled curve / the original's
+    ratios = {o: slowdown(ok, o) if len(ok) else pd.Series(dtype=float) for o in ("SGD", "Path-SGD")}
+    for i, (o, r) in enumerate(ratios.items()):
+        x = np.full(len(r), i) + np.linspace(-0.12, 0.12, len(r)) if len(r) else []
+        rx.scatter(x, r.values, color=COLORS[o], edgecolor="black", lw=0.4, s=30, zorder=3)
+    rx.axhline(1, color="grey", ls="--", lw=1)
+    rx.set_xticks([0, 1], [f"SGD\n(η = {lr['SGD']:g})", f"Path-SGD\n(η = {lr['Path-SGD']:g})"])
+    rx.set(xlim=(-0.6, 1.6), yscale="log", ylabel="area under training loss: rescaled / original",
+           title="Slowdown per seed (> 1: rescaled net slower)")
+    rx.title.set_fontsize(10)
+
+    # (c) the gap between the two curves over epochs, every seed
+    gaps = rescaling_gaps(ok) if len(ok) else pd.DataFrame(columns=["run", "optimizer", "epoch",
+                                                                      "loss_gap", "weight_gap"])
+    for (o, run), g in gaps[gaps["epoch"] > 0].groupby(["optimizer", "run"]):
+        first = run == gaps["run"].iloc[0]
+        gx.plot(g["epoch"], np.maximum(g["loss_gap"], FLOOR), color=COLORS[o], marker="o", ms=3, lw=1,
+                label=f"{o}: training loss |L̃ − L| / L" if first else None)
+        gx.plot(g["epoch"], np.maximum(g["weight_gap"], FLOOR), color=COLORS[o], ls=":", lw=1,
+                label=f"{o}: weights ‖w̃ mapped back − w‖ / ‖w‖" if first else None)
+    gx.axhline(PATH_COINCIDE, color="grey", ls="-.", lw=1)
+    gx.text(0.02, PATH_COINCIDE * 3, f"Path-SGD must stay below {PATH_COINCIDE:g}", fontsize=8,
+            color="grey", transform=gx.get_yaxis_transform())
+    gx.set(yscale="log", ylim=(FLOOR / 3, 10), xlabel="epoch", ylabel="relative gap, rescaled vs original",
+           title="Gap between the two nets (every seed; exact 0 drawn at 1e-17)")
+    gx.title.set_fontsize(10)
+    gx.legend(fontsize=7, loc="center right")
+    hidden = "-".join(map(str, spec["model"]["hidden"]))
+    fig.suptitle(f"Reparameterization: SGD depends on an unbalanced rescaling of a ReLU net, Path-SGD does not\n"
+                 f"({spec['dataset']}, bias-free ReLU net {hidden}; rescaled: each hidden unit's incoming "
+                 f"weights × d, outgoing ÷ d, d = {c:g}^u, u ~ U(−1, 1) per unit and seed)", fontsize=11)
+    fig.tight_layout()
+
+    return fig, rescaling_claim(ok, len(res.diverged()))
+
+
+def rescaling_claim(epochs: pd.DataFrame, diverged: int = 0):
+    """Both: SGD's ``slowdown`` > 1 over the seeds (t-interval, ≥ MIN_SEEDS seeds), and Path-SGD's
+    largest relative gap between the curves < PATH_COINCIDE (exact: float64 rounding)."""
+    sgd = slowdown(epochs, "SGD") if len(epochs) else pd.Series(dtype=float)
+    path_ratio = slowdown(epochs, "Path-SGD") if len(epochs) else pd.Series(dtype=float)
+    path = worst_path_gap(rescaling_gaps(epochs)) if len(epochs) else math.nan
+    finding = (f"SGD area ratio per seed: {', '.join(f'{v:.3g}' for v in sgd)}; Path-SGD's largest "
+               f"relative loss gap {path:.2g} (area ratios {', '.join(f'{v:.6g}' for v in path_ratio)})")
+    if len(sgd) and sgd.mean() < 1:
+        last = capped(epochs).query("optimizer == 'SGD'")
+        last = last[last["epoch"] == last["epoch"].max()].groupby("net")["train_loss"].mean()
+        finding += (f"; the unbalanced SGD net trained faster (final training loss {last.get('rescaled', math.nan):.3g} "
+                    f"vs {last.get('original', math.nan):.3g}): its per-unit steps grow by d² on a unit's outgoing "
+                    "or 1/d² on its incoming weights, which speeds SGD unless the step is near its stability limit")
+    if "net_diverged" in epochs:
+        d = epochs[epochs["net_diverged"]].groupby(["optimizer", "net"])["run"].nunique()
+        if len(d):
+            finding += "; diverged nets (counted at the initial loss from then on): " + ", ".join(
+                f"{o} {n} in {k} seed(s)" for (o, n), k in d.items())
+    if diverged:
+        finding += f"; {diverged} seed(s) stopped: all four nets diverged (excluded)"
+    return both(greater("I-rescaling", f"SGD: area under the training-loss curve of the rescaled net / of "
+                        f"the original > 1 (per seed: init and rescaling); Path-SGD: max relative gap "
+                        f"between the two curves < {PATH_COINCIDE:g}", math.nan, 1.0,
+                        f"{epochs['run'].nunique() if len(epochs) else 0} seed(s)", units=list(sgd),
+                        min_n=MIN_SEEDS, finding=finding, diverged=diverged),
+                less("I-rescaling", "", path, PATH_COINCIDE))

@@ -1,0 +1,10 @@
+"""Family K's rules across fields: settings that pass the schema one field at a time but would
+leave a figure with nothing to draw or stop a job; checked for every run before any job starts."""
+from __future__ import annotations
+
+from nnrepro.rules import low_high
+
+
+def errors(s: dict) -> list[str]:
+    """One line per broken rule of the run's settings ``s`` (defaults filled in)."""
+    return low_high(s["interval"], "interval")

@@ -1,0 +1,1 @@
+"""Family L: Ensemble evaluation (all seeds; beyond the documents). See nnrepro.families."""
