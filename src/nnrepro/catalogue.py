@@ -21,9 +21,12 @@ from dataclasses import dataclass
 class Figure:
     id: str
     shows: str
-    claim: str
+    claim: str                # what the source claims, in its words
     document: str = ""        # a number the source (or the paper it cites) gives for this figure
     document_data: str = ""   # the data set that number was obtained on ("" : any, synthetic)
+    test: str = ""            # how our figure code tests the claim: statistic, units, threshold
+    threshold: float | None = None   # what the statistic is compared with (None: no claim)
+    units: str = ""           # the claim's independent units (seeds, nets, images...)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,17 @@ def no_data(fig_id: str, why: str, results: Results):
     return fig, claim
 
 
+def with_catalogue_words(claim: Claim) -> Claim:
+    """The claim with the catalogue's wording of what the source claims and, where the catalogue
+    says it, of how we test it; a figure that compares with another threshold than the
+    catalogue's is a bug (the words and the number must not drift apart)."""
+    info = FIGURE_INFO[claim.figure_id]
+    if info.threshold is not None and not claim.threshold == info.threshold:
+        raise ValueError(f"{claim.figure_id}: the claim compares with {claim.threshold}, "
+                         f"the catalogue says {info.threshold}")
+    return dataclasses.replace(claim, claim=info.claim, test=info.test or claim.test)
+
+
 def render(family: str, results: Results, out_dir: str | Path, profile: str) -> pd.DataFrame:
     """Draw every figure of a family; return its claims as a table."""
     import matplotlib
@@ -92,7 +103,7 @@ def render(family: str, results: Results, out_dir: str | Path, profile: str) -> 
             log.warning("%s: no figure drawn: %s", fig_id, e)  # any other error is a bug: raised
             fig, claim = no_data(fig_id, str(e), results)
         assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
-        claim = beside_document(dataclasses.replace(claim, claim=FIGURE_INFO[fig_id].claim), results, profile)
+        claim = beside_document(with_catalogue_words(claim), results, profile)
         if why := why_inconclusive(claim):
             claim = dataclasses.replace(claim, finding="; ".join(p for p in (claim.finding, why) if p))
         stamp_claim(fig, claim, profile)
