@@ -9,10 +9,10 @@ from torch import nn
 
 from nnrepro.runner import Env, run
 from nnrepro.families.k import experiment as k
-from nnrepro.catalogue import FIGURES
+from nnrepro.catalogue import FIGURE_INFO, FIGURES
 from nnrepro.render import render
-from nnrepro.families.k.figures import loglog_slope, ntk_claim, slopes_per_trial
-from nnrepro.results import Results
+from nnrepro.families.k.figures import k_ntk, loglog_slope, ntk_claim, ntk_figure_claim, slopes_per_trial
+from nnrepro.results import NoData, Results
 
 from conftest import tiny
 
@@ -104,6 +104,23 @@ def test_ntk_claim_tests_the_rate_not_only_the_sign():
     assert shrinks.verdict == "pass" and rate.verdict == "fail"
     shrinks, rate = ntk_claim(_gap_table(-0.5, trials=3))            # too few trials: undecided
     assert rate.verdict == "inconclusive" and shrinks.verdict == "inconclusive"
+
+
+def test_figure_claim_combines_both_conditions_with_the_catalogue_words():
+    good = ntk_figure_claim(_gap_table(-0.5))
+    assert good.verdict == "pass" and good.n == 5 and good.threshold == FIGURE_INFO["K-ntk"].threshold
+    assert good.test == FIGURE_INFO["K-ntk"].test and "gap slope" in good.finding
+    assert good.value == pytest.approx(-0.5, abs=0.02)
+    assert ntk_figure_claim(_gap_table(-0.2)).verdict == "fail"
+    few = ntk_figure_claim(_gap_table(-0.5, trials=3))
+    assert few.verdict == "inconclusive" and few.n == 3
+
+
+def test_absent_tables_are_no_data(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.json").write_text('{"run": "r", "status": "ok", "spec": {}}')
+    with pytest.raises(NoData):
+        k_ntk(Results([tmp_path / "r" / "run.json"]))
 
 
 def test_end_to_end(tmp_path):

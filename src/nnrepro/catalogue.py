@@ -254,7 +254,11 @@ _FAMILIES = (
                "several widths",
                "the gap shrinks as width grows; the relative weight change falls as m^−½ (Lee et "
                "al.)",
-               "relative change of the weights ∝ width^−½ (Lee et al. 2019)", ""),
+               "relative change of the weights ∝ width^−½ (Lee et al. 2019)", "",
+               test="log-log slope of ‖θ_t − θ₀‖/‖θ₀‖ against width within -0.5 ± 0.15 (Lee et "
+                    "al.: m^−½) AND the RMS gap net − NTK predictor shrinks with width (slope < "
+                    "0); per trial",
+               threshold=0.15, units="trials"),
     ), gpu=False),
     Family("L", "Ensemble evaluation",
            "all seeds; beyond the documents", (

@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nnrepro.claims import both, less, within
+from nnrepro.catalogue import FIGURE_INFO
+from nnrepro.claims import Claim, both, less, within
 from nnrepro.plotting import figure
 from nnrepro.results import Results
 
-RATE, RATE_TOLERANCE = -0.5, 0.15   # Lee et al. 2019: ‖θ_t − θ₀‖/‖θ₀‖ = O(m^−½); the band ±0.15
+INFO = FIGURE_INFO["K-ntk"]          # the test's wording and threshold: the catalogue's
+RATE = -0.5                          # Lee et al. 2019: ‖θ_t − θ₀‖/‖θ₀‖ = O(m^−½)
+RATE_TOLERANCE = INFO.threshold      # the band around it: ± 0.15
+MIN_TRIALS = 5
 
 
 def loglog_slope(df: pd.DataFrame, x: str = "width", y: str = "gap") -> float:
@@ -36,16 +41,29 @@ def ntk_claim(gap: pd.DataFrame):
     (2) the relative weight change ‖θ_t − θ₀‖/‖θ₀‖ falls as m^−½ (Lee et al. 2019, Thm 2.1):
         its log-log slope within −½ ± 0.15 (``within``: the whole 95 % interval inside)."""
     shrinks = less("K-ntk", "log-log slope of the RMS gap net − NTK predictor against width < 0",
-                   math.nan, 0.0, units=slopes_per_trial(gap), min_n=5)
+                   math.nan, 0.0, units=slopes_per_trial(gap), min_n=MIN_TRIALS)
     rate = within("K-ntk", f"log-log slope of ‖θ_t − θ₀‖/‖θ₀‖ against width in {RATE:g} ± {RATE_TOLERANCE:g}",
-                  RATE, RATE_TOLERANCE, units=slopes_per_trial(gap, "rel_change"), min_n=5)
+                  RATE, RATE_TOLERANCE, units=slopes_per_trial(gap, "rel_change"), min_n=MIN_TRIALS)
     return shrinks, rate
 
 
-@figure("K-ntk")
-def k_ntk(res: Results):
-    gap, curves = res.table("gap"), res.table("curves")
-    data, truth = res.table("data"), res.table("truth")
+def ntk_figure_claim(gap: pd.DataFrame, parts=None) -> Claim:
+    """K-ntk's row: both conditions of ``ntk_claim`` (``parts``, computed from ``gap`` if not
+    given), the rate's value and interval; the finding gives both slopes and the widths."""
+    shrinks, rate = parts or ntk_claim(gap)
+    widths = sorted(gap["width"].unique())
+    claim = both(rate, shrinks, note=f"{gap['trial'].nunique()} trials per width")
+    return replace(claim, test=INFO.test, finding=(
+        f"relative-change slope {rate.value:.2f} [{rate.low:.2f}, {rate.high:.2f}]: {rate.verdict}; "
+        f"gap slope {shrinks.value:.2f} [{shrinks.low:.2f}, {shrinks.high:.2f}]: {shrinks.verdict}; "
+        f"widths {widths[0]}–{widths[-1]}"))
+
+
+def draw_ntk(gap: pd.DataFrame, curves: pd.DataFrame, data: pd.DataFrame, truth: pd.DataFrame,
+             claim: Claim, parts, activation: str):
+    """Three widths' fits (trial 0 of the first run: net, NTK predictors, data, truth) and the
+    gap and relative weight change against width with the claim's slopes (``parts``)."""
+    shrinks, rate = parts
     run0 = gap["run"].iloc[0]
     widths = sorted(gap["width"].unique())
     shown = sorted({widths[0], widths[len(widths) // 2], widths[-1]})
@@ -63,7 +81,6 @@ def k_ntk(res: Results):
         ax.scatter(d["x"], d["y"], color="black", s=18, zorder=3, label="training data")
         ax.set(xlabel="x", ylabel="f(x)", title=f"width m = {w} (trial 0)")
     axes[0].legend(fontsize=9, loc="best")
-    shrinks, rate = ntk_claim(gap)
     ax = axes[-1]
     ax.scatter(gap["width"], gap["gap"], color="C3", s=14, alpha=0.5)
     ax.scatter(gap["width"], gap["rel_change"], color="C0", s=14, alpha=0.5, marker="s")
@@ -77,13 +94,14 @@ def k_ntk(res: Results):
     ax.set(xscale="log", yscale="log", xlabel="hidden units m", ylabel="RMS gap on the grid; relative change",
            title=f"Against width ({shrinks.n} trials; slopes with 95 % intervals)")
     ax.legend(fontsize=9, loc="lower left")
-    act = res.runs[0]["spec"]["activation"]
-    fig.suptitle(f"Wide two-layer {act} net trained by GD vs the NTK predictor (empirical NTK at init)")
-    claim = both(rate, shrinks, note=f"{gap['trial'].nunique()} trials per width")
-    claim.test = (f"log-log slope of ‖θ_t − θ₀‖/‖θ₀‖ against width within {RATE:g} ± {RATE_TOLERANCE:g} "
-                   "(Lee et al.: m^−½) AND the RMS gap net − NTK predictor shrinks with width (slope < 0); "
-                   "per trial")
-    claim.finding = (f"relative-change slope {rate.value:.2f} [{rate.low:.2f}, {rate.high:.2f}]: {rate.verdict}; "
-                     f"gap slope {shrinks.value:.2f} [{shrinks.low:.2f}, {shrinks.high:.2f}]: {shrinks.verdict}; "
-                     f"widths {widths[0]}–{widths[-1]}")
-    return fig, claim
+    fig.suptitle(f"Wide two-layer {activation} net trained by GD vs the NTK predictor (empirical NTK at init)")
+    return fig
+
+
+@figure("K-ntk")
+def k_ntk(res: Results):
+    gap, curves = res.table("gap"), res.table("curves")
+    data, truth = res.table("data"), res.table("truth")
+    parts = ntk_claim(gap)
+    claim = ntk_figure_claim(gap, parts)
+    return draw_ntk(gap, curves, data, truth, claim, parts, res.runs[0]["spec"]["activation"]), claim
