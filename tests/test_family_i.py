@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from nnrepro.render import render
-from nnrepro.families.i.figures import rescaling_claim, rescaling_gaps, slowdown, worst_path_gap
+from nnrepro.catalogue import FIGURE_INFO
+from nnrepro.families.i.figures import (i_rescaling, rescaling_claim, rescaling_gaps, rescaling_stats,
+                                         slowdown, worst_path_gap)
+from nnrepro.results import NoData, Results, RunDir, Status
 from nnrepro.models import MLP, flat_params
 from nnrepro.optimizers import SGD
 from nnrepro.pathsgd import (PathSGD, linear_layers, path_norm, path_scaling, rescale, rescale_units,
@@ -149,6 +152,28 @@ def test_gap_functions_on_a_hand_made_table():
     assert rescaling_claim(ep).verdict == "pass"
     assert rescaling_claim(_epochs([1.5, 1.2, 1.3, 1.4, 1.25], path_gap=1e-3)).verdict == "fail"
     assert rescaling_claim(ep[ep.run < "s3"]).verdict == "inconclusive"      # 3 seeds < 5
+
+
+def test_claim_reads_the_catalogue_and_the_statistics_computed_once():
+    ep = _epochs([1.5, 1.2, 1.3, 1.4, 1.25])
+    stats = rescaling_stats(ep)
+    assert stats["slowdown"]["SGD"].tolist() == pytest.approx([1.5, 1.2, 1.3, 1.4, 1.25])
+    claim = rescaling_claim(ep, stats=stats)
+    assert claim == rescaling_claim(ep)
+    assert claim.test == FIGURE_INFO["I-rescaling"].test and claim.threshold == FIGURE_INFO["I-rescaling"].threshold
+
+
+def test_every_run_diverged_is_no_data(tmp_path):
+    """Every seed stopped (all four nets diverged): the figure raises NoData, drawn as "no data"."""
+    ep = _epochs([1.2] * 5, seeds=2)
+    runs = []
+    for rid, g in ep.groupby("run"):
+        out = RunDir(tmp_path / rid, "I", rid, {"seed": int(rid[1:])})
+        out.save_table("epochs", g.drop(columns="run"))
+        out.finish(Status.DIVERGED)
+        runs.append(tmp_path / rid / "run.json")
+    with pytest.raises(NoData, match="every run diverged"):
+        i_rescaling(Results(runs))
 
 
 def test_a_faster_rescaled_sgd_fails_where_the_old_gap_passed():

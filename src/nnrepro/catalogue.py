@@ -233,7 +233,11 @@ _FAMILIES = (
                "training curves of SGD and Path-SGD on a ReLU net and on its rescaled (same "
                "function) copy",
                "SGD curves differ (an unbalanced rescaling slows SGD, as in the source's panel); "
-               "Path-SGD curves coincide"),
+               "Path-SGD curves coincide",
+               test="SGD: area under the training-loss curve of the rescaled net / of the original "
+                    "> 1 (per seed: init and rescaling); Path-SGD: max relative gap between the two "
+                    "curves < 1e-06",
+               threshold=1.0, units="seeds"),
     )),
     Family("J", "Lottery tickets",
            "seed 004 (004_ddb182e3f50ea0b5.txt) §6.6.2", (

@@ -8,11 +8,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nnrepro.claims import both, greater, less
-from nnrepro.plotting import figure
-from nnrepro.plotting import mark_diverged
-from nnrepro.results import Results, Status
+from nnrepro.catalogue import FIGURE_INFO
+from nnrepro.claims import Claim, both, greater, less
+from nnrepro.plotting import figure, mark_diverged
+from nnrepro.results import NoData, Results, Status
 
+INFO = FIGURE_INFO["I-rescaling"]   # the test's wording and threshold (SGD's slowdown > 1)
 PATH_COINCIDE = 1e-6  # Path-SGD: the curves coincide to 1e-6 (float64 rounding is ~1e-16)
 MIN_SEEDS = 5         # a seed (init + rescaling + 4 short runs) costs seconds
 FLOOR = 1e-17         # exact zeros drawn here on the log axis
@@ -55,11 +56,47 @@ def slowdown(epochs: pd.DataFrame, optimizer: str = "SGD") -> pd.Series:
     return (area["rescaled"] / area["original"]).rename("auc_ratio")
 
 
-@figure("I-rescaling")
-def i_rescaling(res: Results):
-    ep = res.table("epochs")
-    ok = ep[ep["status"] == Status.OK]
-    spec = res.runs[0]["spec"]
+def rescaling_stats(epochs: pd.DataFrame) -> dict:
+    """What both the drawing and the claim read, computed once from the finished runs' epochs:
+    ``slowdown`` per optimizer (a Series per seed) and the ``gaps`` (``rescaling_gaps``)."""
+    if not len(epochs):
+        return {"slowdown": {o: pd.Series(dtype=float) for o in ("SGD", "Path-SGD")},
+                "gaps": pd.DataFrame(columns=["run", "optimizer", "epoch", "loss_gap", "weight_gap"])}
+    return {"slowdown": {o: slowdown(epochs, o) for o in ("SGD", "Path-SGD")},
+            "gaps": rescaling_gaps(epochs)}
+
+
+def rescaling_claim(epochs: pd.DataFrame, diverged: int = 0, stats: dict | None = None) -> Claim:
+    """Both: SGD's ``slowdown`` > 1 over the seeds (t-interval, ≥ MIN_SEEDS seeds), and Path-SGD's
+    largest relative gap between the curves < PATH_COINCIDE (exact: float64 rounding);
+    ``stats``: ``rescaling_stats(epochs)`` when the caller has it."""
+    stats = stats or rescaling_stats(epochs)
+    sgd, path_ratio = stats["slowdown"]["SGD"], stats["slowdown"]["Path-SGD"]
+    path = worst_path_gap(stats["gaps"]) if len(epochs) else math.nan
+    finding = (f"SGD area ratio per seed: {', '.join(f'{v:.3g}' for v in sgd)}; Path-SGD's largest "
+               f"relative loss gap {path:.2g} (area ratios {', '.join(f'{v:.6g}' for v in path_ratio)})")
+    if len(sgd) and sgd.mean() < 1:
+        last = capped(epochs).query("optimizer == 'SGD'")
+        last = last[last["epoch"] == last["epoch"].max()].groupby("net")["train_loss"].mean()
+        finding += (f"; the unbalanced SGD net trained faster (final training loss {last.get('rescaled', math.nan):.3g} "
+                    f"vs {last.get('original', math.nan):.3g}): its per-unit steps grow by d² on a unit's outgoing "
+                    "or 1/d² on its incoming weights, which speeds SGD unless the step is near its stability limit")
+    if "net_diverged" in epochs:
+        d = epochs[epochs["net_diverged"]].groupby(["optimizer", "net"])["run"].nunique()
+        if len(d):
+            finding += "; diverged nets (counted at the initial loss from then on): " + ", ".join(
+                f"{o} {n} in {k} seed(s)" for (o, n), k in d.items())
+    if diverged:
+        finding += f"; {diverged} seed(s) stopped: all four nets diverged (excluded)"
+    return both(greater("I-rescaling", INFO.test, math.nan, INFO.threshold,
+                        f"{epochs['run'].nunique() if len(epochs) else 0} seed(s)", units=list(sgd),
+                        min_n=MIN_SEEDS, finding=finding, diverged=diverged),
+                less("I-rescaling", "", path, PATH_COINCIDE))
+
+
+def draw_rescaling(ok: pd.DataFrame, claim: Claim, stats: dict, spec: dict, diverged: list[str]):
+    """Three panels: the training curves (capped), the slowdown per seed and the gap between
+    the two nets over epochs (``stats``: ``rescaling_stats``); ``diverged``: runs to mark."""
     c = spec["rescale"]["c"]
     lr = {"SGD": spec["sgd_lr"], "Path-SGD": spec["path_lr"]}
     fig, (ax, rx, gx) = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.4, 0.8, 1]})
@@ -76,10 +113,10 @@ def i_rescaling(res: Results):
            title=f"Training curves (thick: mean over {ok['run'].nunique()} seeds; a diverged net\n"
                  "counts at the initial loss from its divergence on)")
     ax.legend(fontsize=8)
-    mark_diverged(ax, res.diverged())
+    mark_diverged(ax, diverged)
 
     # (b) the slowdown per seed: area under the rescaled curve / the original's
-    ratios = {o: slowdown(ok, o) if len(ok) else pd.Series(dtype=float) for o in ("SGD", "Path-SGD")}
+    ratios = stats["slowdown"]
     for i, (o, r) in enumerate(ratios.items()):
         x = np.full(len(r), i) + np.linspace(-0.12, 0.12, len(r)) if len(r) else []
         rx.scatter(x, r.values, color=COLORS[o], edgecolor="black", lw=0.4, s=30, zorder=3)
@@ -90,8 +127,7 @@ def i_rescaling(res: Results):
     rx.title.set_fontsize(10)
 
     # (c) the gap between the two curves over epochs, every seed
-    gaps = rescaling_gaps(ok) if len(ok) else pd.DataFrame(columns=["run", "optimizer", "epoch",
-                                                                      "loss_gap", "weight_gap"])
+    gaps = stats["gaps"]
     for (o, run), g in gaps[gaps["epoch"] > 0].groupby(["optimizer", "run"]):
         first = run == gaps["run"].iloc[0]
         gx.plot(g["epoch"], np.maximum(g["loss_gap"], FLOOR), color=COLORS[o], marker="o", ms=3, lw=1,
@@ -110,34 +146,17 @@ def i_rescaling(res: Results):
                  f"({spec['dataset']}, bias-free ReLU net {hidden}; rescaled: each hidden unit's incoming "
                  f"weights × d, outgoing ÷ d, d = {c:g}^u, u ~ U(−1, 1) per unit and seed)", fontsize=11)
     fig.tight_layout()
+    return fig
 
-    return fig, rescaling_claim(ok, len(res.diverged()))
+
+@figure("I-rescaling")
+def i_rescaling(res: Results):
+    ep = res.table("epochs")
+    ok = ep[ep["status"] == Status.OK]
+    if ok.empty:
+        raise NoData(f"every run diverged (all four nets): {', '.join(res.diverged())}")
+    stats = rescaling_stats(ok)
+    claim = rescaling_claim(ok, len(res.diverged()), stats)
+    return draw_rescaling(ok, claim, stats, res.runs[0]["spec"], res.diverged()), claim
 
 
-def rescaling_claim(epochs: pd.DataFrame, diverged: int = 0):
-    """Both: SGD's ``slowdown`` > 1 over the seeds (t-interval, ≥ MIN_SEEDS seeds), and Path-SGD's
-    largest relative gap between the curves < PATH_COINCIDE (exact: float64 rounding)."""
-    sgd = slowdown(epochs, "SGD") if len(epochs) else pd.Series(dtype=float)
-    path_ratio = slowdown(epochs, "Path-SGD") if len(epochs) else pd.Series(dtype=float)
-    path = worst_path_gap(rescaling_gaps(epochs)) if len(epochs) else math.nan
-    finding = (f"SGD area ratio per seed: {', '.join(f'{v:.3g}' for v in sgd)}; Path-SGD's largest "
-               f"relative loss gap {path:.2g} (area ratios {', '.join(f'{v:.6g}' for v in path_ratio)})")
-    if len(sgd) and sgd.mean() < 1:
-        last = capped(epochs).query("optimizer == 'SGD'")
-        last = last[last["epoch"] == last["epoch"].max()].groupby("net")["train_loss"].mean()
-        finding += (f"; the unbalanced SGD net trained faster (final training loss {last.get('rescaled', math.nan):.3g} "
-                    f"vs {last.get('original', math.nan):.3g}): its per-unit steps grow by d² on a unit's outgoing "
-                    "or 1/d² on its incoming weights, which speeds SGD unless the step is near its stability limit")
-    if "net_diverged" in epochs:
-        d = epochs[epochs["net_diverged"]].groupby(["optimizer", "net"])["run"].nunique()
-        if len(d):
-            finding += "; diverged nets (counted at the initial loss from then on): " + ", ".join(
-                f"{o} {n} in {k} seed(s)" for (o, n), k in d.items())
-    if diverged:
-        finding += f"; {diverged} seed(s) stopped: all four nets diverged (excluded)"
-    return both(greater("I-rescaling", f"SGD: area under the training-loss curve of the rescaled net / of "
-                        f"the original > 1 (per seed: init and rescaling); Path-SGD: max relative gap "
-                        f"between the two curves < {PATH_COINCIDE:g}", math.nan, 1.0,
-                        f"{epochs['run'].nunique() if len(epochs) else 0} seed(s)", units=list(sgd),
-                        min_n=MIN_SEEDS, finding=finding, diverged=diverged),
-                less("I-rescaling", "", path, PATH_COINCIDE))
