@@ -7,7 +7,9 @@ import torch
 from nnrepro import optimizers
 from nnrepro.families.j import experiment as j
 from nnrepro.render import render
-from nnrepro.families.j.figures import lottery_claim, near_target, ticket_margins
+from nnrepro.catalogue import FIGURE_INFO
+from nnrepro.families.j.figures import at_target, j_lottery, lottery_claim, near_target, ticket_margins
+from nnrepro.results import NoData, Results, RunDir, Status
 from nnrepro.models import MLP
 from nnrepro.training import train_epoch
 
@@ -157,10 +159,32 @@ def test_claim_uses_early_stopping_and_five_seeds():
     assert lottery_claim(df, metric="test_acc").verdict == "pass"      # the old statistic
     new = lottery_claim(df)
     assert new.verdict == "fail" and new.value == pytest.approx(-0.5)
-    assert "round 2" in new.test and "at 2.0 % left the ticket is -1.50 points" in new.finding
+    assert "round 2 (21.0 % left)" in new.note and "at 2.0 % left the ticket is -1.50 points" in new.finding
+    assert new.test == FIGURE_INFO["J-lottery"].test and new.threshold == FIGURE_INFO["J-lottery"].threshold
     # three seeds, every one on the right side of both thresholds: too few to decide
     assert lottery_claim(_rounds(3, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)).verdict == "inconclusive"
     assert lottery_claim(_rounds(5, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)).verdict == "pass"
+
+
+def test_the_round_and_margins_are_computed_once_for_claim_and_drawing():
+    df = _rounds(5, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)
+    r, at, m = at_target(df)
+    assert r == near_target(df) == 2 and at == pytest.approx(21.0)
+    assert m.equals(ticket_margins(df, 2))
+    assert lottery_claim(df, target=(r, at, m)) == lottery_claim(df)
+
+
+def test_every_run_diverged_is_no_data(tmp_path):
+    df = _rounds(2, 97.0, 97.5, 96.0, 97.0, 97.5, 96.0)
+    runs = []
+    for rid, g in df.groupby("run"):
+        out = RunDir(tmp_path / rid, "J", rid, {"seed": int(rid[1:])})
+        out.save_table("rounds", g.drop(columns="run"))
+        out.save_table("masks", pd.DataFrame({"round": [0], "layer": [0], "left": [10], "total": [10]}))
+        out.finish(Status.DIVERGED)
+        runs.append(tmp_path / rid / "run.json")
+    with pytest.raises(NoData, match="every run diverged"):
+        j_lottery(Results(runs))
 
 
 TINY_J = tiny("J")                  # also the resume test's

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from nnrepro.catalogue import FIGURE_INFO
 from nnrepro.claims import Claim, both, greater, mean_interval
-from nnrepro.plotting import figure
-from nnrepro.plotting import mark_diverged
-from nnrepro.results import Results, Status
+from nnrepro.plotting import figure, mark_diverged
+from nnrepro.results import NoData, Results, Status
+
+INFO = FIGURE_INFO["J-lottery"]   # the test's wording and threshold (both margins > 0)
 
 TARGET = 0.2     # "at about 20 % of the weights"
 WITHIN = 1.0     # percentage points below the dense net
@@ -41,20 +43,26 @@ def ticket_margins(rounds: pd.DataFrame, r: int, metric: str = METRIC) -> pd.Dat
                          "vs_reinit": at["ticket"] - at["random reinit"]}).dropna()
 
 
-def lottery_claim(rounds: pd.DataFrame, diverged: int = 0, metric: str = METRIC) -> Claim:
+def at_target(rounds: pd.DataFrame, metric: str = METRIC) -> tuple[int, float, pd.DataFrame]:
+    """What the claim and the drawing both read, computed once: the round ``r`` closest to
+    ``TARGET`` (``near_target``), the mean percentage of weights left there, and the per-run
+    ``ticket_margins`` at r."""
+    r = near_target(rounds)
+    return r, 100 * rounds[rounds["round"] == r]["frac_weights"].mean(), ticket_margins(rounds, r, metric)
+
+
+def lottery_claim(rounds: pd.DataFrame, diverged: int = 0, metric: str = METRIC,
+                  target=None) -> Claim:
     """J-lottery's check on the rounds table of the runs that finished: at the round closest to
     20 % of the weights, per seed, ticket − (dense − 1 point) > 0 and ticket − random reinit > 0
     (t-intervals over seeds, ≥ 5 seeds). The finding: which part decides, the early-stopping
-    iterations, and the tickets at the last (sparsest) round."""
-    r = near_target(rounds)
-    m = ticket_margins(rounds, r, metric)
-    at = 100 * rounds[rounds["round"] == r]["frac_weights"].mean()
-    first = greater("J-lottery", f"at about {100 * TARGET:g} % of the weights (round {r}, "
-                    f"{at:.1f} % left): ticket − (dense − {WITHIN:g} point) > 0 and ticket − random "
-                    f"reinit > 0 (test accuracy at the early-stopping iteration, percentage points, "
-                    f"per seed)", math.nan, 0.0, units=list(m["vs_dense"]), min_n=MIN_SEEDS,
-                    diverged=diverged)
-    second = greater("J-lottery", "", math.nan, 0.0, units=list(m["vs_reinit"]), min_n=MIN_SEEDS)
+    iterations, and the tickets at the last (sparsest) round. ``target``: ``at_target(rounds,
+    metric)`` when the caller has it; the round and its weights left are in the note."""
+    r, at, m = target or at_target(rounds, metric)
+    first = greater("J-lottery", INFO.test, math.nan, INFO.threshold, units=list(m["vs_dense"]),
+                    min_n=MIN_SEEDS, diverged=diverged)
+    second = greater("J-lottery", "", math.nan, INFO.threshold, units=list(m["vs_reinit"]),
+                     min_n=MIN_SEEDS)
     note = (f"round {r} ({at:.1f} % left), mean accuracy at early stopping: dense "
             f"{m['dense'].mean():.2f} %, ticket {m['ticket'].mean():.2f} %, random reinit "
             f"{m['reinit'].mean():.2f} %; ticket − (dense − {WITHIN:g}): {_part(first)}; ticket − "
@@ -90,11 +98,11 @@ def finding(rounds: pd.DataFrame, r: int, metric: str = METRIC) -> str:
     return text
 
 
-@figure("J-lottery")
-def j_lottery(res: Results):
-    rounds, masks = res.table("rounds"), res.table("masks")
-    ok = rounds[rounds["status"] == Status.OK]
-    spec = res.runs[0]["spec"]
+def draw_lottery(rounds: pd.DataFrame, masks: pd.DataFrame, claim: Claim, target, spec: dict,
+                 diverged: list[str]):
+    """Accuracy at early stopping against the weights left (ticket, random reinit, the dense
+    net and the claim's round ``target``: ``at_target``), the early-stopping iterations and the
+    per-layer masks; ``diverged``: runs to mark."""
     fig, (ax, ix, mx) = plt.subplots(1, 3, figsize=(17, 5), gridspec_kw={"width_ratios": [2, 1.3, 1]})
     d = rounds.assign(percent=100 * rounds["frac_weights"], acc=100 * rounds[METRIC],
                       final=100 * rounds["test_acc"])
@@ -103,13 +111,10 @@ def j_lottery(res: Results):
                  errorbar=("pi", 100), ax=ax, hue_order=order, style_order=order)
     t = d[d["kind"] == "ticket"].groupby("percent")["final"].mean()
     ax.plot(t.index, t.values, color="tab:blue", ls=":", lw=1, label="ticket at the last iteration")
-    r = near_target(ok) if len(ok) else 0
-    claim = lottery_claim(ok, len(res.diverged())) if len(ok) else None
-    m = ticket_margins(ok, r) if len(ok) else pd.DataFrame(columns=["dense"])
+    r, at, m = target
     dense = m["dense"].mean()
     ax.axhline(dense, color="grey", lw=1, label=f"dense net (mean {dense:.2f} %)")
     ax.axhline(dense - WITHIN, color="grey", ls="--", lw=1, label=f"dense − {WITHIN:g} point")
-    at = 100 * ok[ok["round"] == r]["frac_weights"].mean() if len(ok) else math.nan
     for a in (ax, ix):
         a.axvline(at, color="black", ls="--", lw=0.8)
     ax.text(at, ax.get_ylim()[0], f" round {r}: {at:.1f} % left", fontsize=8, va="bottom")
@@ -124,7 +129,7 @@ def j_lottery(res: Results):
            title=f"Iterative magnitude pruning ({spec['dataset']}, MLP {net}; band: range over seeds)")
     ax.title.set_fontsize(10)
     ax.legend(fontsize=8, loc="lower left")
-    mark_diverged(ax, res.diverged())
+    mark_diverged(ax, diverged)
 
     sns.lineplot(d, x="percent", y="early_stop_iter", hue="kind", style="kind", markers=True,
                  dashes=False, errorbar=("pi", 100), ax=ix, hue_order=order, style_order=order)
@@ -154,7 +159,15 @@ def j_lottery(res: Results):
     mx.legend(fontsize=8)
     fig.suptitle("Lottery tickets: pruned nets rewound to their initial weights θ₀ vs the same "
                  "masks on a fresh random initialization")
-    if claim is None:
-        claim = greater("J-lottery", "no finished run", math.nan, 0.0, units=[],
-                        diverged=len(res.diverged()))
-    return fig, claim
+    return fig
+
+
+@figure("J-lottery")
+def j_lottery(res: Results):
+    rounds, masks = res.table("rounds"), res.table("masks")
+    ok = rounds[rounds["status"] == Status.OK]
+    if ok.empty:
+        raise NoData(f"every run diverged: {', '.join(res.diverged())}")
+    target = at_target(ok)
+    claim = lottery_claim(ok, len(res.diverged()), target=target)
+    return draw_lottery(rounds, masks, claim, target, res.runs[0]["spec"], res.diverged()), claim
