@@ -13,9 +13,10 @@ from nnrepro.families.l import experiment as l
 from nnrepro.render import render
 from nnrepro.claims import less
 from nnrepro.render import derived_tables
-from nnrepro.families.l.figures import ensembles_claim, paired_nll, per_method
+from nnrepro.catalogue import FIGURE_INFO
+from nnrepro.families.l.figures import ensembles_claim, l_ensembles, paired_nll, per_method
 from nnrepro.metrics import ece
-from nnrepro.results import RunDir
+from nnrepro.results import NoData, Results, RunDir, Status
 
 from conftest import run_sweep, tiny
 
@@ -144,6 +145,25 @@ def test_every_method_better_passes_and_too_few_seeds_is_inconclusive():
     # a method better on average but not in every seed stays undecided, and so does the row
     mixed = _claim(_ensembles({**margins, "SWAG-diagonal": [-0.02, 0.01, -0.015, 0.012, -0.01]}, 5))
     assert mixed.verdict == "inconclusive" and mixed.note.startswith("value: SWAG-diagonal")
+
+
+def test_claim_takes_its_words_and_threshold_from_the_catalogue():
+    c = _claim(_ensembles({m: [-0.02, -0.01, -0.015, -0.012, -0.018] for m in METHODS}, 5))
+    assert c.test == FIGURE_INFO["L-ensembles"].test and c.threshold == FIGURE_INFO["L-ensembles"].threshold
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_every_run_diverged_is_no_data(tmp_path, saved):
+    """No run finished (no ensembles table, or only diverged runs' rows): NoData, drawn as "no data"."""
+    runs = []
+    for rid, g in _ensembles({}, 2).groupby("run"):
+        out = RunDir(tmp_path / rid, "L", rid, {"seed": int(rid[-1])})
+        if saved:
+            out.save_table("ensembles", g.drop(columns="run"))
+        out.finish(Status.DIVERGED)
+        runs.append(tmp_path / rid / "run.json")
+    with pytest.raises(NoData, match="no run finished"):
+        l_ensembles(Results(runs))
 
 
 def test_tiny_sweep_table_and_figure(env, tmp_path):

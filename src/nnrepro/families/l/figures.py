@@ -10,10 +10,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from nnrepro.catalogue import FIGURE_INFO
 from nnrepro.claims import VERDICT_COLOR, VERDICTS, Claim, both, less
-from nnrepro.plotting import figure, tables
-from nnrepro.plotting import mark_diverged
-from nnrepro.results import Results, Status
+from nnrepro.plotting import figure, mark_diverged, tables
+from nnrepro.results import NoData, Results, Status
+
+INFO = FIGURE_INFO["L-ensembles"]   # the test's wording and threshold (NLL difference < 0)
 
 SINGLE = "single run"
 WEIGHT_SCALING = "dropout, weight scaling"
@@ -69,7 +71,7 @@ def per_method(diffs: pd.DataFrame, min_n: int = MIN_SEEDS) -> pd.DataFrame:
     seeds, n, wins (seeds where the method is better) and the verdict of "mean diff < 0"."""
     rows = []
     for (m, b, c), g in diffs.groupby(["method", "baseline", "in_claim"], sort=False):
-        k = less("L-ensembles", f"NLL({m}) − NLL({b}) < 0", math.nan, 0.0,
+        k = less("L-ensembles", f"NLL({m}) − NLL({b}) < 0", math.nan, INFO.threshold,
                  units=list(g["diff"]), min_n=min_n)
         rows.append(dict(method=m, baseline=b, in_claim=c, mean_diff=k.value, low=k.low,
                          high=k.high, n=k.n, wins=int((g["diff"] < 0).sum()), verdict=k.verdict))
@@ -91,14 +93,13 @@ def ensembles_claim(table: pd.DataFrame, ens: pd.DataFrame, diverged: int = 0,
     difference is decided below 0 (its whole 95 % interval; an intersection-union test, so no
     correction for the number of methods), fail if any is decided above 0, else inconclusive.
     Value and interval are those of the method least clearly better (largest upper bound)."""
-    text = ("each method beats the single run in test NLL, paired by seed and decided per method "
-            "(deep ensemble, SWA, SWAG diagonal and low-rank, MC dropout, SGHMC at T = 1 and cold): "
-            "mean NLL(method) − NLL(single run) < 0 for every method")
+    text = INFO.test
     claimed = table.loc[table["in_claim"].astype(bool)].assign(key=lambda t: t["high"].fillna(math.inf))
     claimed = claimed.sort_values("key", ascending=False)
     if claimed.empty:
-        return less("L-ensembles", text, math.nan, 0.0, units=[], min_n=min_n, diverged=diverged)
-    parts = [less("L-ensembles", text, math.nan, 0.0, interval=(r.mean_diff, r.low, r.high, r.n),
+        return less("L-ensembles", text, math.nan, INFO.threshold, units=[], min_n=min_n,
+                    diverged=diverged)
+    parts = [less("L-ensembles", text, math.nan, INFO.threshold, interval=(r.mean_diff, r.low, r.high, r.n),
                   min_n=min_n) for r in claimed.itertuples()]
     row = reduce(both, parts)
     lead = claimed.iloc[0]
@@ -214,33 +215,23 @@ def _reliability(rx, r: pd.DataFrame) -> None:
     rx.bar(conf, acc, width=1 / N_BINS, color=colors, edgecolor=colors)
 
 
-@figure("L-ensembles")
-def l_ensembles(res: Results):
-    if not res.has_table("ensembles"):                    # every run diverged
-        fig, ax = plt.subplots(figsize=(8, 3))
-        ax.axis("off")
-        ax.text(0.5, 0.5, f"no run finished: diverged {', '.join(res.diverged())}", ha="center")
-        none = pd.DataFrame(columns=["run", "method", "temperature", "nll"])
-        return fig, ensembles_claim(per_method(paired_nll(none)), pd.DataFrame(columns=["method", "acc"]),
-                                    len(res.diverged()))
-    ens = res.table("ensembles")
+def draw_ensembles(ens: pd.DataFrame, rel: pd.DataFrame, diffs: pd.DataFrame,
+                   table: pd.DataFrame, claim: Claim, spec: dict, diverged: list[str]):
+    """The paired NLL differences the claim reads (``diffs``, ``table``: ``paired_nll``,
+    ``per_method``), the metrics table (mean over the finished runs of ``ens``) and one
+    reliability diagram per method (``rel``); ``diverged``: runs to mark."""
     ok = ens[ens["status"] == Status.OK]
-    rel = res.table("reliability") if res.has_table("reliability") else pd.DataFrame()
     methods = list(dict.fromkeys(ens["method"]))
-    spec = res.runs[0]["spec"]
     n = ok["run"].nunique()
     mean = ok.groupby("method")[list(METRICS) + ["members"]].mean().reindex(methods)
     sd = ok.groupby("method")[list(METRICS)].std().reindex(methods)
-    diffs = paired_nll(ok)
-    table = per_method(diffs)
-
     fig, grid = plt.subplots(3, 5, figsize=(16, 11.5), gridspec_kw={"height_ratios": [1.35, 1, 1]})
     gs = grid[0, 0].get_gridspec()
     for a in grid[0]:
         a.remove()
     ax, tx = fig.add_subplot(gs[0, :2]), fig.add_subplot(gs[0, 2:])
     _forest(ax, diffs, table)
-    mark_diverged(ax, res.diverged())
+    mark_diverged(ax, diverged)
     _table(tx, mean, sd, n)
 
     for k, m in enumerate(methods[:10]):
@@ -266,7 +257,26 @@ def l_ensembles(res: Results):
     data = f"{spec['dataset']}, MLP {'-'.join(map(str, spec['model']['hidden']))}"
     fig.suptitle(f"Every method on one model and data set ({data}), {n} seeds; reliability "
                  f"diagrams pooled over seeds ({N_BINS} confidence bins)", fontsize=11)
-    return fig, ensembles_claim(table, ok, len(res.diverged()), confidence=mean_confidence(rel))
+    return fig
+
+
+def _finished(res: Results) -> pd.DataFrame:
+    """The ensembles table, if a run finished (else NoData: every run diverged)."""
+    ens = res.table("ensembles") if res.has_table("ensembles") else None
+    if ens is None or not (ens["status"] == Status.OK).any():
+        raise NoData(f"no run finished: diverged {', '.join(res.diverged())}")
+    return ens
+
+
+@figure("L-ensembles")
+def l_ensembles(res: Results):
+    ens = _finished(res)
+    ok = ens[ens["status"] == Status.OK]
+    rel = res.table("reliability") if res.has_table("reliability") else pd.DataFrame()
+    diffs = paired_nll(ok)
+    table = per_method(diffs)
+    claim = ensembles_claim(table, ok, len(res.diverged()), confidence=mean_confidence(rel))
+    return draw_ensembles(ens, rel, diffs, table, claim, res.runs[0]["spec"], res.diverged()), claim
 
 
 @tables("L")
