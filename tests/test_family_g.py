@@ -15,11 +15,11 @@ from scipy import stats
 from nnrepro.claims import greater, less
 from nnrepro.runner import run
 from nnrepro.families.g import experiment as g
-from nnrepro.catalogue import FIGURES
+from nnrepro.catalogue import FIGURE_INFO, FIGURES
 from nnrepro.families.g import figures as gf
 from nnrepro.render import render
 from nnrepro.models import MLP, flat_params
-from nnrepro.results import Results
+from nnrepro.results import NoData, Results, RunDir, Status
 
 from conftest import tiny
 
@@ -209,6 +209,80 @@ def test_path_claims():
     assert math.isnan(gf.barrier_ratio(flat, "curve", "line"))
 
 
+def _pairs(n: int, peak_piA: float, bezier: float, line: float = 1.0) -> pd.DataFrame:
+    """Hand-made paths table: n pairs; A → πA peaks at ``peak_piA`` above ends of 0.1, the
+    segment A → B at ``line`` and the Bézier curve at ``bezier`` (pair k adds 1 % of noise)."""
+    t = np.linspace(0, 1, 5)
+    bump = np.array([0, 0.5, 1, 0.5, 0])
+    rows = []
+    for k in range(n):
+        f = 1 + 0.01 * k
+        for end, shape, path, peak in (("piA", "segment", "A → πA (segment)", peak_piA),
+                                       ("B", "segment", "A → B (segment)", line),
+                                       ("B", "bezier", "A → B (Bézier curve)", bezier)):
+            loss = 0.1 + f * peak * bump
+            rows += [dict(pair=k, end=end, shape=shape, path=path, t=ti, train_loss=li, test_loss=li,
+                          test_err=0.1) for ti, li in zip(t, loss)]
+    return pd.DataFrame(rows)
+
+
+def _perm(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"pair": range(n), "max_abs_output_diff": 1e-7, "hidden_units": "[16]"})
+
+
+def test_permutation_claim_passes_fails_and_needs_five_pairs():
+    info = FIGURE_INFO["G-permutation"]
+    p = _pairs(5, 0.5, 0.01)
+    good = gf.permutation_claim(p[p.end == "piA"], _perm(5))
+    assert good.verdict == "pass" and good.n == 5 and good.value == pytest.approx(0.5 * 1.02)
+    assert good.test == info.test and good.threshold == info.threshold == 0.1
+    assert "max |output difference| on the test set 1.0e-07" in good.finding
+    flat = _pairs(5, 0.01, 0.01)
+    assert gf.permutation_claim(flat[flat.end == "piA"], _perm(5)).verdict == "fail"
+    few = _pairs(3, 0.5, 0.01)
+    assert gf.permutation_claim(few[few.end == "piA"], _perm(3)).verdict == "inconclusive"
+
+
+def test_mode_connectivity_claim_passes_fails_and_needs_five_pairs():
+    info = FIGURE_INFO["G-mode-connectivity"]
+    p = _pairs(5, 0.5, 0.02)
+    good = gf.mode_connectivity_claim(p[p.end == "B"])
+    assert good.verdict == "pass" and good.n == 5 and good.value == pytest.approx(0.02)
+    assert good.test == info.test and good.threshold == info.threshold == 0.1
+    assert gf.mode_connectivity_claim(_pairs(5, 0.5, 0.5).query("end == 'B'")).verdict == "fail"
+    assert gf.mode_connectivity_claim(_pairs(3, 0.5, 0.02).query("end == 'B'")).verdict == "inconclusive"
+
+
+def test_loss_histogram_claim_takes_the_spread_computed_once():
+    df = _width_table()
+    assert gf.loss_histogram_claim(df, gf.relative_spread(df)) == gf.loss_histogram_claim(df)
+
+
+def _saved(tmp_path, tables: dict, status=Status.OK, spec=None) -> Results:
+    out = RunDir(tmp_path / "default", "G", "default", spec or {"seed": 0, "dataset": "digits"})
+    for name, df in tables.items():
+        out.save_table(name, df)
+    out.finish(status)
+    return Results([tmp_path / "default" / "run.json"])
+
+
+def test_every_width_diverged_is_no_data(tmp_path):
+    res = _saved(tmp_path, {"width": _width_table().assign(diverged=True)}, Status.DIVERGED)
+    for fn in (gf.g_width_error, gf.g_loss_histogram):
+        with pytest.raises(NoData, match="every width diverged"):
+            fn(res)
+
+
+def test_absent_paths_say_why(tmp_path):
+    unconfigured = _saved(tmp_path / "a", {}, spec={"seed": 0, "parts": ["index_energy"]})
+    diverged = _saved(tmp_path / "b", {}, Status.DIVERGED, spec={"seed": 0, "parts": ["paths"]})
+    for fn in (gf.g_permutation, gf.g_mode_connectivity):
+        with pytest.raises(NoData, match="the paths part is not configured"):
+            fn(unconfigured)
+        with pytest.raises(NoData, match="diverged before the paths part saved it"):
+            fn(diverged)
+
+
 def test_end_to_end(tmp_path, env):
     out = tmp_path / "runs/G/default"
     run("G", "default", tiny("G"), out, env)
@@ -228,3 +302,4 @@ def test_one_part_configured_still_completes_every_figure(tmp_path, env):
     missing = claims.drop("G-index-energy")
     assert set(missing["verdict"]) == {"inconclusive"}
     assert all(missing.loc[f, "finding"].startswith("no data") for f in ("G-width-error", "G-loss-histogram"))
+    assert all("not configured" in missing.loc[f, "finding"] for f in ("G-permutation", "G-mode-connectivity"))

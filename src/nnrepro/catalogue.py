@@ -191,21 +191,37 @@ _FAMILIES = (
         Figure("G-index-energy",
                "critical points of a small network: index (fraction of negative Hessian "
                "eigenvalues) against loss, with the random-field curve",
-               "index rises with loss (Spearman ρ > 0.5)"),
+               "index rises with loss (Spearman ρ > 0.5)",
+               test="Spearman ρ(loss, index) over the critical points > 0.5 (per independent "
+                    "problem; mean via Fisher z)",
+               threshold=0.5, units="problems"),
         Figure("G-width-error",
                "train and test error against hidden units",
                "train error reaches 0 with enough width while test error keeps falling or "
-               "flattens (on the curve averaged over runs)"),
+               "flattens (on the curve averaged over runs)",
+               test="on the error curves averaged over SGD runs: worst of train error at the "
+                    "largest width and its test error minus the best width's ≤ 0.5 percentage "
+                    "points (train error reaches 0, test error flattens; bootstrap over runs)",
+               threshold=0.5, units="trials"),
         Figure("G-loss-histogram",
                "histogram of final test losses of many SGD runs, one per width",
-               "the relative spread (e.g. std of log loss) shrinks as width grows"),
+               "the relative spread (e.g. std of log loss) shrinks as width grows",
+               test="Spearman ρ(width, std over SGD runs of the log final test loss) < 0 (the "
+                    "relative spread shrinks as width grows; bootstrap over runs)",
+               threshold=0.0, units="trials"),
         Figure("G-permutation",
                "loss along the straight line between a net and its hidden-unit-permuted copy",
-               "a barrier above both end points"),
+               "a barrier above both end points",
+               test="training-loss barrier along A → πA (max − mean of the ends) > 0.1 nats, with "
+                    "the ends equal to float precision (|ΔL| ≤ 1e-5·L; per pair of nets)",
+               threshold=0.1, units="pairs"),
         Figure("G-mode-connectivity",
                "loss and error along the straight line and along a trained Bézier curve between "
                "two independently trained nets",
-               "the curve's barrier is far below the line's"),
+               "the curve's barrier is far below the line's",
+               test="training-loss barrier along the Bézier curve / along the segment < 0.1 (per "
+                    "pair of nets; Garipov et al. 2018)",
+               threshold=0.1, units="pairs"),
     )),
     Family("H", "Batch normalization",
            "seed 004 (004_ddb182e3f50ea0b5.txt) §6.4", (

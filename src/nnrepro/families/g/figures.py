@@ -10,10 +10,11 @@ import pandas as pd
 import seaborn as sns
 from scipy import optimize, stats
 
-from nnrepro.claims import VERDICT_COLOR, bootstrap_interval, fisher_interval, greater, less
-from nnrepro.plotting import empty, figure
+from nnrepro.catalogue import FIGURE_INFO
+from nnrepro.claims import Claim, bootstrap_interval, fisher_interval, greater, less
 from nnrepro.landscape import barrier
-from nnrepro.results import Results
+from nnrepro.plotting import figure
+from nnrepro.results import NoData, Results
 
 MIN_POINTS = 5          # fewer critical points: no correlation is claimed
 MIN_UNITS = 5           # problems, SGD runs, pairs of nets: each costs seconds at quick scale
@@ -58,11 +59,24 @@ def spearman_per_problem(cp: pd.DataFrame) -> list[float]:
     return [index_loss_spearman(g) for _, g in cp.groupby("problem")]
 
 
-@figure("G-index-energy")
-def g_index_energy(res: Results):
-    cp = res.table("critical_points")
+def index_energy_claim(cp: pd.DataFrame, grad_tol: float) -> Claim:
+    """Spearman ρ(loss, index) > 0.5 per independent problem; the mean over problems and its
+    interval via Fisher's z (ρ is bounded: its interval stays in [−1, 1])."""
+    units = spearman_per_problem(cp)
     c = cp[cp["converged"]]
-    spec = res.runs[0]["spec"]["index_energy"]
+    counts = c.groupby("problem").size().reindex(sorted(cp["problem"].unique()), fill_value=0)
+    note = (f"{len(c)} of {len(cp)} starts converged to ‖∇L‖ < {grad_tol:g}; critical points per "
+            f"problem: {', '.join(map(str, counts))} (a problem with fewer than {MIN_POINTS} gives no ρ)")
+    finding = f"ρ per problem: {', '.join(f'{r:.2f}' for r in units)}; pooled ρ {index_loss_spearman(cp):.2f}"
+    info = FIGURE_INFO["G-index-energy"]
+    return greater("G-index-energy", info.test, math.nan, info.threshold, note,
+                   interval=fisher_interval(units), min_n=MIN_UNITS, finding=finding)
+
+
+def draw_index_energy(cp: pd.DataFrame, claim: Claim, spec: dict):
+    """The converged critical points, index against energy, one colour per problem, each with
+    its fitted random-field curve (``fit_random_field``); ``spec``: the index_energy settings."""
+    c = cp[cp["converged"]]
     fig, ax = plt.subplots(figsize=(8, 5))
     for k, d in c.groupby("problem"):
         ax.scatter(d["loss"], d["index"], color=f"C{k}", s=36, edgecolor="black", lw=0.4,
@@ -79,21 +93,15 @@ def g_index_energy(res: Results):
                  f"parameters)\non random data, Newton's method from {len(cp)} starts along GD runs")
     ax.title.set_fontsize(10)
     ax.legend(fontsize=7, loc="upper left")
-    return fig, index_energy_claim(cp, spec["grad_tol"])
+    return fig
 
 
-def index_energy_claim(cp: pd.DataFrame, grad_tol: float):
-    """Spearman ρ(loss, index) > 0.5 per independent problem; the mean over problems and its
-    interval via Fisher's z (ρ is bounded: its interval stays in [−1, 1])."""
-    units = spearman_per_problem(cp)
-    c = cp[cp["converged"]]
-    counts = c.groupby("problem").size().reindex(sorted(cp["problem"].unique()), fill_value=0)
-    note = (f"{len(c)} of {len(cp)} starts converged to ‖∇L‖ < {grad_tol:g}; critical points per "
-            f"problem: {', '.join(map(str, counts))} (a problem with fewer than {MIN_POINTS} gives no ρ)")
-    finding = f"ρ per problem: {', '.join(f'{r:.2f}' for r in units)}; pooled ρ {index_loss_spearman(cp):.2f}"
-    return greater("G-index-energy", "Spearman ρ(loss, index) over the critical points > 0.5 (per "
-                   "independent problem; mean via Fisher z)", math.nan, 0.5, note,
-                   interval=fisher_interval(units), min_n=MIN_UNITS, finding=finding)
+@figure("G-index-energy")
+def g_index_energy(res: Results):
+    cp = _part_table(res, "critical_points", "index_energy")
+    spec = res.runs[0]["spec"]["index_energy"]
+    claim = index_energy_claim(cp, spec["grad_tol"])
+    return draw_index_energy(cp, claim, spec), claim
 
 
 # --- G-width-error and G-loss-histogram ----------------------------------------------------------
@@ -151,9 +159,21 @@ def _width_note(df) -> str:
     return f"{df['trial'].nunique()} SGD runs per width" + (f"; {n_div} width(s) diverged (excluded)" if n_div else "")
 
 
-@figure("G-width-error")
-def g_width_error(res: Results):
-    df = res.table("width")
+def width_error_claim(df: pd.DataFrame) -> Claim:
+    """``width_error_excess`` of the curves averaged over runs ≤ 0.5 points, with a bootstrap
+    interval over the runs (a single noisy run's best width is not the curve's)."""
+    info = FIGURE_INFO["G-width-error"]
+    m = df[~df["diverged"]].groupby("width")[["train_err", "test_err"]].mean() * 100
+    finding = "mean train / test error (%) per width: " + ", ".join(
+        f"{w}: {r.train_err:.2f} / {r.test_err:.2f}" for w, r in m.iterrows())
+    return less("G-width-error", info.test, math.nan, info.threshold,
+                _width_note(df), inclusive=True, interval=over_trials(df, width_error_excess),
+                min_n=MIN_UNITS, finding=finding, diverged=_n_diverged(df))
+
+
+def draw_width_error(df: pd.DataFrame, claim: Claim, dataset: str):
+    """Train and test error against width: the mean over the SGD runs (the claim's curve) and
+    their range, widths that did not diverge."""
     long = df[~df["diverged"]].melt(id_vars=["width", "trial"], value_vars=["train_err", "test_err"],
                                     var_name="set", value_name="error")
     long["error"] *= 100
@@ -162,40 +182,48 @@ def g_width_error(res: Results):
     sns.lineplot(long, x="width", y="error", hue="set", style="set", markers=True, errorbar=("pi", 100), ax=ax)
     widths = sorted(long["width"].unique())
     ax.set(xscale="log", xlabel="hidden units H (one hidden layer)", ylabel="error (%)",
-           title=f"Train and test error against width on {res.runs[0]['spec']['dataset']}\n"
+           title=f"Train and test error against width on {dataset}\n"
                  f"(line: mean over {df['trial'].nunique()} SGD runs, the claim's curve; band: their range)")
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.minorticks_off()
     ax.set_ylim(bottom=0)
     ax.legend(title=None)
-    return fig, width_error_claim(df)
+    return fig
 
 
-def width_error_claim(df: pd.DataFrame):
-    """``width_error_excess`` of the curves averaged over runs ≤ 0.5 points, with a bootstrap
-    interval over the runs (a single noisy run's best width is not the curve's)."""
-    m = df[~df["diverged"]].groupby("width")[["train_err", "test_err"]].mean() * 100
-    finding = "mean train / test error (%) per width: " + ", ".join(
-        f"{w}: {r.train_err:.2f} / {r.test_err:.2f}" for w, r in m.iterrows())
-    return less("G-width-error", "on the error curves averaged over SGD runs: worst of train error at the "
-                "largest width and its test error minus the best width's ≤ 0.5 percentage points "
-                "(train error reaches 0, test error flattens; bootstrap over runs)", math.nan, 0.5,
-                _width_note(df), inclusive=True, interval=over_trials(df, width_error_excess),
-                min_n=MIN_UNITS, finding=finding, diverged=_n_diverged(df))
+@figure("G-width-error")
+def g_width_error(res: Results):
+    df = _width_table(res)
+    claim = width_error_claim(df)
+    return draw_width_error(df, claim, res.runs[0]["spec"]["dataset"]), claim
 
 
-@figure("G-loss-histogram")
-def g_loss_histogram(res: Results):
-    df = res.table("width")
+def loss_histogram_claim(df: pd.DataFrame, spread: pd.Series | None = None) -> Claim:
+    """Spearman ρ(width, std of log test loss over runs) < 0, bootstrap over runs: the relative
+    spread, not the absolute one, which shrinks merely because the loss itself falls with width;
+    ``spread``: ``relative_spread`` of the runs that did not diverge, when the caller has it."""
+    info = FIGURE_INFO["G-loss-histogram"]
+    ok = df[~df["diverged"]]
+    sd = relative_spread(ok) if spread is None else spread
+    finding = ("std of the log final test loss per width: " + ", ".join(f"{w}: {v:.3g}" for w, v in sd.items())
+               + "; mean test loss per width: "
+               + ", ".join(f"{w}: {v:.3g}" for w, v in ok.groupby("width")["test_loss"].mean().items()))
+    return less("G-loss-histogram", info.test, math.nan, info.threshold,
+                _width_note(df), interval=over_trials(df, spread_trend), min_n=MIN_UNITS,
+                finding=finding, diverged=_n_diverged(df))
+
+
+def draw_loss_histogram(df: pd.DataFrame, claim: Claim, spread: pd.Series, dataset: str):
+    """One histogram of the final test losses per width (log axis), each labelled with its
+    ``spread`` (``relative_spread``), widths that did not diverge."""
     ok = df[~df["diverged"]]
     widths = sorted(ok["width"].unique())
     fig, axes = plt.subplots(len(widths), 1, figsize=(7.5, 1.0 * len(widths) + 1.8), sharex=True)
     axes = np.atleast_1d(axes)
     bins = np.geomspace(ok["test_loss"].min(), ok["test_loss"].max(), 40)
-    sd = relative_spread(ok)
     for ax, w, color in zip(axes, widths, sns.color_palette("viridis", len(widths))):
         ax.hist(ok[ok["width"] == w]["test_loss"], bins=bins, color=color, alpha=0.85)
-        ax.set_ylabel(f"H = {w}\nstd of ln loss\n{sd.get(w, math.nan):.3f}", rotation=0, ha="right",
+        ax.set_ylabel(f"H = {w}\nstd of ln loss\n{spread.get(w, math.nan):.3f}", rotation=0, ha="right",
                       va="center", fontsize=8)
         ax.yaxis.set_major_locator(plt.MaxNLocator(2, integer=True))
         ax.yaxis.tick_right()                                    # counts right, width labels left
@@ -203,23 +231,17 @@ def g_loss_histogram(res: Results):
     axes[-1].set_xscale("log")
     axes[-1].set_xlabel("final test loss (cross-entropy, nats; log scale) of one SGD run")
     axes[0].set_title(f"Final test losses of {ok['trial'].nunique()} SGD runs per width H, one histogram per width\n"
-                      f"(one hidden layer, {res.runs[0]['spec']['dataset']}; Choromanska et al. 2015; "
+                      f"(one hidden layer, {dataset}; Choromanska et al. 2015; "
                       "right axis: number of runs)", fontsize=10)
-    return fig, loss_histogram_claim(df)
+    return fig
 
 
-def loss_histogram_claim(df: pd.DataFrame):
-    """Spearman ρ(width, std of log test loss over runs) < 0, bootstrap over runs: the relative
-    spread, not the absolute one, which shrinks merely because the loss itself falls with width."""
-    ok = df[~df["diverged"]]
-    sd = relative_spread(ok)
-    finding = ("std of the log final test loss per width: " + ", ".join(f"{w}: {v:.3g}" for w, v in sd.items())
-               + "; mean test loss per width: "
-               + ", ".join(f"{w}: {v:.3g}" for w, v in ok.groupby("width")["test_loss"].mean().items()))
-    return less("G-loss-histogram", "Spearman ρ(width, std over SGD runs of the log final test loss) < 0 "
-                "(the relative spread shrinks as width grows; bootstrap over runs)", math.nan, 0.0,
-                _width_note(df), interval=over_trials(df, spread_trend), min_n=MIN_UNITS,
-                finding=finding, diverged=_n_diverged(df))
+@figure("G-loss-histogram")
+def g_loss_histogram(res: Results):
+    df = _width_table(res)
+    spread = relative_spread(df[~df["diverged"]])
+    claim = loss_histogram_claim(df, spread)
+    return draw_loss_histogram(df, claim, spread, res.runs[0]["spec"]["dataset"]), claim
 
 
 # --- G-permutation and G-mode-connectivity ---------------------------------------------------------
@@ -246,16 +268,20 @@ def _per_pair(paths: pd.DataFrame, fn) -> list[float]:
     return [fn(g) for _, g in paths.groupby("pair")]
 
 
-@figure("G-permutation")
-def g_permutation(res: Results):
+def permutation_claim(p: pd.DataFrame, perm: pd.DataFrame) -> Claim:
+    """``permutation_barrier`` > 0.1 nats per pair of nets (≥ 5 pairs), on the paths A → πA
+    (``p``: the paths table where end is piA) and the permutation table (its output check)."""
+    info = FIGURE_INFO["G-permutation"]
+    ends = p.sort_values("t").groupby("pair")["train_loss"].agg(["first", "last"])
+    finding = ("train loss at the ends: " + ", ".join(f"{a:.6g} / {b:.6g}" for a, b in ends.itertuples(index=False))
+               + f"; max |output difference| on the test set {perm['max_abs_output_diff'].max():.1e}")
+    return greater("G-permutation", info.test, math.nan, info.threshold, f"{len(ends)} pair(s)",
+                   units=_per_pair(p, permutation_barrier), min_n=MIN_UNITS, finding=finding)
+
+
+def draw_permutation(p: pd.DataFrame, perm: pd.DataFrame, claim: Claim):
+    """Train and test loss along A → πA, one line per pair of nets."""
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
-    claim = ("training-loss barrier along A → πA (max − mean of the ends) > 0.1 nats, with the ends "
-             "equal to float precision (|ΔL| ≤ 1e-5·L; per pair of nets)")
-    if not res.has_table("paths"):
-        empty(ax, "the nets diverged: no path", color=VERDICT_COLOR["fail"])
-        return fig, greater("G-permutation", claim, math.nan, 0.1, "diverged", units=[])
-    paths, perm = res.table("paths"), res.table("permutation")
-    p = paths[paths["end"] == "piA"]
     long = p.melt(id_vars=["pair", "t"], value_vars=["train_loss", "test_loss"], var_name="set", value_name="loss")
     long["set"] = long["set"].str.replace("_loss", " loss")
     sns.lineplot(long, x="t", y="loss", hue="set", style="set", units="pair", estimator=None, markers=True,
@@ -265,24 +291,35 @@ def g_permutation(res: Results):
                  f"(one line per net: {p['pair'].nunique()} nets)")
     ax.title.set_fontsize(10)
     ax.legend(title=None)
-    ends = p.sort_values("t").groupby("pair")["train_loss"].agg(["first", "last"])
-    finding = ("train loss at the ends: " + ", ".join(f"{a:.6g} / {b:.6g}" for a, b in ends.itertuples(index=False))
-               + f"; max |output difference| on the test set {perm['max_abs_output_diff'].max():.1e}")
-    return fig, greater("G-permutation", claim, math.nan, 0.1, f"{len(ends)} pair(s)",
-                        units=_per_pair(p, permutation_barrier), min_n=MIN_UNITS, finding=finding)
+    return fig
 
 
-@figure("G-mode-connectivity")
-def g_mode_connectivity(res: Results):
+@figure("G-permutation")
+def g_permutation(res: Results):
+    paths, perm = _part_table(res, "paths", "paths"), _part_table(res, "permutation", "paths")
+    p = paths[paths["end"] == "piA"]
+    claim = permutation_claim(p, perm)
+    return draw_permutation(p, perm, claim), claim
+
+
+def mode_connectivity_claim(p: pd.DataFrame) -> Claim:
+    """Barrier along the Bézier curve / along the segment < 0.1, per pair of nets (≥ 5 pairs);
+    ``p``: the paths table where end is B."""
+    info = FIGURE_INFO["G-mode-connectivity"]
+    b = p.groupby(["path", "pair"]).apply(lambda d: barrier(d.sort_values("t")["train_loss"]),
+                                          include_groups=False).groupby("path").mean()
+    finding = "mean training-loss barrier: " + ", ".join(f"{k}: {v:.3g} nats" for k, v in b.items())
+    ratio = lambda g: barrier_ratio(g, "bezier", "segment", key="shape")
+    return less("G-mode-connectivity", info.test, math.nan, info.threshold,
+                f"{p['pair'].nunique()} pair(s)", units=_per_pair(p, ratio), min_n=MIN_UNITS,
+                finding=finding)
+
+
+def draw_mode_connectivity(p: pd.DataFrame, claim: Claim):
+    """Training loss and test error along the segment and the Bézier curve A → B (band: range
+    over the pairs)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
-    claim = ("training-loss barrier along the Bézier curve / along the segment < 0.1 (per pair of "
-             "nets; Garipov et al. 2018)")
-    if not res.has_table("paths"):
-        for ax in axes:
-            empty(ax, "the nets diverged: no path", color=VERDICT_COLOR["fail"])
-        return fig, less("G-mode-connectivity", claim, math.nan, 0.1, "diverged", units=[])
-    paths = res.table("paths")
-    p = paths[paths["end"] == "B"].assign(test_error=lambda d: 100 * d["test_err"])
+    p = p.assign(test_error=lambda d: 100 * d["test_err"])
     for ax, col, label in ((axes[0], "train_loss", "train loss (cross-entropy, nats)"),
                            (axes[1], "test_error", "test error (%)")):
         sns.lineplot(p, x="t", y=col, hue="path", style="path", markers=True, errorbar=("pi", 100), ax=ax)
@@ -290,14 +327,36 @@ def g_mode_connectivity(res: Results):
         ax.legend(title=None, fontsize=8)
     axes[0].set_title("Training loss between two independently trained nets")
     axes[1].set_title(f"Test error (band: range over {p['pair'].nunique()} pairs)")
-    return fig, mode_connectivity_claim(p, claim)
+    return fig
 
 
-def mode_connectivity_claim(p: pd.DataFrame, claim: str):
-    """Barrier along the Bézier curve / along the segment < 0.1, per pair of nets (≥ 5 pairs)."""
-    b = p.groupby(["path", "pair"]).apply(lambda d: barrier(d.sort_values("t")["train_loss"]),
-                                          include_groups=False).groupby("path").mean()
-    finding = "mean training-loss barrier: " + ", ".join(f"{k}: {v:.3g} nats" for k, v in b.items())
-    ratio = lambda g: barrier_ratio(g, "bezier", "segment", key="shape")
-    return less("G-mode-connectivity", claim, math.nan, 0.1, f"{p['pair'].nunique()} pair(s)",
-                units=_per_pair(p, ratio), min_n=MIN_UNITS, finding=finding)
+@figure("G-mode-connectivity")
+def g_mode_connectivity(res: Results):
+    paths = _part_table(res, "paths", "paths")
+    p = paths[paths["end"] == "B"]
+    claim = mode_connectivity_claim(p)
+    return draw_mode_connectivity(p, claim), claim
+
+
+# --- absent data ------------------------------------------------------------------------------------
+
+def _part_table(res: Results, name: str, part: str) -> pd.DataFrame:
+    """``res.table(name)``, the table of the part ``part``; NoData saying why when no run saved
+    it: the part is not configured (``parts``), or a run diverged before writing it."""
+    if res.has_table(name):
+        return res.table(name)
+    parts = [r["spec"].get("parts") for r in res.runs]
+    if all(ps is not None and part not in ps for ps in parts):
+        raise NoData(f"no {name} table: the {part} part is not configured (parts)")
+    if res.diverged():
+        raise NoData(f"no {name} table: run(s) {', '.join(res.diverged())} diverged before the "
+                     f"{part} part saved it")
+    return res.table(name)                       # raises NoData
+
+
+def _width_table(res: Results) -> pd.DataFrame:
+    """The width table (``_part_table``); NoData when every width diverged: nothing to draw."""
+    df = _part_table(res, "width", "width")
+    if df["diverged"].all():
+        raise NoData(f"every width diverged: {', '.join(map(str, sorted(df['width'].unique())))}")
+    return df
