@@ -172,7 +172,7 @@ def test_every_run_diverged_is_no_data(tmp_path):
         out.save_table("epochs", g.drop(columns="run"))
         out.finish(Status.DIVERGED)
         runs.append(tmp_path / rid / "run.json")
-    with pytest.raises(NoData, match="every run diverged"):
+    with pytest.raises(NoData, match="no run finished: every run diverged"):
         i_rescaling(Results(runs))
 
 

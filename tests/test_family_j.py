@@ -183,7 +183,7 @@ def test_every_run_diverged_is_no_data(tmp_path):
         out.save_table("masks", pd.DataFrame({"round": [0], "layer": [0], "left": [10], "total": [10]}))
         out.finish(Status.DIVERGED)
         runs.append(tmp_path / rid / "run.json")
-    with pytest.raises(NoData, match="every run diverged"):
+    with pytest.raises(NoData, match="no run finished: every run diverged"):
         j_lottery(Results(runs))
 
 

@@ -14,7 +14,7 @@ import seaborn as sns
 
 from nnrepro.claims import VERDICT_COLOR
 from nnrepro.config import get_dotted
-from nnrepro.results import Results, Status
+from nnrepro.results import NoData, Results, Status
 
 FRACTION = 0.1           # "trains": the loss ends below 1/10 of its start (families C, H)
 
@@ -57,6 +57,16 @@ def runs_table(res: Results, **settings: str) -> pd.DataFrame:
              **{col: get_dotted(r["spec"], key) for col, key in settings.items()}}
             for r in res.runs]
     return pd.DataFrame(rows, columns=["run", "status", *settings])
+
+
+def finished_table(res: Results, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``res.table(name)`` and its rows of the runs that finished (status ok); NoData when no
+    run finished (every run diverged, before or after saving the table)."""
+    df = res.table(name) if res.has_table(name) or not res.diverged() else None
+    ok = None if df is None else df[df["status"] == Status.OK]
+    if ok is None or ok.empty:
+        raise NoData(f"no run finished: every run diverged ({', '.join(res.diverged())})")
+    return df, ok
 
 
 def runs_note(runs: pd.DataFrame, unit: str = "runs", excluded: bool = True) -> str:

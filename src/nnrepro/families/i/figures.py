@@ -10,8 +10,8 @@ import pandas as pd
 
 from nnrepro.catalogue import FIGURE_INFO
 from nnrepro.claims import Claim, both, greater, less
-from nnrepro.plotting import figure, mark_diverged
-from nnrepro.results import NoData, Results, Status
+from nnrepro.plotting import figure, finished_table, mark_diverged
+from nnrepro.results import Results
 
 INFO = FIGURE_INFO["I-rescaling"]   # the test's wording and threshold (SGD's slowdown > 1)
 PATH_COINCIDE = 1e-6  # Path-SGD: the curves coincide to 1e-6 (float64 rounding is ~1e-16)
@@ -151,10 +151,7 @@ def draw_rescaling(ok: pd.DataFrame, claim: Claim, stats: dict, spec: dict, dive
 
 @figure("I-rescaling")
 def i_rescaling(res: Results):
-    ep = res.table("epochs")
-    ok = ep[ep["status"] == Status.OK]
-    if ok.empty:
-        raise NoData(f"every run diverged (all four nets): {', '.join(res.diverged())}")
+    _, ok = finished_table(res, "epochs")
     stats = rescaling_stats(ok)
     claim = rescaling_claim(ok, len(res.diverged()), stats)
     return draw_rescaling(ok, claim, stats, res.runs[0]["spec"], res.diverged()), claim

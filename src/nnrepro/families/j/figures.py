@@ -14,8 +14,8 @@ import seaborn as sns
 
 from nnrepro.catalogue import FIGURE_INFO
 from nnrepro.claims import Claim, both, greater, mean_interval
-from nnrepro.plotting import figure, mark_diverged
-from nnrepro.results import NoData, Results, Status
+from nnrepro.plotting import figure, finished_table, mark_diverged
+from nnrepro.results import Results
 
 INFO = FIGURE_INFO["J-lottery"]   # the test's wording and threshold (both margins > 0)
 
@@ -164,10 +164,8 @@ def draw_lottery(rounds: pd.DataFrame, masks: pd.DataFrame, claim: Claim, target
 
 @figure("J-lottery")
 def j_lottery(res: Results):
-    rounds, masks = res.table("rounds"), res.table("masks")
-    ok = rounds[rounds["status"] == Status.OK]
-    if ok.empty:
-        raise NoData(f"every run diverged: {', '.join(res.diverged())}")
+    rounds, ok = finished_table(res, "rounds")
+    masks = res.table("masks")
     target = at_target(ok)
     claim = lottery_claim(ok, len(res.diverged()), target=target)
     return draw_lottery(rounds, masks, claim, target, res.runs[0]["spec"], res.diverged()), claim

@@ -12,8 +12,8 @@ import pandas as pd
 
 from nnrepro.catalogue import FIGURE_INFO
 from nnrepro.claims import VERDICT_COLOR, VERDICTS, Claim, both, less
-from nnrepro.plotting import figure, mark_diverged, tables
-from nnrepro.results import NoData, Results, Status
+from nnrepro.plotting import figure, finished_table, mark_diverged, tables
+from nnrepro.results import Results, Status
 
 INFO = FIGURE_INFO["L-ensembles"]   # the test's wording and threshold (NLL difference < 0)
 
@@ -260,18 +260,9 @@ def draw_ensembles(ens: pd.DataFrame, rel: pd.DataFrame, diffs: pd.DataFrame,
     return fig
 
 
-def _finished(res: Results) -> pd.DataFrame:
-    """The ensembles table, if a run finished (else NoData: every run diverged)."""
-    ens = res.table("ensembles") if res.has_table("ensembles") else None
-    if ens is None or not (ens["status"] == Status.OK).any():
-        raise NoData(f"no run finished: diverged {', '.join(res.diverged())}")
-    return ens
-
-
 @figure("L-ensembles")
 def l_ensembles(res: Results):
-    ens = _finished(res)
-    ok = ens[ens["status"] == Status.OK]
+    ens, ok = finished_table(res, "ensembles")
     rel = res.table("reliability") if res.has_table("reliability") else pd.DataFrame()
     diffs = paired_nll(ok)
     table = per_method(diffs)
