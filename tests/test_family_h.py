@@ -11,7 +11,7 @@ from torch import nn
 
 from nnrepro.families.h import experiment as h
 from nnrepro.families.h.noise import noise_power
-from nnrepro.catalogue import FIGURES
+from nnrepro.catalogue import FIGURE_INFO, FIGURES
 from nnrepro.families.h import figures as figs
 from nnrepro.render import render
 from nnrepro.models import CNN, MLP, VGG11
@@ -218,6 +218,66 @@ def test_final_accuracy_claim_tests_the_end_of_training():
     assert figs.noisy_accuracy_claim(u2, premise).verdict == "fail"
     # four seeds are too few
     assert figs.noisy_accuracy_claim(u[u["seed"] < 4], premise).verdict == "inconclusive"
+
+
+def _runs5(seeds=range(5)):
+    return pd.DataFrame([dict(run=f"{v}_0.1_{s}", status="ok", seed=s, variant=v, lr=0.1)
+                         for s in seeds for v in ("standard", "bn", "noisy_bn")])
+
+
+def _drift(noisy_over_bn: list[float], seeds=range(5)):
+    """Per run and layer (2 layers): BN's mean drift 0.01, standard's 0.05, noisy BN's
+    0.01 × noisy_over_bn[seed]."""
+    return pd.DataFrame([dict(run=f"{v}_0.1_{s}", layer=l, var_drift=0.1,
+                              mean_drift={"standard": 0.05, "bn": 0.01,
+                                          "noisy_bn": 0.01 * noisy_over_bn[s]}[v])
+                         for s in seeds for v in ("standard", "bn", "noisy_bn") for l in (1, 2)])
+
+
+def _stats(runs, records=4):
+    return pd.DataFrame([dict(run=r, layer=1, unit=0, step=t) for r in runs["run"] for t in range(records)])
+
+
+def test_noisy_activations_claim_passes_fails_and_needs_five_seeds():
+    runs = _runs5()
+    info = FIGURE_INFO["H-noisy-activations"]
+    good = figs.noisy_activations_claim(_drift([5, 6, 5.5, 7, 6]), _stats(runs), runs, power=1.0)
+    assert good.verdict == "pass" and good.n == 5 and good.value == pytest.approx(5.9)
+    assert good.test == info.test and good.threshold == info.threshold == figs.DRIFT_FACTOR
+    assert good.note.endswith("; 4 records per run (a drift needs 3)")
+    assert "per-layer SNR 1" in good.finding
+    assert figs.noisy_activations_claim(_drift([1.0, 1.1, 0.9, 1.2, 1.0]), _stats(runs), runs).verdict == "fail"
+    few = _runs5(range(3))
+    assert figs.noisy_activations_claim(_drift([5, 6, 5.5], range(3)), _stats(few), few).verdict == "inconclusive"
+
+
+def test_activations_claim_is_a_reference_with_standard_over_bn():
+    runs = _runs5()
+    c = figs.activations_claim(_drift([5] * 5), runs)
+    assert c.verdict == "reference" and c.value == pytest.approx(5.0) and math.isnan(c.threshold)
+    assert c.test == FIGURE_INFO["H-activations"].test and FIGURE_INFO["H-activations"].threshold is None
+    assert "L1 0.050/0.100" in c.finding and "L2 0.010/0.100" in c.finding
+
+
+def test_bn_lr_claim_counts_seeds_for_the_finding_and_the_box():
+    out = pd.DataFrame(dict(seed=range(5), standard=[math.inf] * 4 + [0.01], bn=[0.005] * 5))
+    out["holds"] = (out["standard"] >= 0.1) & (out["bn"] < 0.1)
+    counts = figs.bn_lr_counts(out)
+    assert counts == "4 of 5 seeds: standard failed or diverged in 4, BN trained in 5"
+    c = figs.bn_lr_claim(out, 0.5)
+    assert c.finding.startswith(counts + "; loss ratio standard / BN at lr 0.5: seed 0: inf / 0.005")
+    assert c.test == FIGURE_INFO["H-bn-lr"].test and c.threshold == FIGURE_INFO["H-bn-lr"].threshold
+
+
+def test_a_failed_noisy_accuracy_with_its_premise_is_read_as_our_setup():
+    runs = _runs5()
+    far = _accuracy_table({"standard": [50, 60], "bn": [90, 99], "noisy_bn": [60, 80]})
+    u = figs.final_accuracy_units(far, runs)
+    premise = figs.greater("H-noisy-activations", "", math.nan, 2.0, units=[10, 11, 12, 10, 11])
+    c = figs.noisy_accuracy_claim(u, premise, power=1.0, layers=3)
+    assert c.verdict == "fail" and "Read as our setup failing" in c.finding and "after 3 noisy layers" in c.finding
+    assert c.test == FIGURE_INFO["H-noisy-accuracy"].test and c.threshold == figs.CLOSE == 2.0
+    assert "Read as our setup" not in figs.noisy_accuracy_claim(u, premise).finding
 
 
 def with_variant(epochs, runs):

@@ -230,18 +230,35 @@ _FAMILIES = (
                "at the largest lr the standard net fails or diverges, the BN net trains (counted "
                "per seed)",
                "BN trains at lr 0.5 where the standard net does not (Santurkar et al. 2018, "
-               "VGG on CIFAR-10)", "cifar10"),
+               "VGG on CIFAR-10)", "cifar10",
+               test="at the largest lr (its value: see the finding) the standard net fails or "
+                    "diverges (loss not below 1/10 of its start) and the BN net trains (below "
+                    "1/10): fraction of seeds > 0.5 (exact 95 % interval)",
+               threshold=0.5, units="seeds"),
         Figure("H-activations",
                "per-layer activation histograms over training, standard vs +BN",
-               "visual (no claim); report per-layer mean/variance drift"),
+               "visual (no claim); report per-layer mean/variance drift",
+               test="visual (no claim): per-layer drift of the mean (in batch stds) / of the "
+                    "log-variance over training; value: standard's mean drift over BN's (mean "
+                    "over seeds)",
+               units="seeds"),
         Figure("H-noisy-activations",
                "the same after injecting time-varying noise after BN",
-               "noise visibly shifts the distributions"),
+               "noise visibly shifts the distributions",
+               test="noisy BN's mean drift / BN's (averaged over layers) > 2 per seed: the "
+                    "injected noise makes the distributions unstable (the premise of "
+                    "H-noisy-accuracy)",
+               threshold=2.0, units="seeds"),
         Figure("H-noisy-accuracy",
                "accuracy curves: standard, +BN, +noisy BN",
                "under noise that makes the activation distributions unstable "
                "(H-noisy-activations, the premise), noisy BN's training accuracy stays close to "
-               "BN's and above standard"),
+               "BN's and above standard",
+               test="under noise that makes the distributions unstable (premise: "
+                    "H-noisy-activations), noisy BN's final training accuracy stays within 2 "
+                    "points of BN's and above standard's, at every lr (per seed; value: |BN − "
+                    "noisy BN| at the smallest lr)",
+               threshold=2.0, units="seeds"),
     )),
     Family("I", "Reparameterization and Path-SGD",
            "seed 003 (003_b77660be62ccec55.txt)", (
