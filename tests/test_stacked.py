@@ -170,3 +170,71 @@ def test_generators_are_per_member(data):
     b = stacked(x, y, [(MIXED[0][0], 99), MIXED[1]])
     assert not torch.allclose(a[0]["theta"], b[0]["theta"])
     assert_same_run(a[1], b[1])
+
+
+@pytest.mark.parametrize("widths", [(64, (32, 16), 10), (3072, (256, 128), 10)])
+def test_merged_noise_draws_are_the_per_parameter_draws(widths):
+    """A member fills its noise in as few ``normal_`` calls as give the same numbers: for family
+    A's digits and CIFAR nets, exactly ``torch.randn(p.shape)`` per parameter, in order."""
+    from nnrepro.stacked import _draw_plan
+    model = StackedMLP(2, *widths)
+    groups = _draw_plan(model.segments, model.theta, torch.Generator())
+    assert len(groups) < len(model.segments)
+    for skip in (0, 1, 7):
+        g = torch.Generator().manual_seed(5)
+        torch.randn(skip, generator=g)
+        want = torch.cat([torch.randn(s, generator=g).flatten() for s in model.shapes])
+        g = torch.Generator().manual_seed(5)
+        torch.randn(skip, generator=g)
+        row = torch.empty(model.dim)
+        for o, n in groups:
+            row[o:o + n].normal_(generator=g)
+        assert torch.equal(row, want)
+
+
+def test_diagnostics_cost_ops_only_when_recorded(data):
+    """A step that records nothing dispatches fewer aten ops than one that records."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    x, y = data
+    chain = StackedSGHMCChain.from_mlps([mlp(0), mlp(1)], [BASE, BASE],
+                                        [torch.Generator().manual_seed(s) for s in (0, 1)], STEPS)
+    sampler, U = chain.sampler, torch.zeros(2)
+    counts = []
+    for record in (False, True):
+        Count.n = 0
+        with Count():
+            sampler.step(U, record=record)
+        counts.append(Count.n)
+    assert counts[0] < counts[1] - 20, counts
+
+
+def test_resume_from_state_dict_equals_uninterrupted(data):
+    """E5's core: a stack checkpointed (θ, r, frozen members, steps, every generator) after 3
+    epochs and restored into a fresh stack goes on as if never stopped."""
+    x, y = data
+    members = MIXED[:4]
+
+    def build():
+        return StackedSGHMCChain.from_mlps([mlp(s) for _, s in members], [{**BASE, **c} for c, _ in members],
+                                           [torch.Generator().manual_seed(s) for _, s in members], STEPS)
+
+    whole, first = build(), build()
+    for epoch in range(1, EPOCHS + 1):
+        whole.epoch(x, y, BATCH); whole.end_cycle(epoch)
+        if epoch <= 3:
+            first.epoch(x, y, BATCH); first.end_cycle(epoch)
+    saved = first.sampler.state_dict()
+    second = build()
+    second.sampler.load_state_dict(saved)
+    for epoch in range(4, EPOCHS + 1):
+        second.epoch(x, y, BATCH); second.end_cycle(epoch)
+    assert torch.equal(second.model.theta, whole.model.theta)
+    assert torch.equal(second.sampler.r, whole.sampler.r)
