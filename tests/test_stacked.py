@@ -32,7 +32,7 @@ MIXED = [  # (sampler settings, seed): temperatures, γ, α, resampling, schedul
     (dict(temperature=0.1, gamma=0.3, resample="cycle"), 1),
     (dict(temperature=0.0, alpha=2.0), 2),
     (dict(gamma=0.5, alpha=3.0, scale_lr=True, resample=3, schedule="cosine"), 3),
-    (dict(temperature=0.3, prior_scale=0.5, schedule="cosine", resample="cycle", friction=5.0), 4),
+    (dict(temperature=0.3, prior_scale=0.7, schedule="cosine", resample="cycle", friction=5.0), 4),
     (dict(friction=0.0, mass=2.0), 5),
 ]
 

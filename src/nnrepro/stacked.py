@@ -144,7 +144,8 @@ class StackedSGHMC:
                  alpha=alpha, scale_lr=scale_lr, resample_every=resample_every,
                  prior_scale=prior_scale)
         self.h = {name: _per_member(v, K) for name, v in h.items()}      # host values, per member
-        for eps, C, M, T, g, a in zip(*(self.h[n] for n in ("lr", "friction", "mass", "temperature", "gamma", "alpha"))):
+        names = ("lr", "friction", "mass", "temperature", "gamma", "alpha")
+        for eps, C, M, T, g, a in zip(*(self.h[n] for n in names)):
             if min(eps, M, g, a) <= 0 or C < 0 or T < 0:
                 raise ValueError("need lr, mass, gamma, alpha > 0 and friction, temperature >= 0")
         self.lr_factors = list(lr_factors) if lr_factors is not None else [lambda s: 1.0] * K
