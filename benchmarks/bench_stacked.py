@@ -81,7 +81,8 @@ class Separate:
         self.runs = []
         for cfg, model, seed in zip(configs(k), nets(k, n_in, hidden, n_out, device), range(k)):
             gen = torch.Generator(device=device).manual_seed(seed)
-            self.runs.append(dict(chain=SGHMCChain(model, cfg, gen, steps), gen=gen, path=0.0, t=0.0))
+            chain = SGHMCChain(model, cfg, gen, steps)
+            self.runs.append(dict(chain=chain, gen=gen, path=0.0, t=0.0))
 
     def epoch(self):
         for run in self.runs:

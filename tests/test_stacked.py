@@ -75,7 +75,8 @@ def stacked(x, y, members, record_every=1, activation="tanh"):
     """The same runs as one stack: per member the same dict as ``separate``, and ``diverged``."""
     cfgs = [{**BASE, **s} for s, _ in members]
     gens = [torch.Generator().manual_seed(seed) for _, seed in members]
-    chain = StackedSGHMCChain.from_mlps([mlp(seed, activation) for _, seed in members], cfgs, gens, STEPS)
+    nets = [mlp(seed, activation) for _, seed in members]
+    chain = StackedSGHMCChain.from_mlps(nets, cfgs, gens, STEPS)
     Us, nlls, recs = [], [], []
     for epoch in range(1, EPOCHS + 1):
         U, nll, rec = chain.epoch(x, y, BATCH, record_every)
@@ -223,8 +224,9 @@ def test_resume_from_state_dict_equals_uninterrupted(data):
     members = MIXED[:4]
 
     def build():
-        return StackedSGHMCChain.from_mlps([mlp(s) for _, s in members], [{**BASE, **c} for c, _ in members],
-                                           [torch.Generator().manual_seed(s) for _, s in members], STEPS)
+        return StackedSGHMCChain.from_mlps(
+            [mlp(s) for _, s in members], [{**BASE, **c} for c, _ in members],
+            [torch.Generator().manual_seed(s) for _, s in members], STEPS)
 
     whole, first = build(), build()
     for epoch in range(1, EPOCHS + 1):

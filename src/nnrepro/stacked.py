@@ -50,7 +50,8 @@ DIAGNOSTICS = ("norm2", "theta_r", "thetar_rate", "dnorm2_dt", "r_norm2", "kinet
 class StackedMLP(nn.Module):
     """K MLPs ``n_features → hidden… → n_classes`` of one shape (models.MLP without batchnorm,
     dropout or a bias-free option): weights ``(K, out, in)``, biases ``(K, 1, out)``, all views
-    of ``theta`` (K, D); their gradients views of ``grad`` (K, D)."""
+    of ``theta`` (K, D); their gradients views of ``grad`` (K, D): zero ``grad`` in place,
+    never set a ``.grad`` to None (``zero_grad(set_to_none=True)`` would cut the view)."""
 
     def __init__(self, k: int, n_features: int, hidden=(256, 128), n_classes: int = 10,
                  activation: str = "relu", device=None, dtype=torch.float32):
@@ -58,7 +59,8 @@ class StackedMLP(nn.Module):
         self.k, self.activation = k, activation
         self.act = ACTIVATIONS[activation]()
         widths = [n_features, *hidden, n_classes]
-        self.shapes = [s for w_in, w_out in zip(widths[:-1], widths[1:]) for s in ((w_out, w_in), (w_out,))]
+        self.shapes = [s for w_in, w_out in zip(widths[:-1], widths[1:])
+                       for s in ((w_out, w_in), (w_out,))]              # as nn.Linear's
         sizes = [math.prod(s) for s in self.shapes]
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
         self.segments = list(zip(self.offsets, sizes))          # member row = [W₀, b₀, W₁, b₁, …]
@@ -156,7 +158,10 @@ class StackedSGHMC:
         self.alive = torch.ones(K, 1, dtype=torch.bool, device=theta.device)
         self.path = torch.zeros(K, device=theta.device, dtype=theta.dtype)   # Σ ‖Δθ‖ since reset
         self.steps = 0                                   # steps taken (LambdaLR's last_epoch)
-        col = lambda v: torch.tensor(v, dtype=torch.float64).to(theta.dtype).to(theta.device)[:, None]
+
+        def col(v):                                      # (K, 1) on the device, from float64
+            return torch.tensor(v, dtype=torch.float64).to(theta.dtype).to(theta.device)[:, None]
+
         g, a, M = (self.h[n] for n in ("gamma", "alpha", "mass"))
         # ∇ of ‖θ‖²/(2σ²) is θ·2·(1/(2σ²)), the product autograd forms for a separate run
         half_prec = [torch.tensor(1.0) / torch.tensor(2 * s ** 2) for s in self.h["prior_scale"]]
@@ -197,7 +202,8 @@ class StackedSGHMC:
         """This step's (6, K, 1) coefficients (the table is made ``chunk`` steps at a time)."""
         i = self.steps - self._table_start
         if self._table is None or not 0 <= i < len(self._table):
-            self._table, self._table_start, i = self._coefficients(self.steps, self.chunk), self.steps, 0
+            self._table, self._table_start = self._coefficients(self.steps, self.chunk), self.steps
+            i = 0
         return self._table[i]
 
     def lr(self) -> list[float]:
@@ -302,8 +308,9 @@ def _draw_plan(segments, like: torch.Tensor, gen: torch.Generator) -> list[tuple
     """How one member draws its noise: consecutive parameters are merged into one ``normal_``
     call where that gives the very numbers of separate ``randn(p.shape)`` calls (on the CPU,
     tensors whose sizes are multiples of 16 are filled in aligned blocks of 16; on CUDA the
-    Philox offsets differ, so nothing merges). The check is made here, on this device, from
-    several generator states. Returns the (offset, numel) slices of a member's row to fill."""
+    Philox offsets should differ, so that nothing merges). The check is made here, on this
+    device, from several generator states, so no kernel detail is assumed. Returns the
+    (offset, numel) slices of a member's row to fill, in order."""
     groups = []                                        # [(offset, numel)] merged
     for o, n in segments:
         if groups and _same_numbers(like, groups[-1][1], n, gen):
@@ -313,18 +320,21 @@ def _draw_plan(segments, like: torch.Tensor, gen: torch.Generator) -> list[tuple
     return groups
 
 
-def _same_numbers(row: torch.Tensor, n1: int, n2: int, gen: torch.Generator) -> bool:
+def _same_numbers(like: torch.Tensor, n1: int, n2: int, gen: torch.Generator) -> bool:
+    """Whether one draw of n1 + n2 normals is a draw of n1 then one of n2 (and leaves the
+    generator where they leave it), from a few states of a scratch generator."""
+    kw = dict(device=like.device, dtype=like.dtype)
     probe = torch.Generator(device=gen.device)
     for seed, skip in ((0, 0), (1, 1), (2, 17), (3, 5)):
         probe.manual_seed(seed)
-        torch.empty(skip, device=row.device, dtype=row.dtype).normal_(generator=probe)
-        a = torch.empty(n1, device=row.device, dtype=row.dtype).normal_(generator=probe)
-        b = torch.empty(n2, device=row.device, dtype=row.dtype).normal_(generator=probe)
-        after = torch.empty(3, device=row.device, dtype=row.dtype).normal_(generator=probe)
+        torch.empty(skip, **kw).normal_(generator=probe)
+        a = torch.empty(n1, **kw).normal_(generator=probe)
+        b = torch.empty(n2, **kw).normal_(generator=probe)
+        after = torch.empty(3, **kw).normal_(generator=probe)
         probe.manual_seed(seed)
-        torch.empty(skip, device=row.device, dtype=row.dtype).normal_(generator=probe)
-        ab = torch.empty(n1 + n2, device=row.device, dtype=row.dtype).normal_(generator=probe)
-        after2 = torch.empty(3, device=row.device, dtype=row.dtype).normal_(generator=probe)
+        torch.empty(skip, **kw).normal_(generator=probe)
+        ab = torch.empty(n1 + n2, **kw).normal_(generator=probe)
+        after2 = torch.empty(3, **kw).normal_(generator=probe)
         if not (torch.equal(ab, torch.cat([a, b])) and torch.equal(after, after2)):
             return False
     return True
@@ -335,16 +345,16 @@ class StackedSGHMCChain:
     member (SGHMC only), each member's generator used as a separate run uses its one
     generator (the epoch's shuffle, then the sampler's draws)."""
 
-    def __init__(self, model: StackedMLP, cfgs: Sequence[dict], generators: Sequence[torch.Generator],
-                 steps_per_epoch: int):
+    def __init__(self, model: StackedMLP, cfgs: Sequence[dict],
+                 generators: Sequence[torch.Generator], steps_per_epoch: int):
         if any(c["name"] != "sghmc" for c in cfgs):
             raise ValueError("the stacked chain is SGHMC only")
         self.model, self.cfgs, self.generators = model, list(cfgs), list(generators)
-        every = [c["resample"] if isinstance(c["resample"], int) and not isinstance(c["resample"], bool)
-                 else 0 for c in cfgs]
+        every = [c["resample"] if type(c["resample"]) is int else 0 for c in cfgs]  # every K steps
         factors = [cosine_schedule(c["cycle_epochs"] * steps_per_epoch) if c["schedule"] == "cosine"
                    else (lambda s: 1.0) for c in cfgs]
-        keys = ("lr", "friction", "mass", "temperature", "gamma", "alpha", "scale_lr", "prior_scale")
+        keys = ("lr", "friction", "mass", "temperature", "gamma", "alpha", "scale_lr",
+                "prior_scale")
         self.sampler = StackedSGHMC(model, generators, resample_every=every, lr_factors=factors,
                                     **{key: [c[key] for c in cfgs] for key in keys})
 
@@ -357,26 +367,31 @@ class StackedSGHMCChain:
         U and NLL (steps, K) and the diagnostics of the steps whose global index is a multiple
         of ``record_every``: {"step": (n,), "lr": (n, K), name: (n, K)}."""
         K, n, model, sampler = self.model.k, len(x), self.model, self.sampler
-        perm = torch.stack([torch.randperm(n, generator=g, device=g.device) for g in self.generators])
+        perm = torch.stack([torch.randperm(n, generator=g, device=g.device)
+                            for g in self.generators])                    # (K, n): own shuffles
         Us, nlls, rec = [], [], {"step": [], "lr": [], **{d: [] for d in DIAGNOSTICS}}
         for idx in perm.split(batch_size, dim=1):                 # (K, B): member k's minibatch
             out = model(x[idx])
-            nll = cross_entropy(out.flatten(0, 1), y[idx].flatten(), reduction="none").view(K, -1).mean(1)
+            nll = cross_entropy(out.flatten(0, 1), y[idx].flatten(),
+                                reduction="none").view(K, -1).mean(1)      # (K,) minibatch NLL
             with torch.no_grad():
                 norm2 = model.theta.pow(2).sum(1)                # ‖θ‖²
                 U = n * nll.detach() + norm2 * sampler.half_prec[:, 0]   # Ũ = N·NLL + ‖θ‖²/(2σ²)
             model.grad.zero_()
             (n * nll).sum().backward()                            # model.grad: ∇(N·NLL) per member
-            recorded = sampler.steps % record_every == 0
-            if recorded:
-                rec["step"].append(sampler.steps); rec["lr"].append(sampler.lr())
-            d = sampler.step(U, record=recorded)
-            if recorded:
+            if sampler.steps % record_every == 0:                 # a recorded step
+                rec["step"].append(sampler.steps)
+                rec["lr"].append(sampler.lr())
+                d = sampler.step(U, record=True)
                 for name in DIAGNOSTICS:
                     rec[name].append(d[name])
-            Us.append(U); nlls.append(nll.detach())
-        rec = {name: torch.stack(v) if name not in ("step", "lr") else torch.tensor(v, dtype=torch.float64)
-               for name, v in rec.items()} if rec["step"] else rec
+            else:
+                sampler.step(U)
+            Us.append(U)
+            nlls.append(nll.detach())
+        if rec["step"]:
+            rec = {name: torch.tensor(v, dtype=torch.float64) if name in ("step", "lr")
+                   else torch.stack(v) for name, v in rec.items()}
         return torch.stack(Us), torch.stack(nlls), rec
 
     def is_sample(self, epoch: int) -> list[bool]:
@@ -388,5 +403,6 @@ class StackedSGHMCChain:
 
     def end_cycle(self, epoch: int) -> None:
         """Members with ``resample: cycle`` at their cycle's end: r ~ N(0, MαT/γ)."""
-        self.sampler.resample_momentum([k for k, c in enumerate(self.cfgs)
-                                        if epoch % c["cycle_epochs"] == 0 and c["resample"] == "cycle"])
+        self.sampler.resample_momentum([
+            k for k, c in enumerate(self.cfgs)
+            if epoch % c["cycle_epochs"] == 0 and c["resample"] == "cycle"])
