@@ -1,0 +1,160 @@
+"""Family A's SGHMC step: K runs as K separate chains (today) or as one stacked model (issue 25).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_stacked.py [--device cpu|cuda] [--out benchmarks/stacked.csv]
+
+separate: K plain models.MLP, each with recipes.SGHMCChain (samplers.SGHMC, LambdaLR,
+train_epoch) and family A's per-step record callback (ε, t, path length; every 10th step's
+diagnostics kept), stepped one after another. stacked: nnrepro.stacked.StackedSGHMCChain, the
+same K runs (each its own generator), diagnostics on every 10th step only.
+Sizes: tiny = digits MLP 64-32-16-10, batch 64, 20 steps per epoch; paper = CIFAR-10 MLP
+3072-256-128-10, batch 128, 10 steps per epoch (random data of those shapes). K in {1, 8, 32}.
+
+Per (size, K, mode): one warm-up epoch (tiny only), one epoch counted (aten ops, a TorchDispatchMode that
+tallies ``func``), then the fastest of 5 (tiny) or 1 (paper) timed epochs. Columns:
+  ops_per_run_step      aten ops dispatched per step of one run (ops / (steps·K))
+  host_us_per_run_step  host time per run-step: the Python loop's wall time (on CUDA without
+                        the final synchronize, i.e. the time to enqueue), / (steps·K)
+  ms_per_step           wall time, synchronized, for all K runs to advance one step
+Appends nothing: rewrites the CSV rows of the device it runs on, keeps the other devices' rows.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from nnrepro.models import MLP
+from nnrepro.recipes import SGHMCChain
+from nnrepro.stacked import StackedSGHMCChain
+
+SIZES = {"tiny": (64, (32, 16), 10, 64, 20), "paper": (3072, (256, 128), 10, 128, 10)}
+KS = (1, 8, 32)
+REPEATS = {"tiny": 5, "paper": 1}                 # timed epochs (the fastest is kept)
+WARMUP = {"tiny": 1, "paper": 0}                  # at paper size the counted epoch warms up
+RECORD_EVERY = 10
+DIAGNOSTICS = ["norm2", "theta_r", "thetar_rate", "dnorm2_dt", "r_norm2", "kinetic_temperature",
+               "step_length"]
+SAMPLER = dict(name="sghmc", lr=5e-4, friction=200.0, mass=1.0, temperature=1.0, gamma=1.0,
+               alpha=1.0, scale_lr=False, prior_scale=1.0, schedule="cosine", cycle_epochs=10,
+               burnin_cycles=2, resample="none")   # configs/paper.yaml's A, T and γ varied below
+
+
+class CountOps(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[func] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def configs(k: int) -> list[dict]:
+    temps, gammas = (1.0, 0.3, 0.1), (1.0, 0.3)
+    return [{**SAMPLER, "temperature": temps[i % 3], "gamma": gammas[i % 2]} for i in range(k)]
+
+
+def nets(k, n_in, hidden, n_out, device):
+    out = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        out.append(MLP(n_in, hidden, n_out).to(device))
+    return out
+
+
+class Separate:
+    """K chains as family A trains each today (experiment.run's record callback)."""
+
+    def __init__(self, k, size, x, y, device):
+        n_in, hidden, n_out, self.batch, steps = SIZES[size]
+        self.x, self.y, self.first = x, y, 0
+        self.runs = []
+        for cfg, model, seed in zip(configs(k), nets(k, n_in, hidden, n_out, device), range(k)):
+            gen = torch.Generator(device=device).manual_seed(seed)
+            chain = SGHMCChain(model, cfg, gen, steps)
+            self.runs.append(dict(chain=chain, gen=gen, path=0.0, t=0.0))
+
+    def epoch(self):
+        for run in self.runs:
+            opt, kept = run["chain"].sampler, []
+
+            def record(i, out, y, U, run=run, opt=opt, kept=kept):
+                d = opt.diagnostics
+                run["path"] = run["path"] + d["step_length"]
+                run["t"] += opt.param_groups[0]["lr"]
+                if (self.first + i) % RECORD_EVERY == 0:
+                    kept.append(torch.stack([d[c] for c in DIAGNOSTICS]))
+
+            run["chain"].epoch(self.x, self.y, self.batch, run["gen"], record)
+        self.first += len(self.x) // self.batch
+
+
+class Stacked:
+    def __init__(self, k, size, x, y, device):
+        n_in, hidden, n_out, self.batch, steps = SIZES[size]
+        gens = [torch.Generator(device=device).manual_seed(seed) for seed in range(k)]
+        self.chain = StackedSGHMCChain.from_mlps(nets(k, n_in, hidden, n_out, device), configs(k),
+                                                 gens, steps)
+        self.x, self.y = x, y
+
+    def epoch(self):
+        self.chain.epoch(self.x, self.y, self.batch, RECORD_EVERY)
+
+
+def measure(mode, k, size, device) -> dict:
+    n_in, hidden, n_out, batch, steps = SIZES[size]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch * steps, n_in, generator=g).to(device)
+    y = torch.randint(n_out, (batch * steps,), generator=g).to(device)
+    bench = (Separate if mode == "separate" else Stacked)(k, size, x, y, device)
+    for _ in range(WARMUP[size]):
+        bench.epoch()
+    with CountOps() as count:
+        bench.epoch()
+    host = wall = float("inf")
+    for _ in range(REPEATS[size]):                                 # the fastest of a few epochs
+        sync(device)
+        t0 = time.perf_counter()
+        bench.epoch()
+        h = time.perf_counter() - t0
+        sync(device)
+        host, wall = min(host, h), min(wall, time.perf_counter() - t0)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return dict(family="A", size=size, k=k, mode=mode, device=name, torch=torch.__version__,
+                ops_per_run_step=sum(count.ops.values()) / (steps * k),
+                host_us_per_run_step=1e6 * host / (steps * k), ms_per_step=1e3 * wall / steps)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--out", default=str(Path(__file__).with_name("stacked.csv")))
+    ap.add_argument("--sizes", nargs="+", default=list(SIZES))
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    rows = [measure(mode, k, size, device) for size in args.sizes for k in KS
+            for mode in ("separate", "stacked")]
+    for r in rows:
+        print(f"{r['size']:5} K={r['k']:2} {r['mode']:8} ops/run-step {r['ops_per_run_step']:7.1f} "
+              f"host µs/run-step {r['host_us_per_run_step']:9.1f} ms/step {r['ms_per_step']:9.2f}",
+              flush=True)
+    new = pd.DataFrame(rows)
+    out = Path(args.out)
+    if out.exists():
+        old = pd.read_csv(out)
+        new = pd.concat([old[old["device"] != new["device"].iloc[0]], new], ignore_index=True)
+    new.to_csv(out, index=False)
+
+
+if __name__ == "__main__":
+    main()
