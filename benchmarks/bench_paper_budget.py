@@ -570,7 +570,7 @@ def stacked_table() -> pd.DataFrame | None:
         return None
     df = pd.read_csv(path)
     df = df[df["mode"] == "stacked"].copy()
-    df["k"] = pd.to_numeric(df["k"], errors="coerce")
+    df["k"] = pd.to_numeric(df["k"], errors="coerce")         # k = "all": its K is not in the file
     return df.dropna(subset=["k", "ops_per_run_step"])
 
 
@@ -583,9 +583,10 @@ def stacked_ops(st: Stage, sep_ops: float, table: pd.DataFrame | None) -> tuple[
         rows = table[(table["family"] == st.family) & (table["k"] <= K)]
         if st.family in ("A", "L") and "sghmc" not in st.kind:
             rows = rows.iloc[0:0]                       # L's csv row: take it for its chains only
-        if len(rows):
-            row = rows.sort_values("k").iloc[-1]
-            return float(row["ops_per_run_step"]) * row["k"] / K, f"stacked.csv ({st.family}, k = {int(row['k'])})"
+        if len(rows):                                   # rows of several sizes / devices: their median
+            k = rows["k"].max()
+            ops = float(rows[rows["k"] == k]["ops_per_run_step"].median())
+            return ops * k / K, f"stacked.csv ({st.family}, k = {int(k)})"
     if st.kind in ("sghmc_A", "sghmc_L"):
         return PROBE_A_STACKED * sep_ops / PROBE_A_SEPARATE / K, "issue probe (14 ops at K = 32)"
     return PROBE_A_STACKED / PROBE_A_SEPARATE * sep_ops / K, "probe ratio 1.62 × separate / K"
