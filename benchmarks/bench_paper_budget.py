@@ -32,7 +32,8 @@ Cost model (one H100 SXM5, eager PyTorch, one job at a time), per step:
   t_op   = the host µs per op measured here (CPU time of the tiny steps / their ops, the median
            over the step kinds, VGG left out as its tiny step still computes) + LAUNCH_US (a CUDA
            kernel launch on the host, ≈ 2–3 µs for cudaLaunchKernel; 2.5 assumed). This CPU is
-           shared (load 5–30): the median moved between 4.4 and 9 µs run to run, high-side.
+           shared (load 5–30): the median moved between 4.7 and 6.4 µs over four runs (per
+           kind 2.8–10), likely above a dedicated H100 host's dispatch cost.
   R      = SUSTAINED × peak: H100 SXM5 datasheet peaks FP32 67 TFLOP/s (TF32 off, as the
            determinism work pins matmul and cuDNN precision), FP64 tensor core 67 TFLOP/s
            (family I is float64); SUSTAINED = 0.5 assumed for cuBLAS / cuDNN at these sizes.
@@ -71,7 +72,6 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -297,15 +297,14 @@ def step_kinds(device: str = "cpu", paper: dict | None = None) -> list[Kind]:
                                             record=count), list(jmodel.parameters())))
     # J's evaluation (validation + test scores), one per "step" of this kind
     from types import SimpleNamespace
-    xv, yv = data("jv", d, 50, n_batches=1)
-    xt, yt = data("jt", d, 100, n_batches=1)
+    xv, yv = data("jv", d, 5000 if paper else 50, n_batches=1)      # paper: 5,000 / 10,000
+    xt, yt = data("jt", d, 10000 if paper else 100, n_batches=1)
     dj = SimpleNamespace(x_val=xv, y_val=yv, x_test=xt, y_test=yt)
     kinds.append(Kind("eval_J", "J (every eval_every iterations)",
                       lambda n: [scores(jmodel, dj) for _ in range(n)], list(jmodel.parameters())))
 
     # G width: the stacked Ensemble (T trials of one width as one model), SGD momentum
-    T, H, batch = paper.get("sgd_ensemble_G", (4, 11, 6))[0], 11, 6
-    d = 20
+    T, H, batch, d = paper.get("sgd_ensemble_G", (4, 11, 6, 20))       # trials, width, batch, inputs
     x, y = data("g", d, batch)
     gen = generator(0, dev)
     ens = Ensemble(d, H, 10, [torch.Generator().manual_seed(t) for t in range(T)]).to(dev)
@@ -417,8 +416,8 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
     specs = list(runs.values())
     s = specs[0]
     out = []
-    if fam in CPU_ESTIMATES:
-        minutes, why = CPU_ESTIMATES[fam]
+    if not catalogue.FAMILIES[fam].gpu:                      # CPU-only: a stated estimate
+        minutes, why = CPU_ESTIMATES.get(fam, (math.nan, "no estimate"))
         return [Stage(fam, "all (CPU)", "cpu", n_runs, n_distinct, 0, 0, 0, note=why, cpu_min=minutes)]
     n, n_test, d = SIZES[s.get("dataset", "digits")]
     spe = lambda b, m=n: -(-m // b)
@@ -677,7 +676,7 @@ def main():
     torch.set_num_threads(1)
     config = validate(load(a.config))
 
-    if a.device == "cuda":
+    if a.device.startswith("cuda"):
         return measure_cuda(config, a)
 
     kinds = {k.name: k for k in step_kinds()}
@@ -717,7 +716,6 @@ def main():
     out.to_csv(HERE / "paper_budget.csv", index=False)
     print("\nper family")
     print(out.round(2).to_string(index=False))
-    gpu = {f for f, fam in catalogue.FAMILIES.items() if fam.gpu}
     for case in CASES:
         c = df[df["case"] == case]
         on_gpu = c[c["device"] != "host CPU"]["projected_min"].sum()
@@ -750,48 +748,57 @@ def main():
     t32 = project([s for s in stages if s.family == "H"], measured, table, tf32=True)
     print("\nH with TF32 convolutions (cuDNN's default, not what the determinism work pins): "
           + ", ".join(f"{c} {t32[t32['case'] == c]['projected_min'].sum():.1f} min" for c in CASES))
-    _ = gpu
+
+
+PAPER_SIZES = {"sghmc_A": (3072, (256, 128), 128), "sghmc_L": (3072, (256, 128), 128),
+               "adam_mlp": (3072, (256, 128), 128), "adam_mlp_dropout": (784, (1024, 1024), 128),
+               "adam_autoencoder": (784, (256,), 128), "sgd_mlp_f64": (784, (4000, 4000), 100),
+               "pathsgd_mlp_f64": (784, (4000, 4000), 100), "swa_sgd_mlp": (3072, (256, 128), 128),
+               "adam_pruned_J": (784, (300, 100), 60), "bezier_G": (784, (256, 128), 128),
+               "sgd_ensemble_G": (20, 1024, 100, 784),
+               "sgd_vgg_H": (None, [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], 128)}
+
+
+def step_times(device: str, sizes: dict, lo: int = 5, hi: int = 25) -> dict[str, float]:
+    """ms per step of every step kind at ``sizes`` on ``device``: (epoch of hi − epoch of lo)/(hi − lo)."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    ms = {}
+    for k in step_kinds(device, sizes):
+        k.epoch(lo)
+        t = {lo: math.inf, hi: math.inf}
+        for _ in range(3):                                   # best of 3
+            for n in (lo, hi):
+                sync()
+                t0 = time.perf_counter()
+                k.epoch(n)
+                sync()
+                t[n] = min(t[n], time.perf_counter() - t0)
+        ms[k.name] = (t[hi] - t[lo]) / (hi - lo) * 1e3
+    return ms
 
 
 def measure_cuda(config: dict, a) -> None:
-    """On a GPU: time each step kind at the paper's sizes (ms per step), project every stage from
-    the measured times, and write the CSVs with a measured_min column. Not yet run."""
-    dev = "cuda"
-    paper = {"sghmc_A": (3072, (256, 128), 128), "sghmc_L": (3072, (256, 128), 128),
-             "adam_mlp": (3072, (256, 128), 128), "adam_mlp_dropout": (784, (1024, 1024), 128),
-             "adam_autoencoder": (784, (256,), 128), "sgd_mlp_f64": (784, (4000, 4000), 100),
-             "pathsgd_mlp_f64": (784, (4000, 4000), 100), "swa_sgd_mlp": (3072, (256, 128), 128),
-             "adam_pruned_J": (784, (300, 100), 60), "bezier_G": (784, (256, 128), 128),
-             "sgd_ensemble_G": (20, None, 100),
-             "sgd_vgg_H": (None, [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], 128)}
+    """On a GPU: time each step kind at the paper's sizes (ms per step, TF32 off, cuDNN
+    benchmarking off), and fill a measured_min column beside the projection (today's case: the
+    measured steps plus the projected evaluations) in both CSVs. Not yet run on a GPU."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
-    kinds = step_kinds(dev, paper)
-    ms = {}
-    for k in kinds:
-        k.epoch(5)
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        k.epoch(25)
-        torch.cuda.synchronize()
-        t1 = time.perf_counter()
-        k.epoch(5)
-        torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        ms[k.name] = ((t1 - t0) - (t2 - t1)) / 20 * 1e3
-        print(f"{k.name:22s} {ms[k.name]:8.3f} ms per step ({torch.cuda.get_device_name(0)})")
+    ms = step_times(a.device, PAPER_SIZES)
+    name = torch.cuda.get_device_name(0)
+    for k, v in ms.items():
+        print(f"{k:22s} {v:8.3f} ms per step ({name}, torch {torch.__version__})")
     base = pd.read_csv(HERE / "paper_budget_families.csv")
-    today = base[base["case"] == "today"].copy()
-    today["measured_min"] = [r["trainings_run"] * r["steps"] * ms.get(r["kind"], math.nan) / 6e4
-                             + (r["eval_min"] if r["eval_min"] == r["eval_min"] else 0)
-                             if r["kind"] in ms else math.nan for _, r in today.iterrows()]
-    today.to_csv(HERE / "paper_budget_families_cuda.csv", index=False)
-    fam = today.groupby("family")[["projected_min", "measured_min"]].sum()
+    base["measured_min"] = [
+        r["trainings_run"] * r["steps"] * ms[r["kind"]] / 6e4 + (0 if pd.isna(r["eval_min"]) else r["eval_min"])
+        if r["case"] == "today" and r["kind"] in ms else math.nan for _, r in base.iterrows()]
+    base["measured_device"] = name
+    base.to_csv(HERE / "paper_budget_families.csv", index=False)
+    fam = base[base["case"] == "today"].groupby("family")[["projected_min", "measured_min"]].sum(min_count=1)
     print(fam.round(2).to_string())
     summ = pd.read_csv(HERE / "paper_budget.csv")
-    summ["measured_min"] = summ.apply(lambda r: fam["measured_min"].get(r["family"], math.nan)
-                                      if r["case"] == "today" else math.nan, axis=1)
+    summ["measured_min"] = [fam["measured_min"].get(f, math.nan) if c == "today" else math.nan
+                            for f, c in zip(summ["family"], summ["case"])]
     summ.to_csv(HERE / "paper_budget.csv", index=False)
 
 
