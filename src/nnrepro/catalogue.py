@@ -67,23 +67,37 @@ _FAMILIES = (
            "seed 001 (001_a601dbe08ea9d51e.txt)", (
         Figure("B-train-loss",
                "in-sample training loss along iterations, α = 0.001",
-               "loss decreases (last-10% mean < first-10% mean / 2)"),
+               "loss decreases (last-10% mean < first-10% mean / 2)",
+               test="mean loss of the last 10% of steps / mean of the first 10% < 1/2 (per seed)",
+               threshold=0.5, units="seeds"),
         Figure("B-swa",
                "test error over epochs of the base run and of the SWA average",
                "SWA test error ≤ base test error at the end (paper scale reference: 49.84 % for "
                "SWA)",
-               "49.84 % SWA test error (seed 001, CIFAR-10 MLP)", "cifar10"),
+               "49.84 % SWA test error (seed 001, CIFAR-10 MLP)", "cifar10",
+               test="final SWA test error − final base test error ≤ 0 (percentage points, per "
+                    "seed)",
+               threshold=0.0, units="seeds"),
         Figure("B-swag-ci",
                "SWAG confidence intervals: per-class predicted probability (mean and 95 % interval "
                "over samples) for a few test images; test accuracy interval",
-               "intervals are wider on misclassified images than on correct ones"),
+               "intervals are wider on misclassified images than on correct ones",
+               test="mean 95%-interval width on misclassified / on correct test images > 1 (per "
+                    "seed)",
+               threshold=1.0, units="seeds"),
         Figure("B-swa-plane",
                "test error surface in the plane of three SWA iterates, SWA average and iterates "
                "marked",
-               "the SWA point has lower test error than the mean of the iterates it averages"),
+               "the SWA point has lower test error than the mean of the iterates it averages",
+               test="test error of the average of the three plotted iterates − mean test error of "
+                    "the three < 0 (percentage points, per seed)",
+               threshold=0.0, units="seeds"),
         Figure("B-flatness",
                "test loss along random directions through the base and the SWA solutions",
-               "SWA is flatter: smaller loss rise at the same distance"),
+               "SWA is flatter: smaller loss rise at the same distance",
+               test="test-loss rise at the largest distance |t| of the grid (filter-normalized): "
+                    "SWA / base < 1 (per seed)",
+               threshold=1.0, units="seeds"),
     )),
     Family("C", "Gradient flow and initialization",
            "seeds 001 (001_a601dbe08ea9d51e.txt), 004 (004_ddb182e3f50ea0b5.txt) §6.5", (
