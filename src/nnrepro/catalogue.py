@@ -156,29 +156,49 @@ _FAMILIES = (
         Figure("E-min-norm",
                "overparameterized least squares (N < d): ‖W_t − YX⁺‖ over t for init scales 0 … 1",
                "zero init reaches the pseudoinverse solution (< 1e-6); otherwise the gap equals "
-               "the init's null-space part"),
+               "the init's null-space part",
+               test="max over init scales of ‖W_T − (Y X⁺ + W⁰P_null)‖ < 1e-6 (zero init ends at Y "
+                    "X⁺; otherwise the gap is the init's null-space part)",
+               threshold=1e-06, units="exact (no units)"),
         Figure("E-ridge",
                "ridge solution Y Xᵀ(XXᵀ+λI)⁻¹ against λ, and Hessian eigenvalues at the minimum "
                "for λ = 0 and λ > 0",
-               "λ → 0 gives the pseudoinverse; λ = 0 has zero eigenvalues, λ > 0 none below λ"),
+               "λ → 0 gives the pseudoinverse; λ = 0 has zero eigenvalues, λ > 0 none below λ",
+               test="worst of: relative ‖W_λ − YX⁺‖ at the smallest λ; |#{|μ| < 1e-9} at λ = 0 − "
+                    "outputs·(d − N)|; max over λ > 0 of (λ − μ_min)/λ; < 1e-6",
+               threshold=1e-06, units="exact (no units)"),
         Figure("E-perturb",
                "GD perturbed midway, with and without weight decay",
-               "with decay the end point returns (hyperbolic); without it moves (degenerate)"),
+               "with decay the end point returns (hyperbolic); without it moves (degenerate)",
+               test="worst of: end-point shift with decay; |shift − ‖δP_null‖| without decay; < "
+                    "1e-6",
+               threshold=1e-06, units="exact (no units)"),
         Figure("E-deep-hessian",
                "Hessian spectrum of a small overparameterized MLP at a square-loss minimum, λ = 0 "
                "vs λ > 0",
-               "many ~0 eigenvalues at λ = 0; shifted positive with λ"),
+               "many ~0 eigenvalues at λ = 0; shifted positive with λ",
+               test="min eigenvalue at λ > 0 / (P − N)-th smallest |μ| at λ = 0 > 1e3 (P − N "
+                    "eigenvalues ~0 at λ = 0; all positive with λ)",
+               threshold=1000.0, units="exact (no units)"),
         Figure("E-exp-direction",
                "linear classifier on separable data, GD on exponential and logistic loss: ‖w(t)‖ "
                "against log t, angle to the hard-margin SVM against t, several inits",
-               "norm grows like log t; angle → 0, same direction from every init"),
+               "norm grows like log t; angle → 0, same direction from every init",
+               test="max over inits and losses of ‖w(T) − ŵ log T − w̃‖ / ‖w(T)‖ < 0.01 (Soudry's "
+                    "asymptote: ‖w‖ ~ ‖ŵ‖ log t, angle = O(1/log t))",
+               threshold=0.01, units="exact (no units)"),
         Figure("E-reg-norm-es",
                "the angle to the SVM for regularized GD (λ → 0), normalized GD and early-stopped "
                "GD",
-               "regularized and early-stopped approach the SVM direction"),
+               "regularized and early-stopped approach the SVM direction",
+               test="regularized (smallest λ) and early-stopped (last T) GD lie on GD's SVM "
+                    "asymptote ŵ s + w̃: max distance / ‖w‖ < 0.01",
+               threshold=0.01, units="exact (no units)"),
         Figure("E-homogeneity",
                "ReLU net: Σ W ∂f/∂W against K·f for depth K",
-               "equal to numerical precision"),
+               "equal to numerical precision",
+               test="max |Σ W ∂f/∂W − K f| / max |K f| < 1e-12 (float64 precision)",
+               threshold=1e-12, units="exact (no units)"),
     ), gpu=False),
     Family("F", "Dropout",
            "seed 003 (003_b77660be62ccec55.txt)", (
