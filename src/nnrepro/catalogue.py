@@ -123,30 +123,57 @@ _FAMILIES = (
         Figure("D-trajectories",
                "contours of an ill-conditioned quadratic and of Rosenbrock with GD, momentum, "
                "Adagrad, RMSprop, Adam trajectories",
-               "adaptive methods oscillate less across the steep direction than GD at the same lr"),
+               "adaptive methods oscillate less across the steep direction than GD at the same lr",
+               test="on ½(x² + κy²) at the same lr, the largest oscillation across the steep "
+                    "direction of Adagrad/RMSprop/Adam (total variation of y minus |net change|) "
+                    "is < 0.5 × GD's",
+               threshold=0.5, units="exact (no units)"),
         Figure("D-adagrad-decay",
                "effective per-coordinate step of Adagrad vs RMSprop over time",
-               "Adagrad's step → 0, RMSprop's stays bounded away from 0"),
+               "Adagrad's step → 0, RMSprop's stays bounded away from 0",
+               test="log-log slope of Adagrad's effective step over the last half of steps (max "
+                    "over coordinates) < −0.4, i.e. → 0 like t^(−1/2); and RMSprop's slope (min) > "
+                    "−0.1, bounded",
+               threshold=-0.4, units="exact (no units)"),
         Figure("D-reparam",
                "GD on f(x) and on g(y) = f(y/2), mapped back to x",
-               "the y-run equals GD on f with lr/4"),
+               "the y-run equals GD on f with lr/4",
+               test="max over steps |x from GD on g(y)=f(y/2) − x from GD on f with lr/4| (and, in "
+                    "2-D, GD on f(Ay) vs the step −αAAᵀ∇f) < 1e-10 in float64",
+               threshold=1e-10, units="exact (no units)"),
         Figure("D-pnorm-steps",
                "steepest-descent steps for p-norms (p → 1, 2, large) and a Mahalanobis metric on a "
                "2-D quadratic",
-               "step formula Δxᵢ = −α sign(Jᵢ)|Jᵢ|^{1/(p−1)} checked against a numeric argmin"),
+               "step formula Δxᵢ = −α sign(Jᵢ)|Jᵢ|^{1/(p−1)} checked against a numeric argmin",
+               test="max relative error, over p ∈ {1.1, 1.5, 2, 3, 10} (proximal and trust-region "
+                    "forms) and the Mahalanobis step, between Δᵢ ∝ −sign(Jᵢ)|Jᵢ|^{1/(p−1)} (resp. "
+                    "−αM⁻¹J) and scipy's numeric argmin < 1e-6",
+               threshold=1e-06, units="exact (no units)"),
         Figure("D-trust-region",
                "GD vs normalized (trust-region) steps on a convex bowl and on a plateau-plus-cliff "
                "function",
-               "normalized steps cross the plateau in fewer steps"),
+               "normalized steps cross the plateau in fewer steps",
+               test="on the plateau-plus-cliff function, steps for normalized steps Δ = −ε∇f/‖∇f‖ "
+                    "to cross the cliff (x > 0) < GD's steps",
+               units="exact (no units)"),   # no fixed threshold: it is GD's own crossing step
         Figure("D-lr-schedule",
                "ẋ + γ(t)(x + u(t)) = 0 with noise u for γ constant, 1/t, 1/t²",
-               "only γ = 1/t both converges and suppresses noise"),
+               "only γ = 1/t both converges and suppresses noise",
+               test="error at T, max(|mean x(T)|/x(1), std x(T)/σ) over paths, is < 0.1 for γ = "
+                    "1/t (converges and suppresses noise) and ≥ 0.1 for every other schedule",
+               threshold=0.1, units="exact (no units)"),
         Figure("D-adam-counterexample",
                "Adam vs AMSGrad on the Reddi–Kale–Kumar online convex problem",
-               "Adam ends near the wrong point, AMSGrad near the optimum"),
+               "Adam ends near the wrong point, AMSGrad near the optimum",
+               test="mean x over the last 101-step cycle: Adam within 0.1 of the wrong end +1 and "
+                    "AMSGrad within 0.1 of the optimum −1 (value: the larger of the two distances)",
+               threshold=0.1, units="exact (no units)"),
         Figure("D-saddle-escape",
                "GD vs noisy SGD from a saddle of ½xᵀAx with a negative eigenvalue",
-               "GD started on the stable manifold stays; SGD escapes (loss below the saddle value)"),
+               "GD started on the stable manifold stays; SGD escapes (loss below the saddle value)",
+               test="fraction of SGD paths that end with f < −1, i.e. escaped below the saddle "
+                    "value 0, ≥ 0.95; and GD keeps y ≡ 0, f ≥ 0 and ends within 1e-3 of the saddle",
+               threshold=0.95, units="exact (no units)"),
         Figure("D-saddle-surface",
                "the surface x² − y² and 1-D stationary points",
                "reference surface (no claim)"),
