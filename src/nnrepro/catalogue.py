@@ -44,24 +44,44 @@ _FAMILIES = (
            "seed 000 (000_53579571c08593e0.txt)", (
         Figure("A-norm-burst",
                "‖θ‖₂ over training at T=1 with test accuracy and NLL on twin axes",
-               "norm grows by a large factor while test accuracy stays near its best"),
+               "norm grows by a large factor while test accuracy stays near its best",
+               test="final/initial ‖θ‖₂ at the hottest T with an ok run > 3 while the ensemble's "
+                    "final test accuracy stays within 3 points of its best (per seed)",
+               threshold=3.0, units="seeds"),
         Figure("A-norm-vs-T",
                "final ‖θ‖₂ against T (log axis); test NLL against final ‖θ‖₂, one point per run; "
                "the Rademacher bound proxy (product of layer norms × max‖x‖/√n) against T",
-               "final norm decreases as T → 0 (Spearman ρ > 0.8 between T and norm)"),
+               "final norm decreases as T → 0 (Spearman ρ > 0.8 between T and norm)",
+               test="mean over seeds of Spearman ρ(T, final ‖θ‖₂) > 0.8 (one ρ per seed over at "
+                    "least 3 temperatures; 95 % bootstrap interval over seeds)",
+               threshold=0.8, units="seeds"),
         Figure("A-dnorm-thetar",
                "d/dt‖θ‖² (finite difference) and 2M⁻¹θᵀr overlaid over iterations",
-               "the two agree: Pearson r > 0.9"),
+               "the two agree: Pearson r > 0.9",
+               test="mean over runs of Pearson r(finite-difference d‖θ‖²/dt, 2γM⁻¹θᵀr) > 0.9 "
+                    "(Fisher-z interval over the independently trained runs)",
+               threshold=0.9, units="runs"),
         Figure("A-momentum-energy",
                "‖r‖² and θᵀr over iterations, one line per T",
-               "colder T gives smaller mean ‖r‖² (monotone in T)"),
+               "colder T gives smaller mean ‖r‖² (monotone in T)",
+               test="mean ‖r‖² (second half of each run) is monotone in T: Spearman ρ(T, mean "
+                    "‖r‖²) = 1 for every seed (bootstrap interval over seeds of the mean ρ)",
+               threshold=1.0, units="seeds"),
         Figure("A-gamma",
                "‖θ‖₂ traces for each γ, with and without momentum resampling",
-               "lower γ gives lower final norm"),
+               "lower γ gives lower final norm",
+               test="lower γ gives lower final ‖θ‖₂: Spearman ρ(γ, final ‖θ‖₂) > 0.8 with and "
+                    "without resampling (per seed, the smaller ρ of the two modes; bootstrap "
+                    "interval over seeds)",
+               threshold=0.8, units="seeds"),
         Figure("A-gamma-alpha",
                "γ × α grid: final norm, test accuracy, ensemble NLL (heatmaps)",
                "at low γ, higher α restores mixing: larger distance travelled between collected "
-               "samples and better ensemble NLL than α=1"),
+               "samples and better ensemble NLL than α=1",
+               test="fraction of (γ ≤ 0.01, α > 1) cells with larger distance between collected "
+                    "samples AND lower ensemble NLL than α = 1 at the same γ (per seed; bootstrap "
+                    "interval over seeds); must be 1",
+               threshold=1.0, units="seeds"),
     )),
     Family("B", "CIFAR-10 MLP: Adam from scratch, SWA, SWAG",
            "seed 001 (001_a601dbe08ea9d51e.txt)", (
