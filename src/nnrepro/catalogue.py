@@ -124,16 +124,28 @@ _FAMILIES = (
         Figure("C-explode-vanish",
                "per-layer gradient norm (log) against depth at init for a gain > 1 and < 1, with "
                "the geometric lines 1.5^d, 0.8^d",
-               "slope of log-norm against depth matches the sign of log(gain)"),
+               "slope of log-norm against depth matches the sign of log(gain)",
+               test="largest relative error |slope − log g| / |log g| of the fitted slope of "
+                    "log‖∂ℓ/∂y_t‖ against k over gains and depths < 0.1 (so the slope has the sign "
+                    "of log g; per initialization)",
+               threshold=0.1, units="inits"),
         Figure("C-fixes",
                "the same with Xavier init, with BN; training loss with and without clipping in the "
                "exploding case",
                "Xavier/BN keep per-layer norms within 10× across depth; clipping trains to a "
-               "loss well below chance (ln 10) where plain SGD diverges"),
+               "loss well below chance (ln 10) where plain SGD diverges",
+               test="Xavier and BN keep per-layer gradient norms within 10× across depth (value: "
+                    "largest max/min), and clipped SGD trains to a loss well below chance (< ln 10 "
+                    "/ 2) where plain SGD diverges (in most seeds)",
+               threshold=10.0, units="inits (spread); seeds (clipping)"),
         Figure("C-init-variance",
                "activation and back-propagated gradient variance per layer, tanh net, naive vs "
                "LeCun vs Xavier",
-               "LeCun keeps forward variance ~constant, Xavier balances forward and backward"),
+               "LeCun keeps forward variance ~constant, Xavier balances forward and backward",
+               test="max(LeCun's max/min forward variance over hidden layers / 10, Xavier's larger "
+                    "mean |log variance ratio| (forward, backward) / LeCun's backward one) < 1 "
+                    "(per initialization)",
+               threshold=1.0, units="inits"),
         Figure("C-tanh-regime",
                "tanh, its derivative and the linear regime",
                "reference curve (no claim)"),
