@@ -265,7 +265,10 @@ _FAMILIES = (
                "1-D regression: true function, data, MC-dropout ensemble mean and the scatter of "
                "its members, the weight-scaling prediction",
                "the ensemble spread is larger away from the data than on it, judged separately "
-               "in the gap between the data intervals and outside the data (extrapolation)"),
+               "in the gap between the data intervals and outside the data (extrapolation)",
+               test="mean MC std ≥ 1 from the data / on the data (≤ 0.1) > 2 in the gap between "
+                    "the data intervals AND outside the data (per net; value: the gap's)",
+               threshold=2.0, units="nets"),
         Figure("F-mc-vs-scaling",
                "test NLL and accuracy of weight scaling vs MC averaging of M samples (M = 1 … "
                "100), Bernoulli and Gaussian dropout",
@@ -273,7 +276,11 @@ _FAMILIES = (
                "error (Srivastava et al.'s metric; NLL reported beside); units are independently "
                "trained nets",
                "MC averaging matches weight scaling at about M = 50 samples (Srivastava et al. "
-               "2014, MNIST)", "mnist"),
+               "2014, MNIST)", "mnist",
+               test="worst over kinds of test error(MC, M masks) / error(weight scaling) − 1 < 0.1 "
+                    "(matches within 10 % or beats; per independently trained net; M = 50, or the "
+                    "largest M run if fewer: see the note)",
+               threshold=0.1, units="nets"),
         Figure("F-ae-features",
                "autoencoder, one hidden layer of 256 units: encoder filters as images without "
                "dropout and with p = 0.5 (paper: MNIST; quick: digits)",
