@@ -115,8 +115,8 @@ _FAMILIES = (
         Figure("B-flatness",
                "test loss along random directions through the base and the SWA solutions",
                "SWA is flatter: smaller loss rise at the same distance",
-               test="test-loss rise at the largest distance |t| of the grid (filter-normalized): "
-                    "SWA / base < 1 (per seed)",
+               test="test-loss rise at the largest |t| (filter-normalized): SWA / base < 1 (per "
+                    "seed)",
                threshold=1.0, units="seeds"),
     )),
     Family("C", "Gradient flow and initialization",

@@ -96,6 +96,7 @@ def norm_burst_claim(ep: pd.DataFrame, st: pd.DataFrame, hot: float, note: str, 
 
 
 def draw_norm_burst(ep: pd.DataFrame, hot: float, claim: Claim, diverged: list[str]):
+    """Draws A-norm-burst from the tables its claim reads; returns the matplotlib figure."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
     for ax, metric, label in ((axes[0], "acc", "test accuracy (%)"),
                               (axes[1], "nll", "test NLL (nats per example)")):
@@ -161,6 +162,7 @@ def norm_vs_t_claim(fin: pd.DataFrame, note: str, diverged: int) -> Claim:
 
 
 def draw_norm_vs_t(fin: pd.DataFrame, claim: Claim, diverged: list[str]):
+    """Draws A-norm-vs-T from the tables its claim reads; returns the matplotlib figure."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     pal = _t_palette(fin["T"]) if len(fin) else {}
     if fin.empty:
@@ -230,6 +232,7 @@ def dnorm_thetar_claim(ok: pd.DataFrame, note: str, diverged: int) -> Claim:
 
 
 def draw_dnorm_thetar(ok: pd.DataFrame, claim: Claim, diverged: list[str]):
+    """Draws A-dnorm-thetar from the tables its claim reads; returns the matplotlib figure."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
     if ok.empty:
         for ax in axes:
@@ -293,6 +296,7 @@ def momentum_energy_claim(ok: pd.DataFrame, note: str, diverged: int) -> Claim:
 
 
 def draw_momentum_energy(ok: pd.DataFrame, claim: Claim, diverged: list[str]):
+    """Draws A-momentum-energy from the tables its claim reads; returns the matplotlib figure."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
     if ok.empty:
         for ax in axes:
@@ -360,6 +364,7 @@ def gamma_claim(ep: pd.DataFrame, note: str, diverged: int) -> Claim:
 
 
 def draw_gamma(ep: pd.DataFrame, claim: Claim, diverged: list[str]):
+    """Draws A-gamma from the tables its claim reads; returns the matplotlib figure."""
     modes = _modes(ep)
     fig, axes = plt.subplots(1, len(modes), figsize=(6.5 * len(modes), 4.6), squeeze=False)
     for ax, mode in zip(axes[0], modes):
@@ -414,7 +419,9 @@ def gamma_alpha_claim(fin: pd.DataFrame, samp: pd.DataFrame, note: str, diverged
 
 
 def draw_gamma_alpha(fin: pd.DataFrame, samp: pd.DataFrame, meta: pd.DataFrame, claim: Claim):
-    """``meta``: one row per run of the γ × α sweep (its settings and status)."""
+    """Draws A-gamma-alpha from the tables its claim reads.
+
+    ``meta``: one row per run of the γ × α sweep (its settings and status)."""
     dist = (ok_rows(samp).groupby(["gamma", "alpha", "run"])["distance"].mean()
             .groupby(["gamma", "alpha"]).mean()) if len(samp) else pd.Series(dtype=float)
     # one colormap; where a panel has a "better" direction, better is yellow

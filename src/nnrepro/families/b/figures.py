@@ -50,6 +50,7 @@ def train_loss_claim(steps: pd.DataFrame, note: str, diverged: int) -> Claim:
 
 
 def draw_train_loss(steps: pd.DataFrame, claim: Claim, optimizer: str, diverged: list[str]):
+    """Draws B-train-loss from the tables its claim reads; returns the matplotlib figure."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     sns.lineplot(steps, x="step", y="loss", hue="run", ax=ax, lw=0.6, alpha=0.35, legend=False)
     smooth = steps.groupby("step")["loss"].mean().rolling(25, min_periods=1).mean()
@@ -88,6 +89,7 @@ def swa_claim(ep: pd.DataFrame, note: str, diverged: int) -> Claim:
 
 
 def draw_swa(ep: pd.DataFrame, claim: Claim, n_base: int, diverged: list[str]):
+    """Draws B-swa from the tables its claim reads; returns the matplotlib figure."""
     fig, (ax, zoom) = plt.subplots(1, 2, figsize=(11, 4.2))
     for a, d, band in ((ax, ep, ("pi", 100)), (zoom, ep[ep["epoch"] > n_base], None)):
         sns.lineplot(d, x="epoch", y="test_error", hue="model", style="model", markers=True, ax=a,
@@ -128,7 +130,9 @@ def swag_ci_claim(widths: pd.DataFrame, note: str, diverged: int) -> Claim:
 
 
 def draw_swag_ci(ci: pd.DataFrame, widths: pd.DataFrame, samples: pd.DataFrame, claim: Claim):
-    """``ci``: one run's per-class intervals; ``widths``, ``samples``: every run's."""
+    """Draws B-swag-ci from the tables its claim reads.
+
+    ``ci``: one run's per-class intervals; ``widths``, ``samples``: every run's."""
     images = ci["image"].unique()
     fig, axes = plt.subplots(2, math.ceil(len(images) / 2) + 1, figsize=(13, 5.6),
                              gridspec_kw={"width_ratios": [1] * math.ceil(len(images) / 2) + [1.2]})
@@ -185,7 +189,9 @@ def swa_plane_claim(pts: pd.DataFrame, note: str, diverged: int) -> Claim:
 
 
 def draw_swa_plane(plane: pd.DataFrame, pts: pd.DataFrame, claim: Claim, seed):
-    """``plane``, ``pts``: one run's plane and its plotted points."""
+    """Draws B-swa-plane from the tables its claim reads.
+
+    ``plane``, ``pts``: one run's plane and its plotted points."""
     loss = plane.pivot(index="y", columns="x", values="test_loss")
     err = plane.pivot(index="y", columns="x", values="test_err") * 100
     fig, ax = plt.subplots(figsize=(7.4, 5.8))
@@ -229,11 +235,12 @@ def flatness_claim(f: pd.DataFrame, note: str, diverged: int) -> Claim:
     info = FIGURE_INFO["B-flatness"]
     dmax = f["distance"].abs().max()
     return less("B-flatness", info.test, math.nan, info.threshold,
-                f"{note}; rise at |t| = {dmax:g} (filter-normalized)",
+                f"{note}; |t| = {dmax:g}",
                 units=per_run(f, rise_ratio), min_n=5, diverged=diverged)
 
 
 def draw_flatness(f: pd.DataFrame, claim: Claim, diverged: list[str]):
+    """Draws B-flatness from the tables its claim reads; returns the matplotlib figure."""
     long = f.melt(id_vars=["run", "solution", "direction", "distance"],
                   value_vars=["train_loss", "test_loss"], var_name="data", value_name="loss")
     long["data"] = long["data"].map({"train_loss": "train", "test_loss": "test"})

@@ -171,7 +171,9 @@ def explode_vanish_claim(norms: pd.DataFrame, note: str) -> Claim:
 
 
 def draw_explode_vanish(norms: pd.DataFrame, claim: Claim, spec: dict):
-    """``spec``: the init run's ``gradients`` settings (for the title)."""
+    """Draws C-explode-vanish from the tables its claim reads.
+
+    ``spec``: the init run's ``gradients`` settings (for the title)."""
     plain = _geo_mean(norms[norms["setting"] == "plain"], ["gain", "depth", "k"])
     fig, ax = plt.subplots(figsize=(8.5, 5.2))
     palette = dict(zip(sorted(plain["gain"].unique()), sns.color_palette("colorblind", 8)))
@@ -229,7 +231,9 @@ def fixes_claim(norms: pd.DataFrame, steps: pd.DataFrame, runs: pd.DataFrame) ->
 
 def draw_fixes(norms: pd.DataFrame, steps: pd.DataFrame, runs: pd.DataFrame, claim: Claim,
                spec: dict | None):
-    """``spec``: a clipping run's ``clipping`` settings (for the title; None: no clipping run)."""
+    """Draws C-fixes from the tables its claim reads.
+
+    ``spec``: a clipping run's ``clipping`` settings (for the title; None: no clipping run)."""
     fixes = _geo_mean(norms[norms["setting"].isin(["xavier", "bn"])], ["setting", "gain", "depth", "k"])
     fig, (ax, lx) = plt.subplots(1, 2, figsize=(13, 5))
     names = [(s, g) for s, g in fixes.groupby(["setting", "gain"]).groups]
@@ -329,7 +333,9 @@ def init_variance_claim(var: pd.DataFrame) -> Claim:
 
 
 def draw_init_variance(var: pd.DataFrame, claim: Claim, spec: dict):
-    """``spec``: the init run's ``variance`` settings (for the title)."""
+    """Draws C-init-variance from the tables its claim reads.
+
+    ``spec``: the init run's ``variance`` settings (for the title)."""
     hidden = var[var["hidden"]].assign(init_name=lambda d: d["init"].map(INIT_NAMES))
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True)
     for ax, col, what in ((axes[0], "forward", "forward: Var y_t (pre-activation)"),
@@ -363,7 +369,9 @@ def tanh_regime_claim(t: pd.DataFrame) -> Claim:
 
 
 def draw_tanh_regime(t: pd.DataFrame, var: pd.DataFrame, claim: Claim):
-    """``t``: one run's tanh curve; ``var``: the init run's variance table."""
+    """Draws C-tanh-regime from the tables its claim reads.
+
+    ``t``: one run's tanh curve; ``var``: the init run's variance table."""
     x_lin = claim.value
     fig, (ax, fx) = plt.subplots(1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.3, 1]})
     ax.plot(t["x"], t["tanh"], lw=2, label="tanh(x)")

@@ -65,6 +65,7 @@ def trajectories_claim(t: pd.DataFrame) -> Claim:
 
 
 def draw_trajectories(t: pd.DataFrame, surf: pd.DataFrame, claim: Claim):
+    """Draws D-trajectories from the tables its claim reads; returns the matplotlib figure."""
     fig, axes = plt.subplots(2, 2, figsize=(13, 10))
     for ax, problem in zip(axes[0], ("quadratic", "rosenbrock")):
         d = t[t.problem == problem]
@@ -111,6 +112,7 @@ def adagrad_decay_claim(a: pd.DataFrame) -> Claim:
 
 
 def draw_adagrad_decay(a: pd.DataFrame, claim: Claim):
+    """Draws D-adagrad-decay from the tables its claim reads; returns the matplotlib figure."""
     fig, ax = plt.subplots(figsize=(8, 5.2))
     sns.lineplot(a, x="step", y="effective_lr", hue="method", style="coordinate",
                  palette=[PALETTE["Adagrad"], PALETTE["RMSprop"]], ax=ax)
@@ -151,6 +153,7 @@ def reparam_claim(r: pd.DataFrame) -> Claim:
 
 
 def draw_reparam(r: pd.DataFrame, surf: pd.DataFrame, claim: Claim):
+    """Draws D-reparam from the tables its claim reads; returns the matplotlib figure."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
     one = r[r.problem == "1-D: y = 2x"]
     styles = {"GD on f, lr α": dict(lw=2), "GD on f, lr α/4": dict(lw=4, alpha=0.5),
@@ -192,6 +195,7 @@ def pnorm_steps_claim(check: pd.DataFrame) -> Claim:
 
 
 def draw_pnorm_steps(paths: pd.DataFrame, check: pd.DataFrame, surf: pd.DataFrame, claim: Claim):
+    """Draws D-pnorm-steps from the tables its claim reads; returns the matplotlib figure."""
     fig, axes = plt.subplots(1, 3, figsize=(18, 5.4))
     methods = list(paths.method.unique())
     colors = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
@@ -257,6 +261,7 @@ def trust_region_claim(t: pd.DataFrame) -> Claim:
 
 
 def draw_trust_region(t: pd.DataFrame, surf: pd.DataFrame, claim: Claim):
+    """Draws D-trust-region from the tables its claim reads; returns the matplotlib figure."""
     colors = {"GD": PALETTE["GD"], "normalized": "C3", "sign (per-coordinate)": "C4"}
     fig, axes = plt.subplots(1, 3, figsize=(18, 5.2))
     bowl = t[t.problem == "convex bowl"]
@@ -314,6 +319,7 @@ def lr_schedule_claim(s: pd.DataFrame) -> Claim:
 
 
 def draw_lr_schedule(s: pd.DataFrame, paths: pd.DataFrame, claim: Claim):
+    """Draws D-lr-schedule from the tables its claim reads; returns the matplotlib figure."""
     names = list(s.schedule.unique())
     fig, axes = plt.subplots(1, len(names), figsize=(17, 5), sharey=True)
     for ax, (name, g) in zip(axes, s.groupby("schedule", sort=False)):
@@ -355,6 +361,7 @@ def adam_counterexample_claim(a: pd.DataFrame) -> Claim:
 
 
 def draw_adam_counterexample(a: pd.DataFrame, claim: Claim):
+    """Draws D-adam-counterexample from the tables its claim reads; returns the matplotlib figure."""
     colors = {"Adam": PALETTE["Adam"], "AMSGrad": "C3"}
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.2))
     for m, g in a.groupby("method", sort=False):
@@ -400,6 +407,7 @@ def saddle_escape_claim(s: pd.DataFrame) -> Claim:
 
 
 def draw_saddle_escape(s: pd.DataFrame, surf: pd.DataFrame, claim: Claim):
+    """Draws D-saddle-escape from the tables its claim reads; returns the matplotlib figure."""
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.4))
     _contour(axes[0], surf, "x² − y²", levels=np.linspace(-1, 1, 21), scale=0.5)
     gd = s[s.method == "GD"]
@@ -437,6 +445,7 @@ def saddle_surface_claim(one: pd.DataFrame) -> Claim:
 
 
 def draw_saddle_surface(surf: pd.DataFrame, one: pd.DataFrame, claim: Claim):
+    """Draws D-saddle-surface from the tables its claim reads; returns the matplotlib figure."""
     g = surf[surf.problem == "x² − y²"].pivot(index="y", columns="x", values="f")
     fig = plt.figure(figsize=(13, 5.2))
     ax = fig.add_subplot(1, 2, 1, projection="3d")

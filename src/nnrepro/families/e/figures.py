@@ -38,6 +38,7 @@ def min_norm_claim(df: pd.DataFrame) -> Claim:
 
 
 def draw_min_norm(df: pd.DataFrame, claim: Claim):
+    """Draws E-min-norm from the tables its claim reads; returns the matplotlib figure."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(df, x="step", y="gap", hue="init_scale", palette="viridis", ax=ax,
                  legend="full")
@@ -76,6 +77,7 @@ def ridge_claim(path: pd.DataFrame, eig: pd.DataFrame) -> Claim:
 
 
 def draw_ridge(path: pd.DataFrame, eig: pd.DataFrame, claim: Claim):
+    """Draws E-ridge from the tables its claim reads; returns the matplotlib figure."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
     sns.lineplot(path, x="lam", y="rel_dist", marker="o", ax=a)
     a.set(xscale="log", yscale="log", xlabel="λ", ylabel="‖W_λ − Y X⁺‖ / ‖Y X⁺‖",
@@ -109,6 +111,7 @@ def perturb_claim(df: pd.DataFrame) -> Claim:
 
 
 def draw_perturb(df: pd.DataFrame, claim: Claim):
+    """Draws E-perturb from the tables its claim reads; returns the matplotlib figure."""
     df = df.assign(setting=df.weight_decay.map(lambda v: f"weight decay λ = {v:g}"))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(df[df["shift"] > 0], x="step", y="shift", hue="setting", units="trial",
@@ -153,6 +156,7 @@ def deep_hessian_claim(df: pd.DataFrame) -> Claim:
 
 
 def draw_deep_hessian(df: pd.DataFrame, claim: Claim):
+    """Draws E-deep-hessian from the tables its claim reads; returns the matplotlib figure."""
     P, N = int(df.params.iloc[0]), int(df.n.iloc[0])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(df, x="rank", y="abs_eig", hue="lam_label", marker=".", ax=ax)
@@ -182,6 +186,7 @@ def exp_direction_claim(df: pd.DataFrame) -> Claim:
 
 
 def draw_exp_direction(df: pd.DataFrame, claim: Claim):
+    """Draws E-exp-direction from the tables its claim reads; returns the matplotlib figure."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, y, asym, label in ((a, "norm", "asym_norm", "‖w(t)‖"),
                                (b, "angle", "asym_angle", "angle(w(t), ŵ) (degrees)")):
@@ -219,6 +224,7 @@ def reg_norm_es_claim(df: pd.DataFrame) -> Claim:
 
 
 def draw_reg_norm_es(df: pd.DataFrame, claim: Claim):
+    """Draws E-reg-norm-es from the tables its claim reads; returns the matplotlib figure."""
     axis = {"regularized": ("λ (weight decay; right = smaller)", True),
             "early-stopped": ("T (GD steps)", False),
             "normalized": ("ρ (norm of the normalized GD's fixed point)", False)}
@@ -266,6 +272,7 @@ def homogeneity_claim(s: pd.DataFrame, err: pd.DataFrame) -> Claim:
 
 
 def draw_homogeneity(s: pd.DataFrame, err: pd.DataFrame, claim: Claim):
+    """Draws E-homogeneity from the tables its claim reads; returns the matplotlib figure."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
     sns.scatterplot(s, x="Kf", y="lhs", hue="depth", palette="viridis", ax=a)
     lim = [s.Kf.min(), s.Kf.max()]

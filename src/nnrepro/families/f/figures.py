@@ -93,7 +93,9 @@ def _mean(v) -> float:
 
 def draw_mc_regression(regs: pd.DataFrame, members: pd.DataFrame, data: pd.DataFrame, claim: Claim,
                        in_gap: Claim, outside: Claim, spec: dict):
-    """``in_gap``, ``outside``: the claim's two conditions (``spread_claim``); ``spec``: the
+    """Draws F-mc-regression from the tables its claim reads.
+
+    ``in_gap``, ``outside``: the claim's two conditions (``spread_claim``); ``spec``: the
     run's ``regression`` settings."""
     reg = regs[regs["net"] == 0]
     fig, ax = plt.subplots(figsize=(9, 5))
@@ -195,6 +197,7 @@ def claim_masks(mc: pd.DataFrame) -> int:
 
 
 def draw_mc_vs_scaling(mc: pd.DataFrame, M: int, claim: Claim, dataset: str):
+    """Draws F-mc-vs-scaling from the tables its claim reads; returns the matplotlib figure."""
     ok = mc[~mc["diverged"]].assign(error=lambda d: 100 * (1 - d["acc"]))
     # per net: the mean over its mask draws (the draws are not units)
     m = ok[ok["method"] == "MC dropout"].groupby(["net", "kind", "M"], as_index=False)[["error", "nll"]].mean()
@@ -268,7 +271,9 @@ def ae_features_claim(features: pd.DataFrame) -> Claim:
 
 
 def draw_ae_features(filters: pd.DataFrame, features: pd.DataFrame, claim: Claim, spec: dict):
-    """``spec``: the run's settings (autoencoder width, data set)."""
+    """Draws F-ae-features from the tables its claim reads.
+
+    ``spec``: the run's settings (autoencoder width, data set)."""
     sparsity = mean_sparsity(features)
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
     for ax, (p, f) in zip(axes, filters.groupby("p")):
