@@ -102,3 +102,89 @@ def test_gamma_alpha_fraction_fails_when_most_seeds_miss_it():
     one_seed = greater("A-gamma-alpha", "= 1", math.nan, 1.0, inclusive=True, min_n=5,
                        interval=bootstrap_interval([1.0], np.mean))
     assert one_seed.verdict == "inconclusive"
+
+
+# --- the claims' pure functions on hand-made tables (issue 27) ---
+
+def _fin(norms_per_seed):
+    """Final rows of the T sweep: per seed, one run per T = 1, 0.1, 0.01 with these norms."""
+    return pd.DataFrame([{"run": f"s{s}_T{t}", "status": "ok", "seed": s, "T": t, "norm": n}
+                         for s, norms in enumerate(norms_per_seed)
+                         for t, n in zip((1.0, 0.1, 0.01), norms)])
+
+
+def test_norm_vs_t_claim_passes_fails_and_needs_five_seeds():
+    from nnrepro.catalogue import FIGURE_INFO
+    from nnrepro.families.a.figures import norm_vs_t_claim
+    ok = norm_vs_t_claim(_fin([[30, 20, 10]] * 5), "5 runs", 0)
+    assert ok.verdict == "pass" and ok.value == 1.0 and ok.n == 5
+    assert ok.test == FIGURE_INFO["A-norm-vs-T"].test and ok.threshold == FIGURE_INFO["A-norm-vs-T"].threshold
+    assert norm_vs_t_claim(_fin([[10, 20, 30]] * 5), "", 0).verdict == "fail"
+    assert norm_vs_t_claim(_fin([[30, 20, 10]] * 2), "", 0).verdict == "inconclusive"
+
+
+def _steps(slopes):
+    """Per run, steps whose d‖θ‖²/dt follows 2γM⁻¹θᵀr with noise of this scale."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, noise in enumerate(slopes):
+        x = rng.standard_normal(50)
+        rows += [{"run": f"r{i}", "status": "ok", "step": k, "thetar_rate": a,
+                  "dnorm2_dt": a + noise * rng.standard_normal()} for k, a in enumerate(x)]
+    return pd.DataFrame(rows)
+
+
+def test_dnorm_thetar_claim_passes_fails_and_needs_five_runs():
+    from nnrepro.families.a.figures import dnorm_thetar_claim, pearson_per_run
+    ok = dnorm_thetar_claim(_steps([0.01] * 5), "5 runs", 0)
+    assert ok.verdict == "pass" and ok.n == 5 and "per-run r from" in ok.note
+    assert set(pearson_per_run(_steps([0.01] * 5))) == {f"r{i}" for i in range(5)}
+    assert dnorm_thetar_claim(_steps([10.0] * 5), "", 0).verdict == "fail"
+    assert dnorm_thetar_claim(_steps([0.01] * 2), "", 0).verdict == "inconclusive"
+
+
+def test_norm_burst_claim_needs_growth_and_a_kept_accuracy():
+    from nnrepro.families.a.figures import norm_burst_claim
+
+    def tables(growth, drop, seeds=5):
+        ep = pd.DataFrame([{"run": f"r{s}", "status": "ok", "epoch": e, "norm": n, "ens_acc": a,
+                            "test_acc": a} for s in range(seeds)
+                           for e, n, a in ((1, 1.0, 0.9), (2, growth, 0.95), (3, growth + 0.1 * s, 0.95 - drop))])
+        st = pd.DataFrame([{"run": f"r{s}", "step": 0, "norm2": 1.0} for s in range(seeds)])
+        return ep, st
+    ok = norm_burst_claim(*tables(10.0, 0.01), 1.0, "5 runs", 0)
+    assert ok.verdict == "pass" and ok.threshold == 3.0 and "; at T = 1; " in ok.note
+    assert norm_burst_claim(*tables(1.5, 0.01), 1.0, "", 0).verdict == "fail"    # no burst
+    assert norm_burst_claim(*tables(10.0, 0.2), 1.0, "", 0).verdict == "fail"    # accuracy lost
+    assert norm_burst_claim(*tables(10.0, 0.01, seeds=2), 1.0, "", 0).verdict == "inconclusive"
+
+
+def test_momentum_energy_and_gamma_claims_on_hand_made_tables():
+    from nnrepro.families.a.figures import gamma_claim, momentum_energy, momentum_energy_claim
+    steps = pd.DataFrame([{"run": f"s{s}_{t}", "status": "ok", "seed": s, "T": t, "step": k,
+                           "r_norm2": t * (1 + 0.01 * k)} for s in range(5) for t in (1.0, 0.1, 0.01)
+                          for k in range(4)])
+    means, rhos = momentum_energy(steps)
+    assert rhos == [1.0] * 5 and list(means.index) == [0.01, 0.1, 1.0]
+    assert momentum_energy_claim(steps, "", 0).verdict == "pass"
+    assert momentum_energy_claim(steps.assign(r_norm2=1 / steps["T"]), "", 0).verdict == "fail"
+    ep = pd.DataFrame([{"run": f"s{s}_{g}_{m}", "status": "ok", "seed": s, "gamma": g, "resample": m,
+                        "epoch": 1, "norm": 10 * g + 1} for s in range(5) for g in (1.0, 0.1, 0.01)
+                       for m in ("none", "cycle")])
+    ok = gamma_claim(ep, "30 runs", 0)
+    assert ok.verdict == "pass" and "ρ per resampling mode (all seeds): none: 1.000, cycle: 1.000" in ok.note
+    assert gamma_claim(ep.assign(norm=1 / ep["gamma"]), "", 0).verdict == "fail"
+    assert gamma_claim(ep[ep["seed"] < 2], "", 0).verdict == "inconclusive"
+
+
+def test_gamma_alpha_claim_passes_and_fails_per_seed():
+    from nnrepro.families.a.figures import gamma_alpha_claim
+    cells = [(0.01, 1.0), (0.01, 10.0)]
+    fin = pd.DataFrame([{"seed": s, "gamma": g, "alpha": a, "ens_nll": 1.0 if a == 1 else 0.5}
+                        for s in range(5) for g, a in cells])
+    samp = pd.DataFrame([{"seed": s, "status": "ok", "gamma": g, "alpha": a, "distance": a}
+                         for s in range(5) for g, a in cells])
+    ok = gamma_alpha_claim(fin, samp, "", 0)
+    assert ok.verdict == "pass" and ok.value == 1.0 and "γ=0.01 α=10" in ok.finding
+    assert gamma_alpha_claim(fin.assign(ens_nll=2 - fin["ens_nll"]), samp, "", 0).verdict == "fail"
+    assert gamma_alpha_claim(fin[fin["seed"] < 2], samp, "", 0).verdict == "inconclusive"

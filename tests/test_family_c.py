@@ -196,3 +196,65 @@ def test_end_to_end(tmp_path, env):
     v = claims.set_index("figure_id")["verdict"]
     assert v["C-tanh-regime"] == "reference"
     assert v["C-explode-vanish"] == "pass"          # the linear theory holds at depth 30
+
+
+# ---------------------------------------------------------------- the figures' claim functions
+def _grad_norms(power=1.0, spread=2.0, repeats=5):
+    """grad_norms: plain nets (g = 1.5, 0.8) with ‖δ‖ = g^(power·k) and Xavier nets whose norms
+    span a factor ``spread`` over layers."""
+    rows = [dict(setting="plain", repeat=r, gain=g, depth=5, k=k, norm=g ** (power * k))
+            for r in range(repeats) for g in (1.5, 0.8) for k in range(6)]
+    rows += [dict(setting="xavier", repeat=r, gain=1.0, depth=5, k=k, norm=1 + (spread - 1) * k / 5)
+             for r in range(repeats) for k in range(6)]
+    return pd.DataFrame(rows)
+
+
+def test_explode_vanish_claim_passes_fails_and_needs_five_inits():
+    from nnrepro.catalogue import FIGURE_INFO
+    ok = figs.explode_vanish_claim(_grad_norms(), "5 inits per net")
+    assert ok.verdict == "pass" and ok.value == pytest.approx(0, abs=1e-9) and ok.n == 5
+    assert ok.threshold == FIGURE_INFO["C-explode-vanish"].threshold == figs.SLOPE_TOLERANCE
+    assert "g = 1.5, D = 5: 0.405" in ok.finding
+    assert figs.explode_vanish_claim(_grad_norms(power=2.0), "").verdict == "fail"
+    assert figs.explode_vanish_claim(_grad_norms(repeats=2), "").verdict == "inconclusive"
+
+
+def test_fixes_claim_needs_the_spread_and_the_clipping_parts():
+    from nnrepro.catalogue import FIGURE_INFO
+    steps, runs = _clipping([0.3, 0.25, 0.4, 0.35, 0.3, 0.28], ["diverged"] * 6)
+    ok = figs.fixes_claim(_grad_norms(), steps, runs)
+    assert ok.verdict == "pass" and ok.test == FIGURE_INFO["C-fixes"].test and ok.threshold == 10.0
+    assert ok.diverged == 6 and "6 of 12 training runs diverged" in ok.note
+    assert figs.fixes_claim(_grad_norms(spread=50.0), steps, runs).verdict == "fail"        # spread ≥ 10×
+    steps, runs = _clipping([2.2] * 6, ["diverged"] * 6)
+    assert figs.fixes_claim(_grad_norms(), steps, runs).verdict == "fail"                   # near chance
+    steps, runs = _clipping([0.3] * 2, ["diverged"] * 2)
+    assert figs.fixes_claim(_grad_norms(repeats=2), steps, runs).verdict == "inconclusive"  # too few
+
+
+def test_init_variance_claim_and_no_init_run_is_no_data():
+    from nnrepro.results import NoData
+    def variance(xavier_step, repeats=5):
+        """Per repeat: LeCun as in test_variance_units_on_a_hand_made_table (value 0.4 from its
+        band), Xavier's forward and backward variances × ``xavier_step`` per layer."""
+        rows = []
+        for r in range(repeats):
+            for t, (f, b) in enumerate([(1, 1), (0.5, 2), (0.25, 4)], start=1):
+                rows.append(dict(init="lecun", repeat=r, layer=t, hidden=True, forward=f, backward=b))
+                rows.append(dict(init="xavier", repeat=r, layer=t, hidden=True,
+                                 forward=xavier_step ** (t - 1), backward=xavier_step ** (t - 1)))
+        return pd.DataFrame(rows)
+    ok = figs.init_variance_claim(variance(2 ** 0.5))
+    assert ok.verdict == "pass" and ok.value == pytest.approx(0.5) and "LeCun forward band 4.00×" in ok.finding
+    assert figs.init_variance_claim(variance(4.0)).verdict == "fail"           # Xavier off by 2× per layer
+    assert figs.init_variance_claim(variance(2 ** 0.5, repeats=2)).verdict == "inconclusive"
+
+    class OnlyClipping:                      # a Results of clipping runs only (task init not run)
+        runs = [{"run": "c", "status": "ok", "spec": {"task": "clipping", "seed": 0,
+                                                      "clipping": {"max_norm": 1.0}}}]
+
+        def table(self, name):
+            return pd.DataFrame({"run": ["c"], "x": [0.0]})
+    for fn in (figs.c_explode_vanish, figs.c_init_variance, figs.c_tanh_regime):
+        with pytest.raises(NoData, match="task init not in the grid"):
+            fn(OnlyClipping())

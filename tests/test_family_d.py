@@ -102,3 +102,52 @@ def test_experiments_are_seeded():
     c = d.saddle_escape(cfg, torch.Generator().manual_seed(4))
     pd.testing.assert_frame_equal(a, b)
     assert not a.equals(c)
+
+
+# ---------------------------------------------------------------- the claims' pure functions
+
+from nnrepro.catalogue import FIGURE_INFO  # noqa: E402
+from nnrepro.families.d import figures as fig_d  # noqa: E402
+
+
+def _quadratic(osc: dict) -> pd.DataFrame:
+    """Paths on the quadratic whose y goes 1 → −a → 0: oscillation 2a."""
+    return pd.DataFrame([{"problem": "quadratic", "method": m, "step": k, "y": y}
+                         for m, a in osc.items() for k, y in enumerate([1.0, -a, 0.0])])
+
+
+def test_trajectories_claim_compares_the_adaptive_oscillation_with_gd():
+    ok = fig_d.trajectories_claim(_quadratic({"GD": 1.0, "Adagrad": 0.1, "RMSprop": 0.2, "Adam": 0.3}))
+    assert ok.verdict == "pass" and ok.value == pytest.approx(0.3) and ok.n == 0
+    assert ok.test == FIGURE_INFO["D-trajectories"].test and ok.threshold == 0.5
+    bad = fig_d.trajectories_claim(_quadratic({"GD": 1.0, "Adagrad": 0.1, "RMSprop": 0.2, "Adam": 0.8}))
+    assert bad.verdict == "fail"
+
+
+def _schedules(errors: dict) -> pd.DataFrame:
+    """Each schedule's mean from 1 to ``e`` (std 0): its error at T is e."""
+    return pd.DataFrame([{"schedule": k, "t": t, "mean": m, "std": 0.0, "noise": 1.0}
+                         for k, e in errors.items() for t, m in ((1, 1.0), (10, e))])
+
+
+def test_lr_schedule_claim_needs_both_parts():
+    ok = fig_d.lr_schedule_claim(_schedules({"γ = 1": 0.5, "γ = 1/t": 0.01, "γ = 1/t²": 0.9}))
+    assert ok.verdict == "pass" and ok.value == 0.01 and ok.note == "γ = 1: 0.5, γ = 1/t²: 0.9 (must be ≥ 0.1)"
+    assert fig_d.lr_schedule_claim(_schedules({"γ = 1": 0.5, "γ = 1/t": 0.2})).verdict == "fail"
+    other_converges = fig_d.lr_schedule_claim(_schedules({"γ = 1": 0.05, "γ = 1/t": 0.01}))
+    assert other_converges.verdict == "fail" and other_converges.value == 0.01
+
+
+def _saddle(escaped: int, gd_y: float = 0.0) -> pd.DataFrame:
+    gd = [{"method": "GD", "path": 0, "step": k, "x": x, "y": gd_y, "loss": 0.5 * x * x}
+          for k, x in enumerate([1.0, 0.1, 1e-4])]
+    sgd = [{"method": "SGD", "path": p, "step": 2, "x": 0.0, "y": 3.0, "loss": -2.0 if p < escaped else 0.1}
+           for p in range(20)]
+    return pd.DataFrame(gd + sgd)
+
+
+def test_saddle_escape_claim_needs_sgd_to_escape_and_gd_to_stay():
+    ok = fig_d.saddle_escape_claim(_saddle(20))
+    assert ok.verdict == "pass" and ok.value == 1.0 and "20/20 SGD paths escaped" in ok.note
+    assert fig_d.saddle_escape_claim(_saddle(15)).verdict == "fail"
+    assert fig_d.saddle_escape_claim(_saddle(20, gd_y=0.1)).verdict == "fail"   # GD left the saddle

@@ -70,3 +70,54 @@ def test_end_to_end(tmp_path):
     assert all((tmp_path / "fig" / f"{f}.png").exists() for f in FIGURES["E"])
     failed = claims[claims.passed != True]  # noqa: E712
     assert failed.empty, failed[["figure_id", "value", "threshold"]].to_string()
+
+
+# ---------------------------------------------------------------- the claims' pure functions
+import pandas as pd  # noqa: E402
+
+from nnrepro.catalogue import FIGURE_INFO  # noqa: E402
+from nnrepro.families.e import figures as fig_e  # noqa: E402
+from nnrepro.results import NoData  # noqa: E402
+
+
+def test_min_norm_claim_is_exact_on_the_last_step():
+    df = pd.DataFrame({"step": [1, 10, 1, 10], "init_scale": [0.0, 0.0, 1.0, 1.0],
+                       "err": [1.0, 1e-9, 1.0, 1e-8], "gap": [1.0, 1e-9, 2.0, 0.5]})
+    ok = fig_e.min_norm_claim(df)
+    assert ok.verdict == "pass" and ok.value == 1e-8 and ok.n == 0 and "gap at zero init 1.0e-09" in ok.note
+    assert ok.threshold == FIGURE_INFO["E-min-norm"].threshold and ok.test == FIGURE_INFO["E-min-norm"].test
+    assert fig_e.min_norm_claim(df.assign(err=[1.0, 1e-9, 1.0, 1e-3])).verdict == "fail"
+    assert fig_e.min_norm_claim(df.assign(err=[1.0, float("nan")] * 2)).verdict == "inconclusive"
+
+
+def test_ridge_claim_says_the_smallest_lambda_in_its_note():
+    path = pd.DataFrame({"lam": [1e-8, 1.0], "rel_dist": [1e-9, 0.5]})
+    eig = pd.DataFrame({"n": 2, "d": 3, "outputs": 1, "lam": [0.0] * 3 + [0.1] * 3,
+                        "eigenvalue": [0.0, 1.0, 2.0, 0.1, 1.1, 2.1]})
+    ok = fig_e.ridge_claim(path, eig)
+    assert ok.verdict == "pass" and ok.note.endswith("at the smallest λ = 1e-08")
+    two_zeros = eig.assign(eigenvalue=[0.0, 0.0, 2.0, 0.1, 1.1, 2.1])
+    assert fig_e.ridge_claim(path, two_zeros).verdict == "fail"
+
+
+def test_homogeneity_claim_from_the_euler_sums():
+    df = pd.DataFrame({"depth": [2, 2], "point": [0, 0], "layer": [1, 2], "f": [1.5, 1.5],
+                       "w_grad": [1.5, 1.5]})
+    s, err = fig_e.euler_sums(df)
+    assert list(s["Kf"]) == [3.0] and fig_e.homogeneity_claim(s, err).verdict == "pass"
+    s, err = fig_e.euler_sums(df.assign(w_grad=[1.5, 1.6]))
+    assert fig_e.homogeneity_claim(s, err).verdict == "fail"
+
+
+def test_deep_hessian_and_reg_norm_es_without_their_parts_are_no_data():
+    only0 = fig_e.hessian_ranks(pd.DataFrame({"lam": [0.0, 0.0], "eigenvalue": [1e-9, 1.0],
+                                              "params": 2, "n": 1}))
+    with pytest.raises(NoData, match="λ > 0"):
+        fig_e.deep_hessian_claim(only0)
+    with pytest.raises(NoData, match="early-stopped"):
+        fig_e.reg_norm_es_claim(pd.DataFrame({"method": ["regularized"], "param": [0.1], "off_line": [0.0],
+                                              "norm": [1.0], "angle": [0.1]}))
+    ok = fig_e.hessian_ranks(pd.DataFrame({"lam": [0.0, 0.0, 0.1, 0.1], "eigenvalue": [1e-9, 1.0, 0.1, 1.1],
+                                           "params": 2, "n": 1}))
+    assert fig_e.deep_hessian_claim(ok).verdict == "pass"
+    assert fig_e.deep_hessian_claim(ok.assign(abs_eig=[1e-2, 1.0, 0.1, 1.1])).verdict == "fail"

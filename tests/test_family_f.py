@@ -164,3 +164,25 @@ def test_one_part_configured_still_completes_every_figure(tmp_path, env):
     assert claims.loc["F-mc-vs-scaling", "verdict"] == "inconclusive"
     assert claims.loc["F-mc-vs-scaling", "finding"].startswith("no data")
     assert claims.loc["F-mc-regression", "n"] == 2              # the configured part is judged
+
+
+def test_scaling_claim_takes_the_catalogue_words_and_says_its_m():
+    from nnrepro.catalogue import FIGURE_INFO
+    from nnrepro.results import NoData
+    mc = _mc_table(err_ws=0.020, err_mc=0.0195, nll_ws=0.07, nll_mc=0.06)
+    M = ff.claim_masks(mc)
+    claim = ff.scaling_claim(mc, M)
+    assert M == min(ff.M_LARGE, int(mc["M"].max())) and f"; M = {M}" in claim.note
+    assert claim.test == FIGURE_INFO["F-mc-vs-scaling"].test and claim.threshold == FIGURE_INFO["F-mc-vs-scaling"].threshold
+    with pytest.raises(NoData, match="every net diverged"):
+        ff.claim_masks(mc.assign(diverged=True))
+    assert ff.spread_claim(*_regression_table(gap_std=0.3, out_std=0.5))[0].test == FIGURE_INFO["F-mc-regression"].test
+
+
+def test_ae_features_reference_reports_sparsity_and_active_units():
+    features = pd.DataFrame({"p": [0.0, 0.0, 0.5, 0.5], "hoyer": [0.2, 0.4, 0.5, 0.7],
+                             "active_fraction": [0.5, 0.7, 0.2, 0.4]})
+    claim = ff.ae_features_claim(features)
+    assert claim.verdict == "reference" and claim.value == pytest.approx(0.6)
+    assert "p = 0: 0.300, p = 0.5: 0.600" in claim.test
+    assert claim.note == "mean fraction of active hidden units on test images: p = 0: 0.60, p = 0.5: 0.30"

@@ -44,62 +44,108 @@ _FAMILIES = (
            "seed 000 (000_53579571c08593e0.txt)", (
         Figure("A-norm-burst",
                "‖θ‖₂ over training at T=1 with test accuracy and NLL on twin axes",
-               "norm grows by a large factor while test accuracy stays near its best"),
+               "norm grows by a large factor while test accuracy stays near its best",
+               test="final/initial ‖θ‖₂ at the hottest T with an ok run > 3 while the ensemble's "
+                    "final test accuracy stays within 3 points of its best (per seed)",
+               threshold=3.0, units="seeds"),
         Figure("A-norm-vs-T",
                "final ‖θ‖₂ against T (log axis); test NLL against final ‖θ‖₂, one point per run; "
                "the Rademacher bound proxy (product of layer norms × max‖x‖/√n) against T",
-               "final norm decreases as T → 0 (Spearman ρ > 0.8 between T and norm)"),
+               "final norm decreases as T → 0 (Spearman ρ > 0.8 between T and norm)",
+               test="mean over seeds of Spearman ρ(T, final ‖θ‖₂) > 0.8 (one ρ per seed over at "
+                    "least 3 temperatures; 95 % bootstrap interval over seeds)",
+               threshold=0.8, units="seeds"),
         Figure("A-dnorm-thetar",
                "d/dt‖θ‖² (finite difference) and 2M⁻¹θᵀr overlaid over iterations",
-               "the two agree: Pearson r > 0.9"),
+               "the two agree: Pearson r > 0.9",
+               test="mean over runs of Pearson r(finite-difference d‖θ‖²/dt, 2γM⁻¹θᵀr) > 0.9 "
+                    "(Fisher-z interval over the independently trained runs)",
+               threshold=0.9, units="runs"),
         Figure("A-momentum-energy",
                "‖r‖² and θᵀr over iterations, one line per T",
-               "colder T gives smaller mean ‖r‖² (monotone in T)"),
+               "colder T gives smaller mean ‖r‖² (monotone in T)",
+               test="mean ‖r‖² (second half of each run) is monotone in T: Spearman ρ(T, mean "
+                    "‖r‖²) = 1 for every seed (bootstrap interval over seeds of the mean ρ)",
+               threshold=1.0, units="seeds"),
         Figure("A-gamma",
                "‖θ‖₂ traces for each γ, with and without momentum resampling",
-               "lower γ gives lower final norm"),
+               "lower γ gives lower final norm",
+               test="lower γ gives lower final ‖θ‖₂: Spearman ρ(γ, final ‖θ‖₂) > 0.8 with and "
+                    "without resampling (per seed, the smaller ρ of the two modes; bootstrap "
+                    "interval over seeds)",
+               threshold=0.8, units="seeds"),
         Figure("A-gamma-alpha",
                "γ × α grid: final norm, test accuracy, ensemble NLL (heatmaps)",
                "at low γ, higher α restores mixing: larger distance travelled between collected "
-               "samples and better ensemble NLL than α=1"),
+               "samples and better ensemble NLL than α=1",
+               test="fraction of (γ ≤ 0.01, α > 1) cells with larger distance between collected "
+                    "samples AND lower ensemble NLL than α = 1 at the same γ (per seed; bootstrap "
+                    "interval over seeds); must be 1",
+               threshold=1.0, units="seeds"),
     )),
     Family("B", "CIFAR-10 MLP: Adam from scratch, SWA, SWAG",
            "seed 001 (001_a601dbe08ea9d51e.txt)", (
         Figure("B-train-loss",
                "in-sample training loss along iterations, α = 0.001",
-               "loss decreases (last-10% mean < first-10% mean / 2)"),
+               "loss decreases (last-10% mean < first-10% mean / 2)",
+               test="mean loss of the last 10% of steps / mean of the first 10% < 1/2 (per seed)",
+               threshold=0.5, units="seeds"),
         Figure("B-swa",
                "test error over epochs of the base run and of the SWA average",
                "SWA test error ≤ base test error at the end (paper scale reference: 49.84 % for "
                "SWA)",
-               "49.84 % SWA test error (seed 001, CIFAR-10 MLP)", "cifar10"),
+               "49.84 % SWA test error (seed 001, CIFAR-10 MLP)", "cifar10",
+               test="final SWA test error − final base test error ≤ 0 (percentage points, per "
+                    "seed)",
+               threshold=0.0, units="seeds"),
         Figure("B-swag-ci",
                "SWAG confidence intervals: per-class predicted probability (mean and 95 % interval "
                "over samples) for a few test images; test accuracy interval",
-               "intervals are wider on misclassified images than on correct ones"),
+               "intervals are wider on misclassified images than on correct ones",
+               test="mean 95%-interval width on misclassified / on correct test images > 1 (per "
+                    "seed)",
+               threshold=1.0, units="seeds"),
         Figure("B-swa-plane",
                "test error surface in the plane of three SWA iterates, SWA average and iterates "
                "marked",
-               "the SWA point has lower test error than the mean of the iterates it averages"),
+               "the SWA point has lower test error than the mean of the iterates it averages",
+               test="test error of the average of the three plotted iterates − mean test error of "
+                    "the three < 0 (percentage points, per seed)",
+               threshold=0.0, units="seeds"),
         Figure("B-flatness",
                "test loss along random directions through the base and the SWA solutions",
-               "SWA is flatter: smaller loss rise at the same distance"),
+               "SWA is flatter: smaller loss rise at the same distance",
+               test="test-loss rise at the largest |t| (filter-normalized): SWA / base < 1 (per "
+                    "seed)",
+               threshold=1.0, units="seeds"),
     )),
     Family("C", "Gradient flow and initialization",
            "seeds 001 (001_a601dbe08ea9d51e.txt), 004 (004_ddb182e3f50ea0b5.txt) §6.5", (
         Figure("C-explode-vanish",
                "per-layer gradient norm (log) against depth at init for a gain > 1 and < 1, with "
                "the geometric lines 1.5^d, 0.8^d",
-               "slope of log-norm against depth matches the sign of log(gain)"),
+               "slope of log-norm against depth matches the sign of log(gain)",
+               test="largest relative error |slope − log g| / |log g| of the fitted slope of "
+                    "log‖∂ℓ/∂y_t‖ against k over gains and depths < 0.1 (so the slope has the sign "
+                    "of log g; per initialization)",
+               threshold=0.1, units="inits"),
         Figure("C-fixes",
                "the same with Xavier init, with BN; training loss with and without clipping in the "
                "exploding case",
                "Xavier/BN keep per-layer norms within 10× across depth; clipping trains to a "
-               "loss well below chance (ln 10) where plain SGD diverges"),
+               "loss well below chance (ln 10) where plain SGD diverges",
+               test="Xavier and BN keep per-layer gradient norms within 10× across depth (value: "
+                    "largest max/min), and clipped SGD trains to a loss well below chance (< ln 10 "
+                    "/ 2) where plain SGD diverges (in most seeds)",
+               threshold=10.0, units="inits (spread); seeds (clipping)"),
         Figure("C-init-variance",
                "activation and back-propagated gradient variance per layer, tanh net, naive vs "
                "LeCun vs Xavier",
-               "LeCun keeps forward variance ~constant, Xavier balances forward and backward"),
+               "LeCun keeps forward variance ~constant, Xavier balances forward and backward",
+               test="max(LeCun's max/min forward variance over hidden layers / 10, Xavier's larger "
+                    "mean |log variance ratio| (forward, backward) / LeCun's backward one) < 1 "
+                    "(per initialization)",
+               threshold=1.0, units="inits"),
         Figure("C-tanh-regime",
                "tanh, its derivative and the linear regime",
                "reference curve (no claim)"),
@@ -109,30 +155,57 @@ _FAMILIES = (
         Figure("D-trajectories",
                "contours of an ill-conditioned quadratic and of Rosenbrock with GD, momentum, "
                "Adagrad, RMSprop, Adam trajectories",
-               "adaptive methods oscillate less across the steep direction than GD at the same lr"),
+               "adaptive methods oscillate less across the steep direction than GD at the same lr",
+               test="on ½(x² + κy²) at the same lr, the largest oscillation across the steep "
+                    "direction of Adagrad/RMSprop/Adam (total variation of y minus |net change|) "
+                    "is < 0.5 × GD's",
+               threshold=0.5, units="exact (no units)"),
         Figure("D-adagrad-decay",
                "effective per-coordinate step of Adagrad vs RMSprop over time",
-               "Adagrad's step → 0, RMSprop's stays bounded away from 0"),
+               "Adagrad's step → 0, RMSprop's stays bounded away from 0",
+               test="log-log slope of Adagrad's effective step over the last half of steps (max "
+                    "over coordinates) < −0.4, i.e. → 0 like t^(−1/2); and RMSprop's slope (min) > "
+                    "−0.1, bounded",
+               threshold=-0.4, units="exact (no units)"),
         Figure("D-reparam",
                "GD on f(x) and on g(y) = f(y/2), mapped back to x",
-               "the y-run equals GD on f with lr/4"),
+               "the y-run equals GD on f with lr/4",
+               test="max over steps |x from GD on g(y)=f(y/2) − x from GD on f with lr/4| (and, in "
+                    "2-D, GD on f(Ay) vs the step −αAAᵀ∇f) < 1e-10 in float64",
+               threshold=1e-10, units="exact (no units)"),
         Figure("D-pnorm-steps",
                "steepest-descent steps for p-norms (p → 1, 2, large) and a Mahalanobis metric on a "
                "2-D quadratic",
-               "step formula Δxᵢ = −α sign(Jᵢ)|Jᵢ|^{1/(p−1)} checked against a numeric argmin"),
+               "step formula Δxᵢ = −α sign(Jᵢ)|Jᵢ|^{1/(p−1)} checked against a numeric argmin",
+               test="max relative error, over p ∈ {1.1, 1.5, 2, 3, 10} (proximal and trust-region "
+                    "forms) and the Mahalanobis step, between Δᵢ ∝ −sign(Jᵢ)|Jᵢ|^{1/(p−1)} (resp. "
+                    "−αM⁻¹J) and scipy's numeric argmin < 1e-6",
+               threshold=1e-06, units="exact (no units)"),
         Figure("D-trust-region",
                "GD vs normalized (trust-region) steps on a convex bowl and on a plateau-plus-cliff "
                "function",
-               "normalized steps cross the plateau in fewer steps"),
+               "normalized steps cross the plateau in fewer steps",
+               test="on the plateau-plus-cliff function, steps for normalized steps Δ = −ε∇f/‖∇f‖ "
+                    "to cross the cliff (x > 0) < GD's steps",
+               units="exact (no units)"),   # no fixed threshold: it is GD's own crossing step
         Figure("D-lr-schedule",
                "ẋ + γ(t)(x + u(t)) = 0 with noise u for γ constant, 1/t, 1/t²",
-               "only γ = 1/t both converges and suppresses noise"),
+               "only γ = 1/t both converges and suppresses noise",
+               test="error at T, max(|mean x(T)|/x(1), std x(T)/σ) over paths, is < 0.1 for γ = "
+                    "1/t (converges and suppresses noise) and ≥ 0.1 for every other schedule",
+               threshold=0.1, units="exact (no units)"),
         Figure("D-adam-counterexample",
                "Adam vs AMSGrad on the Reddi–Kale–Kumar online convex problem",
-               "Adam ends near the wrong point, AMSGrad near the optimum"),
+               "Adam ends near the wrong point, AMSGrad near the optimum",
+               test="mean x over the last 101-step cycle: Adam within 0.1 of the wrong end +1 and "
+                    "AMSGrad within 0.1 of the optimum −1 (value: the larger of the two distances)",
+               threshold=0.1, units="exact (no units)"),
         Figure("D-saddle-escape",
                "GD vs noisy SGD from a saddle of ½xᵀAx with a negative eigenvalue",
-               "GD started on the stable manifold stays; SGD escapes (loss below the saddle value)"),
+               "GD started on the stable manifold stays; SGD escapes (loss below the saddle value)",
+               test="fraction of SGD paths that end with f < −1, i.e. escaped below the saddle "
+                    "value 0, ≥ 0.95; and GD keeps y ≡ 0, f ≥ 0 and ends within 1e-3 of the saddle",
+               threshold=0.95, units="exact (no units)"),
         Figure("D-saddle-surface",
                "the surface x² − y² and 1-D stationary points",
                "reference surface (no claim)"),
@@ -142,29 +215,49 @@ _FAMILIES = (
         Figure("E-min-norm",
                "overparameterized least squares (N < d): ‖W_t − YX⁺‖ over t for init scales 0 … 1",
                "zero init reaches the pseudoinverse solution (< 1e-6); otherwise the gap equals "
-               "the init's null-space part"),
+               "the init's null-space part",
+               test="max over init scales of ‖W_T − (Y X⁺ + W⁰P_null)‖ < 1e-6 (zero init ends at Y "
+                    "X⁺; otherwise the gap is the init's null-space part)",
+               threshold=1e-06, units="exact (no units)"),
         Figure("E-ridge",
                "ridge solution Y Xᵀ(XXᵀ+λI)⁻¹ against λ, and Hessian eigenvalues at the minimum "
                "for λ = 0 and λ > 0",
-               "λ → 0 gives the pseudoinverse; λ = 0 has zero eigenvalues, λ > 0 none below λ"),
+               "λ → 0 gives the pseudoinverse; λ = 0 has zero eigenvalues, λ > 0 none below λ",
+               test="worst of: relative ‖W_λ − YX⁺‖ at the smallest λ; |#{|μ| < 1e-9} at λ = 0 − "
+                    "outputs·(d − N)|; max over λ > 0 of (λ − μ_min)/λ; < 1e-6",
+               threshold=1e-06, units="exact (no units)"),
         Figure("E-perturb",
                "GD perturbed midway, with and without weight decay",
-               "with decay the end point returns (hyperbolic); without it moves (degenerate)"),
+               "with decay the end point returns (hyperbolic); without it moves (degenerate)",
+               test="worst of: end-point shift with decay; |shift − ‖δP_null‖| without decay; < "
+                    "1e-6",
+               threshold=1e-06, units="exact (no units)"),
         Figure("E-deep-hessian",
                "Hessian spectrum of a small overparameterized MLP at a square-loss minimum, λ = 0 "
                "vs λ > 0",
-               "many ~0 eigenvalues at λ = 0; shifted positive with λ"),
+               "many ~0 eigenvalues at λ = 0; shifted positive with λ",
+               test="min eigenvalue at λ > 0 / (P − N)-th smallest |μ| at λ = 0 > 1e3 (P − N "
+                    "eigenvalues ~0 at λ = 0; all positive with λ)",
+               threshold=1000.0, units="exact (no units)"),
         Figure("E-exp-direction",
                "linear classifier on separable data, GD on exponential and logistic loss: ‖w(t)‖ "
                "against log t, angle to the hard-margin SVM against t, several inits",
-               "norm grows like log t; angle → 0, same direction from every init"),
+               "norm grows like log t; angle → 0, same direction from every init",
+               test="max over inits and losses of ‖w(T) − ŵ log T − w̃‖ / ‖w(T)‖ < 0.01 (Soudry's "
+                    "asymptote: ‖w‖ ~ ‖ŵ‖ log t, angle = O(1/log t))",
+               threshold=0.01, units="exact (no units)"),
         Figure("E-reg-norm-es",
                "the angle to the SVM for regularized GD (λ → 0), normalized GD and early-stopped "
                "GD",
-               "regularized and early-stopped approach the SVM direction"),
+               "regularized and early-stopped approach the SVM direction",
+               test="regularized (smallest λ) and early-stopped (last T) GD lie on GD's SVM "
+                    "asymptote ŵ s + w̃: max distance / ‖w‖ < 0.01",
+               threshold=0.01, units="exact (no units)"),
         Figure("E-homogeneity",
                "ReLU net: Σ W ∂f/∂W against K·f for depth K",
-               "equal to numerical precision"),
+               "equal to numerical precision",
+               test="max |Σ W ∂f/∂W − K f| / max |K f| < 1e-12 (float64 precision)",
+               threshold=1e-12, units="exact (no units)"),
     ), gpu=False),
     Family("F", "Dropout",
            "seed 003 (003_b77660be62ccec55.txt)", (
@@ -172,7 +265,10 @@ _FAMILIES = (
                "1-D regression: true function, data, MC-dropout ensemble mean and the scatter of "
                "its members, the weight-scaling prediction",
                "the ensemble spread is larger away from the data than on it, judged separately "
-               "in the gap between the data intervals and outside the data (extrapolation)"),
+               "in the gap between the data intervals and outside the data (extrapolation)",
+               test="mean MC std ≥ 1 from the data / on the data (≤ 0.1) > 2 in the gap between "
+                    "the data intervals AND outside the data (per net; value: the gap's)",
+               threshold=2.0, units="nets"),
         Figure("F-mc-vs-scaling",
                "test NLL and accuracy of weight scaling vs MC averaging of M samples (M = 1 … "
                "100), Bernoulli and Gaussian dropout",
@@ -180,7 +276,11 @@ _FAMILIES = (
                "error (Srivastava et al.'s metric; NLL reported beside); units are independently "
                "trained nets",
                "MC averaging matches weight scaling at about M = 50 samples (Srivastava et al. "
-               "2014, MNIST)", "mnist"),
+               "2014, MNIST)", "mnist",
+               test="worst over kinds of test error(MC, M masks) / error(weight scaling) − 1 < 0.1 "
+                    "(matches within 10 % or beats; per independently trained net; M = 50, or the "
+                    "largest M run if fewer: see the note)",
+               threshold=0.1, units="nets"),
         Figure("F-ae-features",
                "autoencoder, one hidden layer of 256 units: encoder filters as images without "
                "dropout and with p = 0.5 (paper: MNIST; quick: digits)",

@@ -219,6 +219,12 @@ def why_inconclusive(c: Claim) -> str:
             "decide it")
 
 
+def holds(figure_id: str, ok: bool, note: str = "") -> Claim:
+    """An exact condition that holds or not, e.g. the second part of a claim for ``both``:
+    pass when it holds, fail otherwise."""
+    return Claim(figure_id, "", float(bool(ok)), 1.0, bool(ok), note)
+
+
 def both(first: Claim, second: Claim, note: str = "") -> Claim:
     """A claim with two conditions: it passes when both pass, fails when either fails, and is
     inconclusive otherwise; value and interval are the first condition's."""

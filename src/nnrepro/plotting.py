@@ -1,7 +1,8 @@
 """What every family's figure module uses: the decorators that register its figures, tables and
 plots; the shared look (seaborn theme, the claim stamped under the plot, diverged runs marked);
-a table of its runs, the note on diverged runs, an empty panel, and the loss ratio that says
-whether a run trained (families C and H)."""
+a table of its runs, the note on diverged runs, an empty panel, the loss ratio that says
+whether a run trained (families C and H), and the rows of ok runs, their last rows and a value
+per run (families A and B)."""
 from __future__ import annotations
 
 import math
@@ -89,6 +90,22 @@ def loss_ratio(losses, status: str = Status.OK) -> float:
         return math.inf
     k = max(1, len(losses) // 10)
     return float(losses[-k:].mean() / losses[0])
+
+
+def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the runs that finished ok: a diverged run's rows left out."""
+    return df[df["status"] == Status.OK]
+
+
+def final_rows(df: pd.DataFrame, by=("run",), order: str = "epoch") -> pd.DataFrame:
+    """The last row (by ``order``) of each ok run (of each group of ``by``)."""
+    return ok_rows(df).sort_values(order).groupby(list(by)).tail(1)
+
+
+def per_run(df: pd.DataFrame, fn) -> list[float]:
+    """``fn(group)`` for each ok run: a claim's value per run (per seed)."""
+    return [float(fn(g)) for _, g in ok_rows(df).groupby("run")]
+
 
 def apply_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")

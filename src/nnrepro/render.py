@@ -103,9 +103,12 @@ def render(family: str, results: Results, out_dir: str | Path, profile: str) -> 
             fig, claim = REGISTRY[fig_id](results)
         except NoData as e:         # absent data (a part not configured, every run diverged);
             log.warning("%s: no figure drawn: %s", fig_id, e)  # any other error is a bug: raised
-            fig, claim = no_data(fig_id, str(e), results)
-        assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
-        claim = beside_document(with_catalogue_words(claim), results, profile)
+            fig, claim = no_data(fig_id, str(e), results)   # not tested: no threshold, its own test words
+            claim = dataclasses.replace(claim, claim=FIGURE_INFO[fig_id].claim)
+        else:
+            assert isinstance(claim, Claim) and claim.figure_id == fig_id, fig_id
+            claim = with_catalogue_words(claim)
+        claim = beside_document(claim, results, profile)
         if why := why_inconclusive(claim):
             claim = dataclasses.replace(claim, finding="; ".join(p for p in (claim.finding, why) if p))
         stamp_claim(fig, claim, profile)

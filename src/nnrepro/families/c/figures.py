@@ -1,7 +1,12 @@
 """Family C figures: gradient flow and initialization (seed 001 "Gradient Exploding/Vanishing",
 seed 004 §6.5). The "init" run's tables feed C-explode-vanish, the top of C-fixes,
 C-init-variance and C-tanh-regime; the "clipping" runs (one per clipping setting and seed) the
-bottom of C-fixes."""
+bottom of C-fixes.
+
+Each figure is three functions: a pure claim function of its tables (``*_claim``), a drawing
+function of the same tables and the claim (``draw_*``), and the ``@figure`` function that selects
+the task's tables and calls both. A claim's test wording and threshold are the catalogue's
+(``FIGURE_INFO[id]``)."""
 from __future__ import annotations
 
 import math
@@ -12,14 +17,15 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from nnrepro.catalogue import FIGURE_INFO
 from nnrepro.claims import Claim, both, greater, less, proportion_interval, reference
 from nnrepro.plotting import FRACTION, figure, runs_table
 from nnrepro.plotting import loss_ratio  # noqa: F401 (read here by tests/test_family_c.py)
 from nnrepro.plotting import mark_diverged
-from nnrepro.results import Results, Status
+from nnrepro.results import NoData, Results, Status
 
-SLOPE_TOLERANCE = 0.10   # fitted slope within 10 % of the linear theory's log g
-BAND = 10.0              # "within 10×": max / min per-layer value
+SLOPE_TOLERANCE = FIGURE_INFO["C-explode-vanish"].threshold  # slope within 10 % of log g
+BAND = 10.0              # "within 10×": max / min per-layer value (C-fixes, C-init-variance)
 CAP = 1e3                # a diverged run's unit in a claim: capped, so that it stays finite
 CHANCE = math.log(10)    # cross-entropy of the uniform prediction over 10 classes
 WELL_BELOW = CHANCE / 2  # "well below chance", fixed before any run: half of ln 10 (≈ 1.15 nats)
@@ -130,9 +136,13 @@ def _runs(res: Results, task: str) -> pd.DataFrame:
 
 
 def _init_table(res: Results, name: str) -> pd.DataFrame:
+    """The init run's rows of a table; NoData when no init run is configured."""
     init = set(_runs(res, "init")["run"])
     df = res.table(name)
-    return df[df["run"].isin(init)]
+    df = df[df["run"].isin(init)]
+    if df.empty:
+        raise NoData(f"no run of task init has a {name!r} table (task init not in the grid)")
+    return df
 
 
 def _part(c) -> str:
@@ -147,11 +157,24 @@ def _geo_mean(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- figures
-@figure("C-explode-vanish")
-def c_explode_vanish(res: Results):
-    norms = _init_table(res, "grad_norms")
+def explode_vanish_claim(norms: pd.DataFrame, note: str) -> Claim:
+    """C-explode-vanish: per init, the largest |slope − log g| / |log g| over the plain nets'
+    gains and depths < 0.1."""
+    info = FIGURE_INFO["C-explode-vanish"]
+    errs = slope_errors(norms)
+    units = errs.groupby("repeat")["rel_err"].max()
+    fits = errs.groupby(["gain", "depth"])["slope"].mean()
+    finding = "fitted slopes (mean over inits): " + ", ".join(
+        f"g = {g:g}, D = {d}: {s:.3f} (log g = {math.log(g):.3f})" for (g, d), s in fits.items())
+    return less("C-explode-vanish", info.test, math.nan, info.threshold, note, units=units.tolist(),
+                min_n=MIN_UNITS, finding=finding)
+
+
+def draw_explode_vanish(norms: pd.DataFrame, claim: Claim, spec: dict):
+    """Draws C-explode-vanish from the tables its claim reads.
+
+    ``spec``: the init run's ``gradients`` settings (for the title)."""
     plain = _geo_mean(norms[norms["setting"] == "plain"], ["gain", "depth", "k"])
-    spec = res.runs[0]["spec"]["gradients"]
     fig, ax = plt.subplots(figsize=(8.5, 5.2))
     palette = dict(zip(sorted(plain["gain"].unique()), sns.color_palette("colorblind", 8)))
     styles = dict(zip(sorted(plain["depth"].unique()), ["-", "--", ":", "-."] * 3))
@@ -171,21 +194,46 @@ def c_explode_vanish(res: Results):
                  f"{spec['width']}, W ~ N(0, g²/fan_in)\n(seed 001: 1.5¹⁰⁰ ≈ 4·10¹⁷, "
                  f"0.8¹⁰⁰ ≈ 2·10⁻¹⁰)")
     ax.legend(fontsize=8, loc="upper left")
-    errs = slope_errors(norms)
-    units = errs.groupby("repeat")["rel_err"].max()
-    fits = errs.groupby(["gain", "depth"])["slope"].mean()
-    finding = "fitted slopes (mean over inits): " + ", ".join(
-        f"g = {g:g}, D = {d}: {s:.3f} (log g = {math.log(g):.3f})" for (g, d), s in fits.items())
-    return fig, less("C-explode-vanish", "largest relative error |slope − log g| / |log g| of the "
-                     "fitted slope of log‖∂ℓ/∂y_t‖ against k over gains and depths < 0.1 (so the "
-                     "slope has the sign of log g; per initialization)", math.nan,
-                     SLOPE_TOLERANCE, f"{spec['repeats']} inits per net", units=units.tolist(),
-                     min_n=MIN_UNITS, finding=finding)
+    return fig
 
 
-@figure("C-fixes")
-def c_fixes(res: Results):
+@figure("C-explode-vanish")
+def c_explode_vanish(res: Results):
     norms = _init_table(res, "grad_norms")
+    spec = res.runs[0]["spec"]["gradients"]
+    claim = explode_vanish_claim(norms, f"{spec['repeats']} inits per net")
+    return draw_explode_vanish(norms, claim, spec), claim
+
+
+def fixes_claim(norms: pd.DataFrame, steps: pd.DataFrame, runs: pd.DataFrame) -> Claim:
+    """C-fixes: per init, the largest max/min over layers of the Xavier and BN nets' gradient
+    norms < 10, AND the clipped runs end well below chance where plain SGD diverges
+    (``clipping_claims``). ``runs``: one row per clipping run (run, status, seed, max_norm);
+    ``steps``: their steps."""
+    info = FIGURE_INFO["C-fixes"]
+    diverged = runs[runs["status"] != Status.OK]["run"].tolist()
+    spreads = norm_spreads(norms)
+    spread_units = spreads.groupby("repeat")["spread"].max()
+    first = less("C-fixes", "largest max/min over layers of ‖∂ℓ/∂y_t‖ of the Xavier and BN nets "
+                 "< 10 (per initialization)", math.nan, info.threshold, units=spread_units.tolist(),
+                 min_n=MIN_UNITS)
+    seeds = clipping_seeds(steps, runs)
+    trains, diverges = clipping_claims(seeds)
+    worst = spreads.loc[spreads["spread"].idxmax()] if len(spreads) else None
+    finding = (f"largest spread {worst['spread']:.2f}× ({worst['setting']}, g = {worst['gain']:g}, "
+               f"D = {worst['depth']}); " if worst is not None else "") + clipping_finding(steps, runs, seeds)
+    claim = both(both(first, trains), diverges,
+                 note=f"spread: {_part(first)}; clipped final loss: {_part(trains)}; plain SGD "
+                      f"diverged in {_part(diverges)}; {len(diverged)} of {len(runs)} training runs "
+                      "diverged (plain SGD diverging is the claim)")
+    return replace(claim, test=info.test, finding=finding, diverged=len(diverged))
+
+
+def draw_fixes(norms: pd.DataFrame, steps: pd.DataFrame, runs: pd.DataFrame, claim: Claim,
+               spec: dict | None):
+    """Draws C-fixes from the tables its claim reads.
+
+    ``spec``: a clipping run's ``clipping`` settings (for the title; None: no clipping run)."""
     fixes = _geo_mean(norms[norms["setting"].isin(["xavier", "bn"])], ["setting", "gain", "depth", "k"])
     fig, (ax, lx) = plt.subplots(1, 2, figsize=(13, 5))
     names = [(s, g) for s, g in fixes.groupby(["setting", "gain"]).groups]
@@ -203,10 +251,6 @@ def c_fixes(res: Results):
     mid = math.sqrt(lo * hi)
     ax.set_ylim(min(lo, mid / 100), max(hi, mid * 100))
 
-    runs = _runs(res, "clipping")
-    steps = res.table("steps") if res.has_table("steps") else pd.DataFrame(columns=["run", "step", "loss"])
-    steps = steps[steps["run"].isin(runs["run"])]
-    spec = next((r["spec"]["clipping"] for r in res.runs if r["spec"]["task"] == "clipping"), None)
     lows = []
     for r in runs.itertuples():
         g = steps[steps["run"] == r.run].sort_values("step")
@@ -233,28 +277,19 @@ def c_fixes(res: Results):
         lx.set_ylim(0.5 * min(np.nanmin(lows), WELL_BELOW), 10 * steps[steps["step"] == 0]["loss"].max())
     lx.title.set_fontsize(10)
     lx.legend(fontsize=8, loc="center right")
-    diverged = runs[runs["status"] != Status.OK]["run"].tolist()
-    mark_diverged(lx, [f"{len(diverged)} run(s)"] if diverged else [])
+    mark_diverged(lx, [f"{claim.diverged} run(s)"] if claim.diverged else [])
+    return fig
 
-    spreads = norm_spreads(norms)
-    spread_units = spreads.groupby("repeat")["spread"].max()
-    first = less("C-fixes", "largest max/min over layers of ‖∂ℓ/∂y_t‖ of the Xavier and BN nets "
-                 "< 10 (per initialization)", math.nan, BAND, units=spread_units.tolist(),
-                 min_n=MIN_UNITS)
-    seeds = clipping_seeds(steps, runs)
-    trains, diverges = clipping_claims(seeds)
-    worst = spreads.loc[spreads["spread"].idxmax()] if len(spreads) else None
-    finding = (f"largest spread {worst['spread']:.2f}× ({worst['setting']}, g = {worst['gain']:g}, "
-               f"D = {worst['depth']}); " if worst is not None else "") + clipping_finding(steps, runs, seeds)
-    claim = both(both(first, trains), diverges,
-                 note=f"spread: {_part(first)}; clipped final loss: {_part(trains)}; plain SGD "
-                      f"diverged in {_part(diverges)}; {len(diverged)} of {len(runs)} training runs "
-                      "diverged (plain SGD diverging is the claim)")
-    claim = replace(claim, test="Xavier and BN keep per-layer gradient norms within 10× across "
-                    "depth (value: largest max/min), and clipped SGD trains to a loss well below "
-                    "chance (< ln 10 / 2) where plain SGD diverges (in most seeds)", finding=finding,
-                    diverged=len(diverged))
-    return fig, claim
+
+@figure("C-fixes")
+def c_fixes(res: Results):
+    norms = _init_table(res, "grad_norms")
+    runs = _runs(res, "clipping")
+    steps = res.table("steps") if res.has_table("steps") else pd.DataFrame(columns=["run", "step", "loss"])
+    steps = steps[steps["run"].isin(runs["run"])]
+    spec = next((r["spec"]["clipping"] for r in res.runs if r["spec"]["task"] == "clipping"), None)
+    claim = fixes_claim(norms, steps, runs)
+    return draw_fixes(norms, steps, runs, claim, spec), claim
 
 
 def clipping_finding(steps: pd.DataFrame, runs: pd.DataFrame, seeds: pd.DataFrame) -> str:
@@ -283,11 +318,25 @@ def clipping_finding(steps: pd.DataFrame, runs: pd.DataFrame, seeds: pd.DataFram
     return text
 
 
-@figure("C-init-variance")
-def c_init_variance(res: Results):
-    var = _init_table(res, "variance")
+def init_variance_claim(var: pd.DataFrame) -> Claim:
+    """C-init-variance: per init, max(LeCun's forward band / 10, Xavier's larger deviation /
+    LeCun's backward one) < 1 (``variance_units``)."""
+    info = FIGURE_INFO["C-init-variance"]
+    units = variance_units(var)
+    m = units.mean(numeric_only=True)
+    finding = (f"LeCun forward band {m['lecun_band']:.2f}×; mean |log ratio| per layer: LeCun "
+               f"forward {m['lecun_fwd']:.2f}, backward {m['lecun_bwd']:.2f}; Xavier forward "
+               f"{m['xavier_fwd']:.2f}, backward {m['xavier_bwd']:.2f}") if len(units) else ""
+    return less("C-init-variance", info.test, math.nan, info.threshold,
+                units=units["value"].tolist() if len(units) else [], min_n=MIN_UNITS,
+                finding=finding)
+
+
+def draw_init_variance(var: pd.DataFrame, claim: Claim, spec: dict):
+    """Draws C-init-variance from the tables its claim reads.
+
+    ``spec``: the init run's ``variance`` settings (for the title)."""
     hidden = var[var["hidden"]].assign(init_name=lambda d: d["init"].map(INIT_NAMES))
-    spec = res.runs[0]["spec"]["variance"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharex=True)
     for ax, col, what in ((axes[0], "forward", "forward: Var y_t (pre-activation)"),
                           (axes[1], "backward", "backward: Var ∂ℓ/∂y_t")):
@@ -303,23 +352,27 @@ def c_init_variance(res: Results):
                                    zip(w["layer"], w["fan_in"], w["fan_out"])], fontsize=9)
     fig.suptitle(f"Variances per layer of a {spec['activation']} net at initialization, hidden "
                  f"widths {spec['hidden']} (band: range over {spec['repeats']} inits)", fontsize=11)
-    units = variance_units(var)
-    m = units.mean(numeric_only=True)
-    finding = (f"LeCun forward band {m['lecun_band']:.2f}×; mean |log ratio| per layer: LeCun "
-               f"forward {m['lecun_fwd']:.2f}, backward {m['lecun_bwd']:.2f}; Xavier forward "
-               f"{m['xavier_fwd']:.2f}, backward {m['xavier_bwd']:.2f}") if len(units) else ""
-    return fig, less("C-init-variance", "max(LeCun's max/min forward variance over hidden layers "
-                     "/ 10, Xavier's larger mean |log variance ratio| (forward, backward) / LeCun's "
-                     "backward one) < 1 (per initialization)", math.nan, 1.0,
-                     units=units["value"].tolist() if len(units) else [], min_n=MIN_UNITS,
-                     finding=finding)
+    return fig
 
 
-@figure("C-tanh-regime")
-def c_tanh_regime(res: Results):
-    t = _init_table(res, "tanh")
-    t = t[t["run"] == t["run"].iloc[0]]
-    x_lin = float(t["x_lin"].iloc[0])
+@figure("C-init-variance")
+def c_init_variance(res: Results):
+    var = _init_table(res, "variance")
+    claim = init_variance_claim(var)
+    return draw_init_variance(var, claim, res.runs[0]["spec"]["variance"]), claim
+
+
+def tanh_regime_claim(t: pd.DataFrame) -> Claim:
+    """C-tanh-regime: a reference; its value, the linear regime's half-width x*."""
+    return reference("C-tanh-regime", "reference curve (no claim): tanh, tanh′ and the linear "
+                     "regime; value: its half-width x* (tanh(x*) = 0.95 x*)", float(t["x_lin"].iloc[0]))
+
+
+def draw_tanh_regime(t: pd.DataFrame, var: pd.DataFrame, claim: Claim):
+    """Draws C-tanh-regime from the tables its claim reads.
+
+    ``t``: one run's tanh curve; ``var``: the init run's variance table."""
+    x_lin = claim.value
     fig, (ax, fx) = plt.subplots(1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.3, 1]})
     ax.plot(t["x"], t["tanh"], lw=2, label="tanh(x)")
     ax.plot(t["x"], t["dtanh"], lw=2, label="tanh′(x) = 1 − tanh²(x)")
@@ -330,7 +383,6 @@ def c_tanh_regime(res: Results):
     ax.set(xlim=(t["x"].min(), t["x"].max()), ylim=(-1.3, 1.3), xlabel="pre-activation x",
            ylabel="value", title="tanh and its linear regime (seed 004 §6.5, Figure 6.1)")
     ax.legend(fontsize=8, loc="lower right")
-    var = _init_table(res, "variance")
     hidden = var[var["hidden"]].assign(init_name=lambda d: d["init"].map(INIT_NAMES))
     sns.lineplot(hidden, x="layer", y="linear_regime", hue="init_name", marker="o",
                  errorbar=("pi", 100), ax=fx, hue_order=list(INIT_NAMES.values()))
@@ -338,5 +390,12 @@ def c_tanh_regime(res: Results):
     fx.set(ylim=(0, 1.02), xlabel="hidden layer t", ylabel="fraction of pre-activations with |y| ≤ x*",
            title="Units in the linear regime at initialization")
     fx.legend(title=None, fontsize=8)
-    return fig, reference("C-tanh-regime", "reference curve (no claim): tanh, tanh′ and the linear "
-                          "regime; value: its half-width x* (tanh(x*) = 0.95 x*)", x_lin)
+    return fig
+
+
+@figure("C-tanh-regime")
+def c_tanh_regime(res: Results):
+    t = _init_table(res, "tanh")
+    t = t[t["run"] == t["run"].iloc[0]]
+    claim = tanh_regime_claim(t)
+    return draw_tanh_regime(t, _init_table(res, "variance"), claim), claim

@@ -1,22 +1,44 @@
-"""Family E figures: implicit bias and dynamical systems (seed 002)."""
+"""Family E figures: implicit bias and dynamical systems (seed 002).
+
+Each figure is three functions: a pure claim function of its tables (``*_claim``, exact claims:
+the value is compared with the threshold), a drawing function of the same tables and the claim,
+and the ``@figure`` function that reads the tables and calls both. A claim's test wording and
+threshold are the catalogue's (``FIGURE_INFO[id]``)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 from matplotlib.ticker import NullFormatter
+import pandas as pd
 import seaborn as sns
 
-from nnrepro.claims import greater, less
+from nnrepro.catalogue import FIGURE_INFO
+from nnrepro.claims import Claim, greater, less
 from nnrepro.plotting import figure
+from nnrepro.results import NoData
 
 
 def _last(df, col="step"):
     return df[df[col] == df[col].max()]
 
 
-@figure("E-min-norm")
-def min_norm(res):
-    df = res.table("min_norm")
-    df = df[df.step > 0]
+def _words(fig_id: str) -> tuple[str, float]:
+    """The catalogue's test wording and threshold of a figure's claim."""
+    info = FIGURE_INFO[fig_id]
+    return info.test, info.threshold
+
+
+# ---------------------------------------------------------------- E-min-norm
+def min_norm_claim(df: pd.DataFrame) -> Claim:
+    """E-min-norm: the largest end gap to Y X⁺ + W⁰P_null over init scales. ``df``: the
+    ``min_norm`` rows after step 0."""
+    end = _last(df)
+    test, threshold = _words("E-min-norm")
+    return less("E-min-norm", test, end.err.max(), threshold,
+                note=f"gap at zero init {end[end.init_scale == 0].gap.max():.1e}")
+
+
+def draw_min_norm(df: pd.DataFrame, claim: Claim):
+    """Draws E-min-norm from the tables its claim reads; returns the matplotlib figure."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(df, x="step", y="gap", hue="init_scale", palette="viridis", ax=ax,
                  legend="full")
@@ -27,16 +49,35 @@ def min_norm(res):
            title="GD on overparameterized least squares (N < d)\n"
                  "gap to the pseudoinverse solution; dotted: ‖W⁰ P_null‖")
     ax.legend(title="init scale ‖W⁰‖ ∝", fontsize=8)
-    end = _last(df)
-    err = end.err.max()
-    return fig, less("E-min-norm", "max over init scales of ‖W_T − (Y X⁺ + W⁰P_null)‖ < 1e-6 "
-                     "(zero init ends at Y X⁺; otherwise the gap is the init's null-space part)",
-                     err, 1e-6, note=f"gap at zero init {end[end.init_scale == 0].gap.max():.1e}")
+    return fig
 
 
-@figure("E-ridge")
-def ridge(res):
-    path, eig = res.table("ridge"), res.table("ridge_hessian")
+@figure("E-min-norm")
+def min_norm(res):
+    df = res.table("min_norm")
+    df = df[df.step > 0]
+    claim = min_norm_claim(df)
+    return draw_min_norm(df, claim), claim
+
+
+# ---------------------------------------------------------------- E-ridge
+def ridge_claim(path: pd.DataFrame, eig: pd.DataFrame) -> Claim:
+    """E-ridge: the worst of the relative distance to Y X⁺ at the smallest λ, the miscount of
+    zero eigenvalues at λ = 0 and the largest (λ − μ_min)/λ over λ > 0."""
+    n, d, m = int(eig.n.iloc[0]), int(eig.d.iloc[0]), int(eig.outputs.iloc[0])
+    zero = int((eig[eig.lam == 0].eigenvalue.abs() < 1e-9).sum())
+    short = max(((lam - g.eigenvalue.min()) / lam for lam, g in eig[eig.lam > 0].groupby("lam")))
+    lam0 = path[path.lam == path.lam.min()]
+    value = max(lam0.rel_dist.iloc[0], abs(zero - m * (d - n)), max(short, 0.0))
+    test, threshold = _words("E-ridge")
+    return less("E-ridge", test, value, threshold,
+                note=f"{zero} zero eigenvalues at λ = 0 (outputs·(d − N) = {m * (d - n)}), "
+                     f"relative distance {lam0.rel_dist.iloc[0]:.1e} at the smallest λ = "
+                     f"{lam0.lam.iloc[0]:g}")
+
+
+def draw_ridge(path: pd.DataFrame, eig: pd.DataFrame, claim: Claim):
+    """Draws E-ridge from the tables its claim reads; returns the matplotlib figure."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
     sns.lineplot(path, x="lam", y="rel_dist", marker="o", ax=a)
     a.set(xscale="log", yscale="log", xlabel="λ", ylabel="‖W_λ − Y X⁺‖ / ‖Y X⁺‖",
@@ -48,20 +89,29 @@ def ridge(res):
     b.set_yscale("symlog", linthresh=1e-3)
     b.set_ylim(bottom=-1e-4)
     b.legend(title=None, fontsize=8)
-    n, d, m = int(eig.n.iloc[0]), int(eig.d.iloc[0]), int(eig.outputs.iloc[0])
-    zero = int((eig[eig.lam == 0].eigenvalue.abs() < 1e-9).sum())
-    short = max(((lam - g.eigenvalue.min()) / lam for lam, g in eig[eig.lam > 0].groupby("lam")))
-    lam0 = path[path.lam == path.lam.min()]
-    value = max(lam0.rel_dist.iloc[0], abs(zero - m * (d - n)), max(short, 0.0))
-    return fig, less("E-ridge", f"worst of: relative ‖W_λ − YX⁺‖ at λ = {lam0.lam.iloc[0]:g}; "
-                     f"|#{{|μ| < 1e-9}} at λ = 0 − outputs·(d − N)|; max over λ > 0 of (λ − μ_min)/λ; < 1e-6",
-                     value, 1e-6, note=f"{zero} zero eigenvalues at λ = 0 (outputs·(d − N) = {m * (d - n)}), "
-                     f"relative distance {lam0.rel_dist.iloc[0]:.1e}")
+    return fig
 
 
-@figure("E-perturb")
-def perturb(res):
-    df = res.table("perturb")
+@figure("E-ridge")
+def ridge(res):
+    path, eig = res.table("ridge"), res.table("ridge_hessian")
+    claim = ridge_claim(path, eig)
+    return draw_ridge(path, eig, claim), claim
+
+
+# ---------------------------------------------------------------- E-perturb
+def perturb_claim(df: pd.DataFrame) -> Claim:
+    """E-perturb: the worst of the end-point shift with decay and |shift − ‖δP_null‖| without."""
+    end = _last(df)
+    decay, free = end[end.weight_decay > 0], end[end.weight_decay == 0]
+    back, kept = decay["shift"].max(), (free["shift"] - free.null_part).abs().max()
+    test, threshold = _words("E-perturb")
+    return less("E-perturb", test, max(back, kept), threshold,
+                note=f"shift without decay {free['shift'].min():.2f} or more")
+
+
+def draw_perturb(df: pd.DataFrame, claim: Claim):
+    """Draws E-perturb from the tables its claim reads; returns the matplotlib figure."""
     df = df.assign(setting=df.weight_decay.map(lambda v: f"weight decay λ = {v:g}"))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(df[df["shift"] > 0], x="step", y="shift", hue="setting", units="trial",
@@ -74,19 +124,39 @@ def perturb(res):
            title="GD kicked at mid-run (dashed): the hyperbolic minimum returns,\n"
                  "the degenerate one keeps the kick's null-space part (dotted)")
     ax.legend(title=None)
-    end = _last(df)
-    decay, free = end[end.weight_decay > 0], end[end.weight_decay == 0]
-    back, kept = decay["shift"].max(), (free["shift"] - free.null_part).abs().max()
-    return fig, less("E-perturb", "worst of: end-point shift with decay; |shift − ‖δP_null‖| "
-                     "without decay; < 1e-6", max(back, kept), 1e-6,
-                     note=f"shift without decay {free['shift'].min():.2f} or more")
+    return fig
 
 
-@figure("E-deep-hessian")
-def deep_hessian(res):
-    df = res.table("deep_hessian")
+@figure("E-perturb")
+def perturb(res):
+    df = res.table("perturb")
+    claim = perturb_claim(df)
+    return draw_perturb(df, claim), claim
+
+
+# ---------------------------------------------------------------- E-deep-hessian
+def hessian_ranks(df: pd.DataFrame) -> pd.DataFrame:
+    """The ``deep_hessian`` rows with |μ| and its rank (ascending) within each λ."""
     df = df.assign(abs_eig=df.eigenvalue.abs(), lam_label=df.lam.map(lambda v: f"λ = {v:g}"))
     df["rank"] = df.groupby("lam").abs_eig.rank(method="first")
+    return df
+
+
+def deep_hessian_claim(df: pd.DataFrame) -> Claim:
+    """E-deep-hessian: min μ at λ > 0 over the (P − N)-th smallest |μ| at λ = 0. ``df``: from
+    ``hessian_ranks``."""
+    if not ((df.lam == 0).any() and (df.lam > 0).any()):
+        raise NoData("the Hessian spectrum needs λ = 0 and a λ > 0 (deep_hessian.lambdas)")
+    P, N = int(df.params.iloc[0]), int(df.n.iloc[0])
+    small0 = df[df.lam == 0].abs_eig.sort_values().iloc[P - N - 1]
+    mu_min = df[df.lam > 0].groupby("lam").eigenvalue.min().min()
+    test, threshold = _words("E-deep-hessian")
+    return greater("E-deep-hessian", test, mu_min / small0, threshold,
+                   note=f"(P−N)-th |μ| at λ = 0: {small0:.1e}; min μ at λ > 0: {mu_min:.3g}")
+
+
+def draw_deep_hessian(df: pd.DataFrame, claim: Claim):
+    """Draws E-deep-hessian from the tables its claim reads; returns the matplotlib figure."""
     P, N = int(df.params.iloc[0]), int(df.n.iloc[0])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(df, x="rank", y="abs_eig", hue="lam_label", marker=".", ax=ax)
@@ -94,18 +164,29 @@ def deep_hessian(res):
     ax.set(yscale="log", xlabel="eigenvalue rank (ascending |μ|)", ylabel="|μ| of the loss Hessian",
            title=f"MLP ({P} parameters, N = {N} points) at a square-loss minimum")
     ax.legend(title=None)
-    small0 = df[df.lam == 0].abs_eig.sort_values().iloc[P - N - 1]
-    mu_min = df[df.lam > 0].groupby("lam").eigenvalue.min().min()
-    return fig, greater("E-deep-hessian", "min eigenvalue at λ > 0 / (P − N)-th smallest |μ| at "
-                        "λ = 0 > 1e3 (P − N eigenvalues ~0 at λ = 0; all positive with λ)",
-                        mu_min / small0, 1e3,
-                        note=f"(P−N)-th |μ| at λ = 0: {small0:.1e}; min μ at λ > 0: {mu_min:.3g}")
+    return fig
 
 
-@figure("E-exp-direction")
-def exp_direction(res):
-    df = res.table("exp_direction")
-    df = df[df.step > 0]
+@figure("E-deep-hessian")
+def deep_hessian(res):
+    df = hessian_ranks(res.table("deep_hessian"))
+    claim = deep_hessian_claim(df)
+    return draw_deep_hessian(df, claim), claim
+
+
+# ---------------------------------------------------------------- E-exp-direction
+def exp_direction_claim(df: pd.DataFrame) -> Claim:
+    """E-exp-direction: the largest relative distance of w(T) to the asymptote ŵ log T + w̃."""
+    end = _last(df)
+    rel = (end.asym_dist / end.norm).max()
+    test, threshold = _words("E-exp-direction")
+    return less("E-exp-direction", test, rel, threshold,
+                note=f"angle at T {end.angle.min():.2f}–{end.angle.max():.2f}°, "
+                     f"{end.init.nunique()} inits")
+
+
+def draw_exp_direction(df: pd.DataFrame, claim: Claim):
+    """Draws E-exp-direction from the tables its claim reads; returns the matplotlib figure."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, y, asym, label in ((a, "norm", "asym_norm", "‖w(t)‖"),
                                (b, "angle", "asym_angle", "angle(w(t), ŵ) (degrees)")):
@@ -116,17 +197,34 @@ def exp_direction(res):
         ax.legend(title=None, fontsize=8)
     a.set_title("‖w‖ grows like ‖ŵ‖ log t")
     b.set(yscale="log", title="direction → hard-margin SVM ŵ, from every init")
-    end = _last(df)
-    rel = (end.asym_dist / end.norm).max()
-    return fig, less("E-exp-direction", "max over inits and losses of ‖w(T) − ŵ log T − w̃‖ / ‖w(T)‖ "
-                     "< 0.01 (Soudry's asymptote: ‖w‖ ~ ‖ŵ‖ log t, angle = O(1/log t))", rel, 0.01,
-                     note=f"angle at T {end.angle.min():.2f}–{end.angle.max():.2f}°, "
-                          f"{end.init.nunique()} inits")
+    return fig
 
 
-@figure("E-reg-norm-es")
-def reg_norm_es(res):
-    df = res.table("reg_norm_es")
+@figure("E-exp-direction")
+def exp_direction(res):
+    df = res.table("exp_direction")
+    df = df[df.step > 0]
+    claim = exp_direction_claim(df)
+    return draw_exp_direction(df, claim), claim
+
+
+# ---------------------------------------------------------------- E-reg-norm-es
+def reg_norm_es_claim(df: pd.DataFrame) -> Claim:
+    """E-reg-norm-es: the larger relative distance to GD's asymptote of regularized GD at the
+    smallest λ and of early-stopped GD at the last T."""
+    if not {"regularized", "early-stopped"} <= set(df.method):
+        raise NoData("the claim needs regularized and early-stopped GD rows")
+    ends = [df[df.method == "regularized"].sort_values("param").iloc[0],
+            df[df.method == "early-stopped"].sort_values("param").iloc[-1]]
+    rel = max(e.off_line / e.norm for e in ends)
+    test, threshold = _words("E-reg-norm-es")
+    return less("E-reg-norm-es", test, rel, threshold,
+                note=f"angles {ends[0].angle:.2f}° (λ = {ends[0].param:g}), "
+                     f"{ends[1].angle:.2f}° (T = {ends[1].param:g})")
+
+
+def draw_reg_norm_es(df: pd.DataFrame, claim: Claim):
+    """Draws E-reg-norm-es from the tables its claim reads; returns the matplotlib figure."""
     axis = {"regularized": ("λ (weight decay; right = smaller)", True),
             "early-stopped": ("T (GD steps)", False),
             "normalized": ("ρ (norm of the normalized GD's fixed point)", False)}
@@ -145,21 +243,36 @@ def reg_norm_es(res):
                 ax.invert_xaxis()
         axes[0, col].set_title(f"{m} GD")
     fig.suptitle("Regularized, early-stopped and normalized GD approach the SVM direction")
-    ends = [df[df.method == "regularized"].sort_values("param").iloc[0],
-            df[df.method == "early-stopped"].sort_values("param").iloc[-1]]
-    rel = max(e.off_line / e.norm for e in ends)
-    return fig, less("E-reg-norm-es", "regularized (smallest λ) and early-stopped (last T) GD lie on "
-                     "GD's SVM asymptote ŵ s + w̃: max distance / ‖w‖ < 0.01", rel, 0.01,
-                     note=f"angles {ends[0].angle:.2f}° (λ = {ends[0].param:g}), "
-                          f"{ends[1].angle:.2f}° (T = {ends[1].param:g})")
+    return fig
 
 
-@figure("E-homogeneity")
-def homogeneity(res):
-    df = res.table("homogeneity")
+@figure("E-reg-norm-es")
+def reg_norm_es(res):
+    df = res.table("reg_norm_es")
+    claim = reg_norm_es_claim(df)
+    return draw_reg_norm_es(df, claim), claim
+
+
+# ---------------------------------------------------------------- E-homogeneity
+def euler_sums(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per (depth, point) Σ_k W_k ∂f/∂W_k and K·f; per depth the largest per-layer error
+    |W_k ∂f/∂W_k − f|."""
     s = df.groupby(["depth", "point"]).agg(f=("f", "first"), lhs=("w_grad", "sum")).reset_index()
     s["Kf"] = s.depth * s.f
     err = (df.w_grad - df.f).abs().groupby(df.depth).max().reset_index(name="layer_err")
+    return s, err
+
+
+def homogeneity_claim(s: pd.DataFrame, err: pd.DataFrame) -> Claim:
+    """E-homogeneity: max |Σ W ∂f/∂W − K f| / max |K f| (``s``, ``err`` from ``euler_sums``)."""
+    rel = (s.lhs - s.Kf).abs().max() / s.Kf.abs().max()
+    test, threshold = _words("E-homogeneity")
+    return less("E-homogeneity", test, rel, threshold,
+                note=f"max per-layer error {err.layer_err.max():.1e}")
+
+
+def draw_homogeneity(s: pd.DataFrame, err: pd.DataFrame, claim: Claim):
+    """Draws E-homogeneity from the tables its claim reads; returns the matplotlib figure."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
     sns.scatterplot(s, x="Kf", y="lhs", hue="depth", palette="viridis", ax=a)
     lim = [s.Kf.min(), s.Kf.max()]
@@ -170,6 +283,11 @@ def homogeneity(res):
     sns.barplot(err, x="depth", y="layer_err", ax=b, color="C0")
     b.set(yscale="log", xlabel="depth K", ylabel="max_k,x |W_k ∂f/∂W_k − f|",
           title="per layer, W_k ∂f/∂W_k = f (float64)")
-    rel = (s.lhs - s.Kf).abs().max() / s.Kf.abs().max()
-    return fig, less("E-homogeneity", "max |Σ W ∂f/∂W − K f| / max |K f| < 1e-12 (float64 precision)",
-                     rel, 1e-12, note=f"max per-layer error {err.layer_err.max():.1e}")
+    return fig
+
+
+@figure("E-homogeneity")
+def homogeneity(res):
+    s, err = euler_sums(res.table("homogeneity"))
+    claim = homogeneity_claim(s, err)
+    return draw_homogeneity(s, err, claim), claim

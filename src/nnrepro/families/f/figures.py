@@ -1,5 +1,7 @@
 """Family F figures: dropout (seed 003). Each claim's value is a pure function of the table its
-figure draws."""
+figure draws (``spread_claim``, ``scaling_claim``, ``ae_features_claim``), each drawing a function
+of the same tables and the claim (``draw_*``), and the ``@figure`` function reads the tables and
+calls both. A claim's test wording and threshold are the catalogue's (``FIGURE_INFO[id]``)."""
 from __future__ import annotations
 
 import math
@@ -9,9 +11,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from nnrepro.claims import both, greater, less, reference
+from nnrepro.catalogue import FIGURE_INFO
+from nnrepro.claims import Claim, both, greater, less, reference
 from nnrepro.plotting import figure
-from nnrepro.results import Results
+from nnrepro.results import NoData, Results
 
 ON_DATA, AWAY = 0.1, 1.0      # grid points within 0.1 of a datum are "on the data", ≥ 1.0 "away"
 FILTERS_SHOWN = 64            # encoder filters drawn per autoencoder (an 8 × 8 mosaic)
@@ -19,7 +22,8 @@ FILTERS_SHOWN = 64            # encoder filters drawn per autoencoder (an 8 × 8
 
 # --- F-mc-regression --------------------------------------------------------------------------
 
-SPREAD_FACTOR = 2.0   # "larger away from the data": mean MC std away / on the data > 2 (set before issue 17)
+SPREAD_FACTOR = FIGURE_INFO["F-mc-regression"].threshold   # "larger away from the data": mean MC
+                                                            # std away / on the data > 2 (set before issue 17)
 
 
 def regions(reg: pd.DataFrame, data_x, on: float = ON_DATA, away: float = AWAY) -> pd.Series:
@@ -64,8 +68,7 @@ def spread_claim(regs: pd.DataFrame, data_x):
     in_gap, outside = (greater("F-mc-regression", region, math.nan, SPREAD_FACTOR, units=u[region], min_n=5,
                                diverged=n_div) for region in ("gap", "outside"))
     claim = both(in_gap, outside, note=f"{in_gap.n} nets")
-    claim.test = (f"mean MC std ≥ {AWAY:g} from the data / on the data (≤ {ON_DATA:g}) > {SPREAD_FACTOR:g} "
-                   "in the gap between the data intervals AND outside the data (per net; value: the gap's)")
+    claim.test = FIGURE_INFO["F-mc-regression"].test
     per = lambda v: ", ".join(f"{x:.2f}" for x in v)
     matched = _mean(u["matched"])
     claim.finding = (f"gap {in_gap.value:.2f} [{in_gap.low:.2f}, {in_gap.high:.2f}] ({in_gap.verdict}; per net "
@@ -88,10 +91,12 @@ def _mean(v) -> float:
     return float(np.mean(v)) if v else math.nan
 
 
-@figure("F-mc-regression")
-def f_mc_regression(res: Results):
-    regs, members, data = res.table("regression"), res.table("regression_members"), res.table("regression_data")
-    spec = res.runs[0]["spec"]["regression"]
+def draw_mc_regression(regs: pd.DataFrame, members: pd.DataFrame, data: pd.DataFrame, claim: Claim,
+                       in_gap: Claim, outside: Claim, spec: dict):
+    """Draws F-mc-regression from the tables its claim reads.
+
+    ``in_gap``, ``outside``: the claim's two conditions (``spread_claim``); ``spec``: the
+    run's ``regression`` settings."""
     reg = regs[regs["net"] == 0]
     fig, ax = plt.subplots(figsize=(9, 5))
     for m, d in members.groupby("member"):
@@ -110,19 +115,27 @@ def f_mc_regression(res: Results):
     lo = min(reg["truth"].min(), data["y"].min())
     hi = max(reg["truth"].max(), data["y"].max())
     ax.set_ylim(lo - 0.6 * (hi - lo), hi + 0.6 * (hi - lo))
-    claim, in_gap, outside = spread_claim(regs, data["x"])
     ax.set(xlabel="x", ylabel="y",
            title=f"MC dropout (p = {spec['dropout']:g}, {spec['dropout_kind']}) on 1-D regression with a gap "
                  f"(net 1 of {regs['net'].nunique()})\nMC std away / on the data, mean over nets: in the gap "
                  f"{in_gap.value:.2f}, outside {outside.value:.2f}")
     ax.legend(fontsize=8, loc="upper center", ncol=3)
-    return fig, claim
+    return fig
+
+
+@figure("F-mc-regression")
+def f_mc_regression(res: Results):
+    regs, members, data = res.table("regression"), res.table("regression_members"), res.table("regression_data")
+    claim, in_gap, outside = spread_claim(regs, data["x"])
+    return draw_mc_regression(regs, members, data, claim, in_gap, outside,
+                              res.runs[0]["spec"]["regression"]), claim
 
 
 # --- F-mc-vs-scaling ---------------------------------------------------------------------------
 
 M_LARGE = 50            # Srivastava et al. §7.5, Fig. 11: MC matches weight scaling at k ≈ 50
-MATCH_TOLERANCE = 0.10  # "matches": MC test error ≤ 1.1 × weight scaling's (set before looking)
+MATCH_TOLERANCE = FIGURE_INFO["F-mc-vs-scaling"].threshold  # "matches": MC test error ≤ 1.1 × weight
+                                                            # scaling's (set before looking)
 
 
 def per_net(mc: pd.DataFrame, M: int) -> pd.DataFrame:
@@ -169,17 +182,23 @@ def scaling_claim(mc: pd.DataFrame, M: int):
         f"{kind} error {100 * d['err_mc'].mean():.2f} % vs {100 * d['err_ws'].mean():.2f} %, "
         f"NLL {d['nll_mc'].mean():.4f} vs {d['nll_ws'].mean():.4f}" for kind, d in t.groupby("kind"))
     n_div = int(mc.groupby(["net", "kind"])["diverged"].first().sum())
-    return less("F-mc-vs-scaling", f"worst over kinds of test error(MC, M = {M}) / error(weight scaling) − 1 "
-                f"< {MATCH_TOLERANCE:g} (matches within 10 % or beats; per independently trained net)",
-                math.nan, MATCH_TOLERANCE, f"{mc['net'].nunique()} nets", units=error_excess(mc, M), min_n=5,
+    return less("F-mc-vs-scaling", FIGURE_INFO["F-mc-vs-scaling"].test, math.nan, MATCH_TOLERANCE,
+                f"{mc['net'].nunique()} nets; M = {M}", units=error_excess(mc, M), min_n=5,
                 finding=finding, diverged=n_div)
 
 
-@figure("F-mc-vs-scaling")
-def f_mc_vs_scaling(res: Results):
-    mc = res.table("mc")
+def claim_masks(mc: pd.DataFrame) -> int:
+    """The M the claim is judged at: M_LARGE, or the largest M run if fewer (NoData when every
+    net diverged)."""
+    ok = mc[~mc["diverged"]]
+    if ok.empty:
+        raise NoData("every net diverged: no MC or weight-scaling test error")
+    return int(min(M_LARGE, ok["M"].max()))
+
+
+def draw_mc_vs_scaling(mc: pd.DataFrame, M: int, claim: Claim, dataset: str):
+    """Draws F-mc-vs-scaling from the tables its claim reads; returns the matplotlib figure."""
     ok = mc[~mc["diverged"]].assign(error=lambda d: 100 * (1 - d["acc"]))
-    M = int(min(M_LARGE, ok["M"].max()))
     # per net: the mean over its mask draws (the draws are not units)
     m = ok[ok["method"] == "MC dropout"].groupby(["net", "kind", "M"], as_index=False)[["error", "nll"]].mean()
     ws = ok[ok["method"] == "weight scaling"].groupby(["net", "kind"])[["error", "nll"]].mean()
@@ -204,10 +223,18 @@ def f_mc_vs_scaling(res: Results):
            xlabel="M (dropout masks averaged)", ylabel="error(MC) / error(weight scaling) − 1 (%)",
            title="The claim, per trained net (lines)")
     ax.legend(fontsize=8)
-    p, dataset = mc["p"].iloc[0], res.runs[0]["spec"]["dataset"]
+    p = mc["p"].iloc[0]
     axes[0].set_title(f"Test error on {dataset} (p = {p:g}; band: 95 % CI over nets)", fontsize=10)
     axes[2].set_title("Test NLL (reported beside)", fontsize=10)
-    return fig, scaling_claim(mc, M)
+    return fig
+
+
+@figure("F-mc-vs-scaling")
+def f_mc_vs_scaling(res: Results):
+    mc = res.table("mc")
+    M = claim_masks(mc)
+    claim = scaling_claim(mc, M)
+    return draw_mc_vs_scaling(mc, M, claim, res.runs[0]["spec"]["dataset"]), claim
 
 
 # --- F-ae-features -------------------------------------------------------------------------------
@@ -230,10 +257,23 @@ def mosaic(filters: pd.DataFrame, n: int) -> np.ndarray:
     return out
 
 
-@figure("F-ae-features")
-def f_ae_features(res: Results):
-    filters, features = res.table("filters"), res.table("features")
-    spec = res.runs[0]["spec"]
+def ae_features_claim(features: pd.DataFrame) -> Claim:
+    """F-ae-features: a reference; the mean Hoyer sparsity per p (value: at the largest p) and,
+    in the note, the mean fraction of active hidden units."""
+    sparsity = mean_sparsity(features)
+    active = features.groupby("p")["active_fraction"].mean()
+    what = ("visual (no claim): mean Hoyer sparsity of the encoder filters, "
+            + ", ".join(f"p = {p:g}: {v:.3f}" for p, v in sparsity.items()))
+    claim = reference("F-ae-features", what, sparsity.get(max(sparsity), math.nan))
+    claim.note = "mean fraction of active hidden units on test images: " + ", ".join(
+        f"p = {p:g}: {v:.2f}" for p, v in active.items())
+    return claim
+
+
+def draw_ae_features(filters: pd.DataFrame, features: pd.DataFrame, claim: Claim, spec: dict):
+    """Draws F-ae-features from the tables its claim reads.
+
+    ``spec``: the run's settings (autoencoder width, data set)."""
     sparsity = mean_sparsity(features)
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
     for ax, (p, f) in zip(axes, filters.groupby("p")):
@@ -245,10 +285,11 @@ def f_ae_features(res: Results):
     hidden = spec["autoencoder"]["hidden"]
     fig.suptitle(f"Encoder filters of a one-hidden-layer autoencoder ({hidden} ReLU units) on {spec['dataset']}: "
                  + (f"first {FILTERS_SHOWN} of each" if hidden > FILTERS_SHOWN else "all"))
-    active = features.groupby("p")["active_fraction"].mean()
-    what = ("visual (no claim): mean Hoyer sparsity of the encoder filters, "
-            + ", ".join(f"p = {p:g}: {v:.3f}" for p, v in sparsity.items()))
-    claim = reference("F-ae-features", what, sparsity.get(max(sparsity), math.nan))
-    claim.note = "mean fraction of active hidden units on test images: " + ", ".join(
-        f"p = {p:g}: {v:.2f}" for p, v in active.items())
-    return fig, claim
+    return fig
+
+
+@figure("F-ae-features")
+def f_ae_features(res: Results):
+    filters, features = res.table("filters"), res.table("features")
+    claim = ae_features_claim(features)
+    return draw_ae_features(filters, features, claim, res.runs[0]["spec"]), claim
