@@ -265,6 +265,10 @@ HOSTILE = [  # (family, change as dotted key -> value, what the one-line message
     ("A", {"sampler.temprature": 0.5}, "'temprature' was unexpected"),
     ("B", {"swag.rnk": 5}, "'rnk' was unexpected"),
     ("H", {"model.chanels": [8, "M"]}, "'chanels' was unexpected"),
+    ("B", {"optimizer.lr": float("nan")}, "at 'families.B.optimizer.lr': nan is not a finite number"),
+    ("J", {"optimizer.lr": float("inf")}, "at 'families.J.optimizer.lr': inf is not a finite number"),
+    ("A", {"sampler.temperature": float("-inf")}, "sampler.temperature': -inf is not a finite number"),
+    ("B", {"grid": {"s": {"optimizer.lr": [0.1, float("nan")]}}}, "nan is not a finite number"),
 ]
 
 

@@ -113,6 +113,8 @@ def _validator(schema: dict):
     strict_int = base.TYPE_CHECKER.redefine(
         "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool))
 
+    check_type = base.VALIDATORS["type"]
+
     def properties(validator, props, instance, sch):
         if validator.is_type(instance, "object"):
             for name, sub in props.items():
@@ -120,7 +122,16 @@ def _validator(schema: dict):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from check_properties(validator, props, instance, sch)
 
-    return jsonschema.validators.extend(base, {"properties": properties},
+    # a number is finite unless its schema says `finite: false`: NaN passes every bound
+    # (`exclusiveMinimum: 0` compares false), and .inf trains to nonsense
+    def type_(validator, types, instance, sch):
+        errors = list(check_type(validator, types, instance, sch))
+        yield from errors
+        if not errors and isinstance(instance, float) and not math.isfinite(instance) \
+                and sch.get("finite", True):
+            yield jsonschema.ValidationError(f"{instance} is not a finite number")
+
+    return jsonschema.validators.extend(base, {"properties": properties, "type": type_},
                                         type_checker=strict_int)(schema)
 
 
