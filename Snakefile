@@ -55,4 +55,5 @@ rule all:
         "results/report.md",
         "results/report.html",
         all_figures(),
+        all_runs(),  # a run folder or job marker deleted under up-to-date figures is rebuilt
     default_target: True

@@ -235,6 +235,37 @@ def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
     assert "0 stale path(s) under results for results/config.yaml" in clean.stdout, clean
 
 
+def test_a_deleted_run_folder_is_rebuilt_and_its_figures_redrawn(tmp_path, write_config):
+    """Issue 28: `rm -rf results/runs/J/seed~0` under up-to-date figures used to leave "Nothing
+    to be done". Rule all lists every run folder and job marker, so a plain `snakemake` retrains
+    the missing run and redraws J's figures; so after a forced rerun (`-R`) that failed on a
+    corrupt data file, whose run folder and marker Snakemake had deleted, once the file is fixed."""
+    write_config(tiny_config(J={**tiny("J"), "grid": {"seeds": {"seed": [0]}}}))
+    snakemake(tmp_path)
+    runs, png = tmp_path / "results" / "runs" / "J", tmp_path / "results" / "figures" / "J-lottery.png"
+    first = (runs / "seed~0" / "run.json").read_text()
+    drawn = png.stat().st_mtime_ns
+
+    shutil.rmtree(runs / "seed~0")
+    assert "Nothing to be done" not in snakemake(tmp_path, "--dry-run").stdout
+    snakemake(tmp_path)
+    assert json_load(runs / "seed~0" / "run.json")["status"] == "ok"
+    assert json_load(runs / "seed~0" / "run.json")["spec"] == json_load_text(first)["spec"]
+    assert png.stat().st_mtime_ns > drawn                         # the figures were redrawn
+    assert "Nothing to be done" in snakemake(tmp_path, "--dry-run").stdout
+
+    data = tmp_path / "data" / "processed" / "digits.pt"
+    data.write_bytes(data.read_bytes()[:1000])                     # a corrupt data file
+    (marker,) = runs.glob("jobs/*.json")
+    train = f"train_J_{marker.stem}".replace("-", "_")           # the job's rule (train.smk)
+    assert snakemake(tmp_path, "-R", train, check=False).returncode != 0
+    assert not (runs / "seed~0").exists() and not list(runs.glob("jobs/*.json"))
+    data.unlink()                                                  # fixed as the error says
+    snakemake(tmp_path)
+    assert json_load(runs / "seed~0" / "run.json")["status"] == "ok" and list(runs.glob("jobs/*.json"))
+    assert "Nothing to be done" in snakemake(tmp_path, "--dry-run").stdout
+
+
 def test_code_change_retrains_exactly_that_family(tmp_path, write_config):
     """Code is part of a result's identity: after an edit to family D's experiment module, a
     dry run schedules D's training (and its figures and the report) and nothing of E; an edit
@@ -300,6 +331,11 @@ def trainers_in(workdir):
 def json_load(path):
     import json
     return json.loads(path.read_text())
+
+
+def json_load_text(text):
+    import json
+    return json.loads(text)
 
 
 def test_sigterm_stops_training_at_once_and_the_rerun_resumes(tmp_path, write_config):
