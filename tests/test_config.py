@@ -8,7 +8,12 @@ import pytest
 
 from nnrepro.config import expand_runs, family_runs, jobs, load, merge, run_id, validate
 
-from conftest import REPO, TINY_A, TINY_B, snakemake, tiny_config
+from conftest import REPO, TINY_A, TINY_B, snakemake, tiny, tiny_config
+
+
+def torch_has_cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
 
 
 def _bad(mutate):
@@ -269,6 +274,10 @@ HOSTILE = [  # (family, change as dotted key -> value, what the one-line message
     ("J", {"optimizer.lr": float("inf")}, "at 'families.J.optimizer.lr': inf is not a finite number"),
     ("A", {"sampler.temperature": float("-inf")}, "sampler.temperature': -inf is not a finite number"),
     ("B", {"grid": {"s": {"optimizer.lr": [0.1, float("nan")]}}}, "nan is not a finite number"),
+    ("H", {"model.arch": "cnn"}, "model.channels has 5 max-pools ('M'); digits's 8×8 images allow at most 3"),
+    ("H", {"model.arch": "cnn", "dataset": "mnist", "model.channels": [8, "M"] * 5},
+     "model.channels has 5 max-pools ('M'); mnist's 28×28 images allow at most 4"),
+    ("G", {"width.widths": [4, 100000000]}, "width.widths: width 100000000 × "),
 ]
 
 
@@ -294,6 +303,35 @@ def test_a_hostile_config_starts_no_job(tmp_path, write_config):
     proc = snakemake(tmp_path, check=False)
     assert proc.returncode != 0 and "swa.epochs 1 // swa.cycle_epochs 1" in proc.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_what_a_config_asks_of_this_machine(tmp_path, monkeypatch):
+    """Issue 28: data.mirror must be a directory; device: cuda needs a CUDA device."""
+    import torch
+    from nnrepro.config import machine_errors
+
+    assert machine_errors({"data": {"mirror": str(tmp_path)}, "device": "cuda"}) == []
+    (line,) = machine_errors({"data": {"mirror": "/nonexistent"}})
+    assert line.startswith("  at 'data.mirror': /nonexistent is not a directory"), line
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert machine_errors({"device": "cuda"}) == []                   # only where asked
+    (line,) = machine_errors({"device": "cuda"}, device=True)
+    assert line.startswith("  at 'device': cuda, but torch finds no CUDA device"), line
+    assert machine_errors({"device": "auto"}, device=True) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"data": {"root": "data", "mirror": "/nonexistent"}}, "at 'data.mirror': /nonexistent is not a directory"),
+    pytest.param({"device": "cuda"}, "at 'device': cuda, but torch finds no CUDA device",
+                 marks=pytest.mark.skipif(torch_has_cuda(), reason="this machine has CUDA")),
+])
+def test_a_config_this_machine_cannot_run_starts_no_job(tmp_path, write_config, change, message):
+    write_config({**tiny_config(J=tiny("J")), **change})
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "results" / "runs").exists() and not (tmp_path / "data").exists()
+    assert not (tmp_path / "logs").exists()
 
 
 def test_schema_and_grid_errors_come_together_one_line_per_distinct_error():

@@ -21,7 +21,10 @@ def _setup(threads: int | None = None) -> None:
 def cmd_prepare(a) -> None:
     from nnrepro import data
 
-    data.fetch(a.dataset, Path(a.root) / "raw", a.mirror)
+    try:
+        data.fetch(a.dataset, Path(a.root) / "raw", a.mirror)
+    except data.DataError as e:                  # one line naming the file or data set
+        sys.exit(f"nnrepro prepare: {e}")
     data.preprocess(a.dataset, Path(a.root) / "raw", Path(a.out))
 
 
@@ -119,11 +122,13 @@ def cmd_report(a) -> None:
 
 
 def cmd_validate(a) -> None:
-    from nnrepro.config import load, validate
+    from nnrepro.config import load, machine_errors, validate
 
     try:
         cfg = load(a.config)                       # its errors name the file already
         validate(cfg)
+        if lines := machine_errors(cfg):         # data.mirror a directory
+            raise ValueError("invalid config:\n" + "\n".join(lines))
     except ValueError as e:
         sys.exit(str(e) if str(e).startswith(str(a.config)) else f"{a.config}: {e}")
     print(f"{a.config}: valid")

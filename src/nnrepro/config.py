@@ -173,6 +173,24 @@ def validate(config: dict) -> dict:
 
 
 # ---------------------------------------------------------------- rules across fields
+def machine_errors(config: dict, device: bool = False) -> list[str]:
+    """What a valid config asks of this machine, checked before any job: ``data.mirror`` a
+    directory (relative to the working directory); with ``device``, that ``device: cuda`` finds
+    a CUDA device (torch is imported only then: the Snakefile checks it where jobs run locally)."""
+    lines = []
+    mirror = (config.get("data") or {}).get("mirror")
+    if isinstance(mirror, str) and not Path(mirror).is_dir():
+        lines.append(f"  at 'data.mirror': {mirror} is not a directory (from {Path.cwd()}): "
+                     "a local folder laid out as torchvision's root, or null to download")
+    if device and config.get("device") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            lines.append("  at 'device': cuda, but torch finds no CUDA device on this machine: "
+                         "use device: auto (CUDA when present, else CPU) or cpu")
+    return lines
+
+
 def cross_field_errors(family: str, s: dict) -> list[str]:
     """What one field's schema cannot see: settings that pass alone but leave a figure with
     nothing to draw, or a job that would stop. Checked for every run before any job starts: the
