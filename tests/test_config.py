@@ -239,16 +239,15 @@ def test_per_family_resources_override_train_and_are_checked():
 @pytest.mark.parametrize("keys, value", [(("families", "B", "epochs"), 40), (("runs_per_job",), 2),
                                          (("families", "A", "sampler", "lr"), 0.001)])
 def test_one_dvc_set_value_changes_one_line_of_config_yaml(tmp_path, keys, value):
-    """`dvc exp run -S config.yaml:<key>=<value>` rewrites config.yaml with DVC's YAML dumper:
-    the file is kept in that dumper's form, so exactly one line changes."""
+    """`dvc exp run -S config.yaml:<key>=<value>` rewrites config.yaml through DVC's
+    ``apply_overrides`` (Hydra overrides, then DVC's YAML dumper, which writes every list back
+    as a block list): the file is kept in that form, so exactly one line changes (the real
+    `dvc exp run -S` is tests/test_workflow.py's)."""
     import shutil
-    from dvc.utils.serialize import modify_yaml
+    from dvc.utils.hydra import apply_overrides
     copy = tmp_path / "config.yaml"
     shutil.copy(REPO / "config.yaml", copy)
-    with modify_yaml(copy) as d:
-        for k in keys[:-1]:
-            d = d[k]
-        d[keys[-1]] = value
+    apply_overrides(copy, [f"{'.'.join(keys)}={value}"])
     before, after = (REPO / "config.yaml").read_text().splitlines(), copy.read_text().splitlines()
     assert len(before) == len(after)
     assert [i for i, (a, b) in enumerate(zip(before, after)) if a != b] != []

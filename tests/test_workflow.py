@@ -166,6 +166,36 @@ def test_dvc_as_users_use_it(tmp_path, write_config):
     assert {p.name: p.read_bytes() for p in (clone / "results" / "figures").glob("*.png")} == pulled
 
 
+def test_dvc_exp_run_set_changes_one_line_of_config_yaml(tmp_path):
+    """Issue 28: `dvc exp run -S 'config.yaml:families.I.epochs=20'` rewrites config.yaml with
+    DVC's own dumper (every list it writes back is a block list); config.yaml is kept in that
+    form, so the experiment changes that one line and every comment stays. The stage is trivial
+    (its params are the whole config.yaml, as dvc.yaml's): what is tested is DVC's rewrite."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(REPO / "config.yaml", repo / "config.yaml")
+    (repo / "dvc.yaml").write_text("stages:\n  noop:\n    cmd: python -c pass\n"
+                                   "    params:\n      - config.yaml:\n")
+
+    def sh(*cmd):
+        proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{cmd}: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return proc.stdout
+
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
+    sh("git", "init", "-q")
+    sh(sys.executable, "-m", "dvc", "init", "-q")
+    sh(*git, "add", "-A")
+    sh(*git, "commit", "-qm", "init")
+    before = (repo / "config.yaml").read_text().splitlines()
+    sh(sys.executable, "-m", "dvc", "exp", "run", "-S", "config.yaml:families.I.epochs=20")
+    after = (repo / "config.yaml").read_text().splitlines()
+    assert yaml.safe_load("\n".join(after))["families"]["I"]["epochs"] == 20
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(before) == len(after) and len(changed) == 1, sh("git", "diff", "--stat")
+    assert changed[0][1].strip().startswith("epochs: 20")
+
+
 def test_spaces_and_list_values_reach_the_shell_quoted(tmp_path, write_config):
     """A space in data.root and a grid over model.hidden (one run per job) used to break the
     rules' shell commands (`unrecognized arguments: 32].log`)."""
