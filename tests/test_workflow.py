@@ -265,6 +265,20 @@ def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
     assert "0 stale path(s) under results for results/config.yaml" in clean.stdout, clean
 
 
+def test_the_report_completes_when_every_run_of_a_family_diverges(tmp_path, write_config):
+    """Issue 28: B's only run at Adam lr 1e4 diverges; its figures say so (claims
+    inconclusive) and the report, claims.csv and the dvc plots are written (the B-test-error
+    curve used to raise KeyError on the empty table)."""
+    fam = {**tiny("B"), "optimizer": {"name": "adam", "lr": 1.0e4}, "grid": {"seeds": {"seed": [0]}}}
+    write_config(tiny_config(B=fam))
+    snakemake(tmp_path)
+    results = tmp_path / "results"
+    claims = pd.read_csv(results / "claims.csv")
+    assert set(claims["verdict"]) == {"inconclusive"} and claims["diverged"].max() == 1, claims
+    assert (results / "report.html").exists() and "B-swa" in (results / "report.md").read_text()
+    assert (results / "plots" / "B-test-error.csv").read_text() == "epoch,base_test_error,swa_test_error\n"
+
+
 def test_a_deleted_run_folder_is_rebuilt_and_its_figures_redrawn(tmp_path, write_config):
     """Issue 28: `rm -rf results/runs/J/seed~0` under up-to-date figures used to leave "Nothing
     to be done". Rule all lists every run folder and job marker, so a plain `snakemake` retrains
