@@ -31,7 +31,7 @@ def job_markers(family):
 
 def run_folders(family):
     """Every run folder of the family (each a train job's directory() output)."""
-    return [(f"results/runs/{family}/{r}") for runs in JOBS[family].values() for r in runs]
+    return [f"results/runs/{family}/{r}" for runs in JOBS[family].values() for r in runs]
 
 
 def job_data(family, runs):
