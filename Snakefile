@@ -20,9 +20,8 @@ from nnrepro.workflowlock import WorkflowLock
 # to that file, files are laid over each other in order, then --config values.
 CONFIG_FILES = [str(f) for f in workflow.overwrite_configfiles] or ["config.yaml"]
 try:
-    _resolved = validate(load_all(CONFIG_FILES, workflow.config_settings.config))
-    if _lines := machine_errors(_resolved):  # data.mirror a directory
-        raise ValueError("invalid config:\n" + "\n".join(_lines))
+    # machine: data.mirror must be a directory here, reported with the config's other errors
+    _resolved = validate(load_all(CONFIG_FILES, workflow.config_settings.config), machine=True)
 except ValueError as e:  # one clear message naming the file or key, before any job
     sys.exit(f"nnrepro: {e}")
 config.clear()

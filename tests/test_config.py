@@ -317,6 +317,15 @@ def test_what_a_config_asks_of_this_machine(tmp_path, monkeypatch):
     (line,) = machine_errors({"device": "cuda"}, device=True)
     assert line.startswith("  at 'device': cuda, but torch finds no CUDA device"), line
     assert machine_errors({"device": "auto"}, device=True) == []
+    assert machine_errors({"data": ["not", "a", "mapping"]}) == []      # the schema's error
+    cfg = load(REPO / "config.yaml")
+    cfg["runs_per_job"], cfg["data"]["mirror"] = 0, "/nonexistent"
+    with pytest.raises(ValueError) as e:                   # every error at once, the machine's too
+        validate(copy.deepcopy(cfg), machine=True)
+    lines = str(e.value).splitlines()[1:]
+    assert any("runs_per_job" in line for line in lines) and any("data.mirror" in line for line in lines)
+    cfg["runs_per_job"] = 1
+    validate(cfg)                                          # alone, a config is not checked here
 
 
 @pytest.mark.parametrize("change, message", [

@@ -122,13 +122,11 @@ def cmd_report(a) -> None:
 
 
 def cmd_validate(a) -> None:
-    from nnrepro.config import load, machine_errors, validate
+    from nnrepro.config import load, validate
 
     try:
         cfg = load(a.config)                       # its errors name the file already
-        validate(cfg)
-        if lines := machine_errors(cfg):         # data.mirror a directory
-            raise ValueError("invalid config:\n" + "\n".join(lines))
+        validate(cfg, machine=True)              # data.mirror a directory too
     except ValueError as e:
         sys.exit(str(e) if str(e).startswith(str(a.config)) else f"{a.config}: {e}")
     print(f"{a.config}: valid")

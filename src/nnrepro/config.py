@@ -141,11 +141,12 @@ def _errors(schema: dict, instance, prefix: str = "") -> list[str]:
             for e in errors]
 
 
-def validate(config: dict) -> dict:
+def validate(config: dict, machine: bool = False) -> dict:
     """Fill in the schema's defaults and validate the config, then every run its sweeps expand
     to; raise ValueError naming the offending key (a grid's dotted keys and values are checked
     as the settings they become). ``run`` defaults to every family with a block under
-    ``families``, in catalogue order. Returns the config, defaults filled in."""
+    ``families``, in catalogue order; with ``machine``, what it asks of this machine too
+    (``machine_errors``: data.mirror), in the same message. Returns the config, defaults filled in."""
     from nnrepro.catalogue import FAMILIES
 
     if "run" not in config and isinstance(config.get("families"), dict):
@@ -167,6 +168,8 @@ def validate(config: dict) -> dict:
                       for e, rids in runs_of.items()]
         except ValueError as e:
             lines += str(e).splitlines()
+    if machine:
+        lines += machine_errors(config)
     if lines:
         raise ValueError("invalid config:\n" + "\n".join(dict.fromkeys(lines)))
     return config
@@ -178,7 +181,8 @@ def machine_errors(config: dict, device: bool = False) -> list[str]:
     directory (relative to the working directory); with ``device``, that ``device: cuda`` finds
     a CUDA device (torch is imported only then: the Snakefile checks it where jobs run locally)."""
     lines = []
-    mirror = (config.get("data") or {}).get("mirror")
+    data = config.get("data")
+    mirror = data.get("mirror") if isinstance(data, dict) else None
     if isinstance(mirror, str) and not Path(mirror).is_dir():
         lines.append(f"  at 'data.mirror': {mirror} is not a directory (from {Path.cwd()}): "
                      "a local folder laid out as torchvision's root, or null to download")
