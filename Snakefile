@@ -11,7 +11,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # works before `pip install -e .` too
 
-from nnrepro.config import load_all, validate
+from nnrepro.config import load_all, machine_errors, validate
 from nnrepro.workflowlock import WorkflowLock
 
 
@@ -20,7 +20,8 @@ from nnrepro.workflowlock import WorkflowLock
 # to that file, files are laid over each other in order, then --config values.
 CONFIG_FILES = [str(f) for f in workflow.overwrite_configfiles] or ["config.yaml"]
 try:
-    _resolved = validate(load_all(CONFIG_FILES, workflow.config_settings.config))
+    # machine: data.mirror must be a directory here, reported with the config's other errors
+    _resolved = validate(load_all(CONFIG_FILES, workflow.config_settings.config), machine=True)
 except ValueError as e:  # one clear message naming the file or key, before any job
     sys.exit(f"nnrepro: {e}")
 config.clear()
@@ -35,6 +36,9 @@ if workflow.is_main_process:
 
 
 onstart:
+    # device: cuda needs a CUDA device where jobs run: here, unless an executor sends them away
+    if workflow.local_exec and (_lines := machine_errors(config, device=True)):
+        sys.exit("nnrepro: invalid config:\n" + "\n".join(_lines))
     WORKFLOW_LOCK.acquire_or_exit()
     WORKFLOW_LOCK.stop_trainers_on_signals()  # SIGTERM/SIGINT: trainers stop at once, resumable
     # the resolved config these results are made with: `nnrepro list` / `clean` act on it
@@ -55,4 +59,5 @@ rule all:
         "results/report.md",
         "results/report.html",
         all_figures(),
+        all_runs(),  # a run folder or job marker deleted under up-to-date figures is rebuilt
     default_target: True

@@ -158,6 +158,29 @@ def test_dvc_plots_come_from_the_families_hooks(tmp_path):
     assert curve["swa_test_error"].iloc[0] == pytest.approx(40.0) and math.isnan(curve["swa_test_error"].iloc[1])
 
 
+def test_dvc_plots_and_report_tables_of_a_family_whose_runs_all_diverged(tmp_path):
+    """Issue 28: B's only run diverged, so its epochs table has no ok row: the plot keeps its
+    header (no KeyError) and the report's ensemble table is skipped; so is a hook raising NoData."""
+    from nnrepro.plotting import PLOTS, plot
+    from nnrepro.report import ensemble_means, write_plots
+    from nnrepro.results import NoData
+
+    (tmp_path / "tables" / "B").mkdir(parents=True)
+    pd.DataFrame({"epoch": [1, 1], "model": ["base", "swa"], "err": [float("nan")] * 2,
+                  "status": ["diverged"] * 2}).to_parquet(tmp_path / "tables" / "B" / "epochs.parquet")
+
+    @plot("Z-no-data.csv", ["x", "y"])
+    def _raises(tables):
+        raise NoData("nothing")
+    try:
+        assert write_plots(tmp_path, tmp_path / "plots") == []
+    finally:
+        del PLOTS["Z-no-data.csv"]
+    assert (tmp_path / "plots" / "B-test-error.csv").read_text() == "epoch,base_test_error,swa_test_error\n"
+    assert (tmp_path / "plots" / "Z-no-data.csv").read_text() == "x,y\n"
+    assert ensemble_means(pd.DataFrame()).empty
+
+
 def test_fisher_interval_stays_within_minus_one_and_one():
     from nnrepro.claims import fisher_interval, mean_interval
     rhos = [0.99, 0.6, 0.95]

@@ -8,7 +8,12 @@ import pytest
 
 from nnrepro.config import expand_runs, family_runs, jobs, load, merge, run_id, validate
 
-from conftest import REPO, TINY_A, TINY_B, snakemake, tiny_config
+from conftest import REPO, TINY_A, TINY_B, snakemake, tiny, tiny_config
+
+
+def torch_has_cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
 
 
 def _bad(mutate):
@@ -234,16 +239,15 @@ def test_per_family_resources_override_train_and_are_checked():
 @pytest.mark.parametrize("keys, value", [(("families", "B", "epochs"), 40), (("runs_per_job",), 2),
                                          (("families", "A", "sampler", "lr"), 0.001)])
 def test_one_dvc_set_value_changes_one_line_of_config_yaml(tmp_path, keys, value):
-    """`dvc exp run -S config.yaml:<key>=<value>` rewrites config.yaml with DVC's YAML dumper:
-    the file is kept in that dumper's form, so exactly one line changes."""
+    """`dvc exp run -S config.yaml:<key>=<value>` rewrites config.yaml through DVC's
+    ``apply_overrides`` (Hydra overrides, then DVC's YAML dumper, which writes every list back
+    as a block list): the file is kept in that form, so exactly one line changes (the real
+    `dvc exp run -S` is tests/test_workflow.py's)."""
     import shutil
-    from dvc.utils.serialize import modify_yaml
+    from dvc.utils.hydra import apply_overrides
     copy = tmp_path / "config.yaml"
     shutil.copy(REPO / "config.yaml", copy)
-    with modify_yaml(copy) as d:
-        for k in keys[:-1]:
-            d = d[k]
-        d[keys[-1]] = value
+    apply_overrides(copy, [f"{'.'.join(keys)}={value}"])
     before, after = (REPO / "config.yaml").read_text().splitlines(), copy.read_text().splitlines()
     assert len(before) == len(after)
     assert [i for i, (a, b) in enumerate(zip(before, after)) if a != b] != []
@@ -265,6 +269,14 @@ HOSTILE = [  # (family, change as dotted key -> value, what the one-line message
     ("A", {"sampler.temprature": 0.5}, "'temprature' was unexpected"),
     ("B", {"swag.rnk": 5}, "'rnk' was unexpected"),
     ("H", {"model.chanels": [8, "M"]}, "'chanels' was unexpected"),
+    ("B", {"optimizer.lr": float("nan")}, "at 'families.B.optimizer.lr': nan is not a finite number"),
+    ("J", {"optimizer.lr": float("inf")}, "at 'families.J.optimizer.lr': inf is not a finite number"),
+    ("A", {"sampler.temperature": float("-inf")}, "sampler.temperature': -inf is not a finite number"),
+    ("B", {"grid": {"s": {"optimizer.lr": [0.1, float("nan")]}}}, "nan is not a finite number"),
+    ("H", {"model.arch": "cnn"}, "model.channels has 5 max-pools ('M'); digits's 8×8 images allow at most 3"),
+    ("H", {"model.arch": "cnn", "dataset": "mnist", "model.channels": [8, "M"] * 5},
+     "model.channels has 5 max-pools ('M'); mnist's 28×28 images allow at most 4"),
+    ("G", {"width.widths": [4, 100000000]}, "width.widths: width 100000000 × "),
 ]
 
 
@@ -290,6 +302,44 @@ def test_a_hostile_config_starts_no_job(tmp_path, write_config):
     proc = snakemake(tmp_path, check=False)
     assert proc.returncode != 0 and "swa.epochs 1 // swa.cycle_epochs 1" in proc.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_what_a_config_asks_of_this_machine(tmp_path, monkeypatch):
+    """Issue 28: data.mirror must be a directory; device: cuda needs a CUDA device."""
+    import torch
+    from nnrepro.config import machine_errors
+
+    assert machine_errors({"data": {"mirror": str(tmp_path)}, "device": "cuda"}) == []
+    (line,) = machine_errors({"data": {"mirror": "/nonexistent"}})
+    assert line.startswith("  at 'data.mirror': /nonexistent is not a directory"), line
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert machine_errors({"device": "cuda"}) == []                   # only where asked
+    (line,) = machine_errors({"device": "cuda"}, device=True)
+    assert line.startswith("  at 'device': cuda, but torch finds no CUDA device"), line
+    assert machine_errors({"device": "auto"}, device=True) == []
+    assert machine_errors({"data": ["not", "a", "mapping"]}) == []      # the schema's error
+    cfg = load(REPO / "config.yaml")
+    cfg["runs_per_job"], cfg["data"]["mirror"] = 0, "/nonexistent"
+    with pytest.raises(ValueError) as e:                   # every error at once, the machine's too
+        validate(copy.deepcopy(cfg), machine=True)
+    lines = str(e.value).splitlines()[1:]
+    assert any("runs_per_job" in line for line in lines) and any("data.mirror" in line for line in lines)
+    cfg["runs_per_job"] = 1
+    validate(cfg)                                          # alone, a config is not checked here
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"data": {"root": "data", "mirror": "/nonexistent"}}, "at 'data.mirror': /nonexistent is not a directory"),
+    pytest.param({"device": "cuda"}, "at 'device': cuda, but torch finds no CUDA device",
+                 marks=pytest.mark.skipif(torch_has_cuda(), reason="this machine has CUDA")),
+])
+def test_a_config_this_machine_cannot_run_starts_no_job(tmp_path, write_config, change, message):
+    write_config({**tiny_config(J=tiny("J")), **change})
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "results" / "runs").exists() and not (tmp_path / "data").exists()
+    assert not (tmp_path / "logs").exists()
 
 
 def test_schema_and_grid_errors_come_together_one_line_per_distinct_error():

@@ -118,3 +118,24 @@ def test_standardized_pixels_stay_bounded(tmp_path):
     out = preprocess("digits", tmp_path / "raw", tmp_path / "processed" / "digits.pt")
     d = load_processed(out)
     assert d.x_train.abs().max() < 4 and d.x_test.abs().max() < 4
+
+
+def test_a_download_without_network_ends_in_one_line_naming_the_data_set_and_data_mirror(tmp_path, monkeypatch, capsys):
+    """Issue 28: MNIST not on disk and no network used to end `prepare` with torchvision's
+    19-line traceback; now one line names the data set, the host and its failure, and data.mirror."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from nnrepro.cli import main
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(SystemExit) as e:
+        main(["prepare", "--dataset", "mnist", "--root", str(tmp_path), "--out", str(tmp_path / "p" / "mnist.pt")])
+    message = str(e.value.code)
+    assert len(message.splitlines()) == 1, message
+    assert message.startswith("nnrepro prepare: mnist is not under") and "data.mirror" in message
+    assert "ossci-datasets.s3.amazonaws.com" in message and "Name or service not known" in message, message
+    assert not (tmp_path / "p" / "mnist.pt").exists()

@@ -166,6 +166,36 @@ def test_dvc_as_users_use_it(tmp_path, write_config):
     assert {p.name: p.read_bytes() for p in (clone / "results" / "figures").glob("*.png")} == pulled
 
 
+def test_dvc_exp_run_set_changes_one_line_of_config_yaml(tmp_path):
+    """Issue 28: `dvc exp run -S 'config.yaml:families.I.epochs=20'` rewrites config.yaml with
+    DVC's own dumper (every list it writes back is a block list); config.yaml is kept in that
+    form, so the experiment changes that one line and every comment stays. The stage is trivial
+    (its params are the whole config.yaml, as dvc.yaml's): what is tested is DVC's rewrite."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(REPO / "config.yaml", repo / "config.yaml")
+    (repo / "dvc.yaml").write_text("stages:\n  noop:\n    cmd: python -c pass\n"
+                                   "    params:\n      - config.yaml:\n")
+
+    def sh(*cmd):
+        proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{cmd}: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return proc.stdout
+
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
+    sh("git", "init", "-q")
+    sh(sys.executable, "-m", "dvc", "init", "-q")
+    sh(*git, "add", "-A")
+    sh(*git, "commit", "-qm", "init")
+    before = (repo / "config.yaml").read_text().splitlines()
+    sh(sys.executable, "-m", "dvc", "exp", "run", "-S", "config.yaml:families.I.epochs=20")
+    after = (repo / "config.yaml").read_text().splitlines()
+    assert yaml.safe_load("\n".join(after))["families"]["I"]["epochs"] == 20
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(before) == len(after) and len(changed) == 1, sh("git", "diff", "--stat")
+    assert changed[0][1].strip().startswith("epochs: 20")
+
+
 def test_spaces_and_list_values_reach_the_shell_quoted(tmp_path, write_config):
     """A space in data.root and a grid over model.hidden (one run per job) used to break the
     rules' shell commands (`unrecognized arguments: 32].log`)."""
@@ -235,6 +265,51 @@ def test_plain_snakemake_resumes_after_kill_9(tmp_path, write_config):
     assert "0 stale path(s) under results for results/config.yaml" in clean.stdout, clean
 
 
+def test_the_report_completes_when_every_run_of_a_family_diverges(tmp_path, write_config):
+    """Issue 28: B's only run at Adam lr 1e4 diverges; its figures say so (claims
+    inconclusive) and the report, claims.csv and the dvc plots are written (the B-test-error
+    curve used to raise KeyError on the empty table)."""
+    fam = {**tiny("B"), "optimizer": {"name": "adam", "lr": 1.0e4}, "grid": {"seeds": {"seed": [0]}}}
+    write_config(tiny_config(B=fam))
+    snakemake(tmp_path)
+    results = tmp_path / "results"
+    claims = pd.read_csv(results / "claims.csv")
+    assert set(claims["verdict"]) == {"inconclusive"} and claims["diverged"].max() == 1, claims
+    assert (results / "report.html").exists() and "B-swa" in (results / "report.md").read_text()
+    assert (results / "plots" / "B-test-error.csv").read_text() == "epoch,base_test_error,swa_test_error\n"
+
+
+def test_a_deleted_run_folder_is_rebuilt_and_its_figures_redrawn(tmp_path, write_config):
+    """Issue 28: `rm -rf results/runs/J/seed~0` under up-to-date figures used to leave "Nothing
+    to be done". Rule all lists every run folder and job marker, so a plain `snakemake` retrains
+    the missing run and redraws J's figures; so after a forced rerun (`-R`) that failed on a
+    corrupt data file, whose run folder and marker Snakemake had deleted, once the file is fixed."""
+    write_config(tiny_config(J={**tiny("J"), "grid": {"seeds": {"seed": [0]}}}))
+    snakemake(tmp_path)
+    runs, png = tmp_path / "results" / "runs" / "J", tmp_path / "results" / "figures" / "J-lottery.png"
+    first = (runs / "seed~0" / "run.json").read_text()
+    drawn = png.stat().st_mtime_ns
+
+    shutil.rmtree(runs / "seed~0")
+    assert "Nothing to be done" not in snakemake(tmp_path, "--dry-run").stdout
+    snakemake(tmp_path)
+    assert json_load(runs / "seed~0" / "run.json")["status"] == "ok"
+    assert json_load(runs / "seed~0" / "run.json")["spec"] == json_load_text(first)["spec"]
+    assert png.stat().st_mtime_ns > drawn                         # the figures were redrawn
+    assert "Nothing to be done" in snakemake(tmp_path, "--dry-run").stdout
+
+    data = tmp_path / "data" / "processed" / "digits.pt"
+    data.write_bytes(data.read_bytes()[:1000])                     # a corrupt data file
+    (marker,) = runs.glob("jobs/*.json")
+    train = f"train_J_{marker.stem}".replace("-", "_")           # the job's rule (train.smk)
+    assert snakemake(tmp_path, "-R", train, check=False).returncode != 0
+    assert not (runs / "seed~0").exists() and not list(runs.glob("jobs/*.json"))
+    data.unlink()                                                  # fixed as the error says
+    snakemake(tmp_path)
+    assert json_load(runs / "seed~0" / "run.json")["status"] == "ok" and list(runs.glob("jobs/*.json"))
+    assert "Nothing to be done" in snakemake(tmp_path, "--dry-run").stdout
+
+
 def test_code_change_retrains_exactly_that_family(tmp_path, write_config):
     """Code is part of a result's identity: after an edit to family D's experiment module, a
     dry run schedules D's training (and its figures and the report) and nothing of E; an edit
@@ -300,6 +375,11 @@ def trainers_in(workdir):
 def json_load(path):
     import json
     return json.loads(path.read_text())
+
+
+def json_load_text(text):
+    import json
+    return json.loads(text)
 
 
 def test_sigterm_stops_training_at_once_and_the_rerun_resumes(tmp_path, write_config):

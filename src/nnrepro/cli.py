@@ -21,7 +21,10 @@ def _setup(threads: int | None = None) -> None:
 def cmd_prepare(a) -> None:
     from nnrepro import data
 
-    data.fetch(a.dataset, Path(a.root) / "raw", a.mirror)
+    try:
+        data.fetch(a.dataset, Path(a.root) / "raw", a.mirror)
+    except data.DataError as e:                  # one line naming the file or data set
+        sys.exit(f"nnrepro prepare: {e}")
     data.preprocess(a.dataset, Path(a.root) / "raw", Path(a.out))
 
 
@@ -123,7 +126,7 @@ def cmd_validate(a) -> None:
 
     try:
         cfg = load(a.config)                       # its errors name the file already
-        validate(cfg)
+        validate(cfg, machine=True)              # data.mirror a directory too
     except ValueError as e:
         sys.exit(str(e) if str(e).startswith(str(a.config)) else f"{a.config}: {e}")
     print(f"{a.config}: valid")

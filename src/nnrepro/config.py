@@ -113,6 +113,8 @@ def _validator(schema: dict):
     strict_int = base.TYPE_CHECKER.redefine(
         "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool))
 
+    check_type = base.VALIDATORS["type"]
+
     def properties(validator, props, instance, sch):
         if validator.is_type(instance, "object"):
             for name, sub in props.items():
@@ -120,7 +122,16 @@ def _validator(schema: dict):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from check_properties(validator, props, instance, sch)
 
-    return jsonschema.validators.extend(base, {"properties": properties},
+    # a number is finite unless its schema says `finite: false`: NaN passes every bound
+    # (`exclusiveMinimum: 0` compares false), and .inf trains to nonsense
+    def type_(validator, types, instance, sch):
+        errors = list(check_type(validator, types, instance, sch))
+        yield from errors
+        if not errors and isinstance(instance, float) and not math.isfinite(instance) \
+                and sch.get("finite", True):
+            yield jsonschema.ValidationError(f"{instance} is not a finite number")
+
+    return jsonschema.validators.extend(base, {"properties": properties, "type": type_},
                                         type_checker=strict_int)(schema)
 
 
@@ -130,11 +141,12 @@ def _errors(schema: dict, instance, prefix: str = "") -> list[str]:
             for e in errors]
 
 
-def validate(config: dict) -> dict:
+def validate(config: dict, machine: bool = False) -> dict:
     """Fill in the schema's defaults and validate the config, then every run its sweeps expand
     to; raise ValueError naming the offending key (a grid's dotted keys and values are checked
     as the settings they become). ``run`` defaults to every family with a block under
-    ``families``, in catalogue order. Returns the config, defaults filled in."""
+    ``families``, in catalogue order; with ``machine``, what it asks of this machine too
+    (``machine_errors``: data.mirror), in the same message. Returns the config, defaults filled in."""
     from nnrepro.catalogue import FAMILIES
 
     if "run" not in config and isinstance(config.get("families"), dict):
@@ -156,12 +168,33 @@ def validate(config: dict) -> dict:
                       for e, rids in runs_of.items()]
         except ValueError as e:
             lines += str(e).splitlines()
+    if machine:
+        lines += machine_errors(config)
     if lines:
         raise ValueError("invalid config:\n" + "\n".join(dict.fromkeys(lines)))
     return config
 
 
 # ---------------------------------------------------------------- rules across fields
+def machine_errors(config: dict, device: bool = False) -> list[str]:
+    """What a valid config asks of this machine, checked before any job: ``data.mirror`` a
+    directory (relative to the working directory); with ``device``, that ``device: cuda`` finds
+    a CUDA device (torch is imported only then: the Snakefile checks it where jobs run locally)."""
+    lines = []
+    data = config.get("data")
+    mirror = data.get("mirror") if isinstance(data, dict) else None
+    if isinstance(mirror, str) and not Path(mirror).is_dir():
+        lines.append(f"  at 'data.mirror': {mirror} is not a directory (from {Path.cwd()}): "
+                     "a local folder laid out as torchvision's root, or null to download")
+    if device and config.get("device") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            lines.append("  at 'device': cuda, but torch finds no CUDA device on this machine: "
+                         "use device: auto (CUDA when present, else CPU) or cpu")
+    return lines
+
+
 def cross_field_errors(family: str, s: dict) -> list[str]:
     """What one field's schema cannot see: settings that pass alone but leave a figure with
     nothing to draw, or a job that would stop. Checked for every run before any job starts: the

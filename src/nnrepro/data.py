@@ -82,9 +82,37 @@ def fetch(name: str, raw_root: Path, mirror: str | Path | None = None) -> Path:
                 shutil.copyfile(src, dst)
             log.info("%s: %s verified (md5 %s)", name, rel, md5sum)
     cls = _torchvision_class(name)
-    for train in (True, False):  # download=True: md5-verified download, or reuse + extract
-        cls(str(raw_root), train=train, download=True)
+    try:
+        for train in (True, False):  # download=True: md5-verified download, or reuse + extract
+            cls(str(raw_root), train=train, download=True)
+    except (OSError, RuntimeError) as e:   # URLError is an OSError; MNIST wraps it in a RuntimeError
+        if mirror is not None or not _is_download_failure(e):
+            raise
+        raise DataError(f"{name} is not under {raw_root} and its download from {_host(cls)} failed "
+                        f"({_reason(e)}): without network, set data.mirror to a local folder laid "
+                        f"out as torchvision's root that holds it") from None
     return raw_root
+
+
+def _host(cls) -> str:
+    from urllib.parse import urlparse
+
+    urls = getattr(cls, "mirrors", None) or [getattr(cls, "url", "")]
+    return ", ".join(dict.fromkeys(urlparse(u).hostname or u for u in urls))
+
+
+def _is_download_failure(e: BaseException) -> bool:
+    from urllib.error import URLError
+
+    return isinstance(e, (URLError, TimeoutError, ConnectionError)) or \
+        (isinstance(e, RuntimeError) and str(e).startswith("Error downloading"))
+
+
+def _reason(e: BaseException) -> str:
+    """The failure in one line: ``<urlopen error [Errno -2] Name or service not known>``."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    urlopen = [line for line in lines if line.startswith("<urlopen error")]
+    return (urlopen or lines or [type(e).__name__])[-1]
 
 
 # ---- parsers of the official formats ------------------------------------------------------

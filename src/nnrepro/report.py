@@ -22,6 +22,7 @@ import pandas as pd
 
 from nnrepro.claims import COLUMNS, VERDICT_COLOR, VERDICTS
 from nnrepro.catalogue import FIGURES, TITLES
+from nnrepro.results import NoData
 
 
 def merge_claims(paths: list[str | Path]) -> pd.DataFrame:
@@ -180,8 +181,8 @@ def write_report(claim_files, claims_out: Path, report_md: Path, figures_dir: Pa
         body.append(f"<h2>{fam}. {html.escape(TITLES[fam])}</h2>"
                     f'<p>Tables: <a href="tables/{fam}/">tables/{fam}/</a></p>')
         ens = figures_dir.parent / "tables" / fam / "ensembles.parquet"
-        if ens.exists():
-            mean = ensemble_means(pd.read_parquet(ens))
+        mean = ensemble_means(pd.read_parquet(ens)) if ens.exists() else None
+        if mean is not None and len(mean):
             md += ["", f"Ensembles (mean over runs; `tables/{fam}/ensembles.parquet`):", "",
                    _markdown_table(mean)]
             body.append(f"<p>Ensembles (mean over runs):</p>{mean.to_html(float_format='%.4g')}")
@@ -249,7 +250,8 @@ def write_metrics(df: pd.DataFrame, results_dir: Path, out: Path) -> dict:
 def write_plots(results_dir: Path, out_dir: Path) -> list[Path]:
     """Curves for `dvc plots` (CSV, one x column, one column per series), each declared by its
     family's figures module with ``@plot``. A family not run gets the header alone, so that every
-    plot dvc.yaml lists exists and `dvc plots show` loads cleanly."""
+    plot dvc.yaml lists exists and `dvc plots show` loads cleanly; so does a family whose runs all
+    diverged (a hook that finds no rows, or raises ``NoData``): the report always completes."""
     from nnrepro.plotting import PLOTS
     from nnrepro.render import figures_module
 
@@ -258,12 +260,15 @@ def write_plots(results_dir: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, (columns, curve) in PLOTS.items():
-        df = curve(results_dir / "tables")
-        if df is None:
+        try:
+            df = curve(results_dir / "tables")
+        except NoData:
+            df = None
+        if df is None or df.empty:               # not run, or no run left to draw (all diverged)
             (out_dir / name).write_text(",".join(columns) + "\n")
-        else:
+        else:                                    # a series no run has (no SWA model) stays empty
             written.append(out_dir / name)
-            df[columns].to_csv(written[-1], index=False)
+            df.reindex(columns=columns).to_csv(written[-1], index=False)
     return written
 
 
@@ -288,6 +293,8 @@ def verdict_table(results_dir: Path) -> str:
 def ensemble_means(ens: pd.DataFrame) -> pd.DataFrame:
     """A family's ensembles table, mean over runs, one row per method in the order written."""
     cols = [c for c in ("acc", "nll", "ece", "brier") if c in ens]
+    if "method" not in ens or not cols:          # no run wrote one (every run diverged)
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="method"))
     return ens.groupby("method")[cols].mean().reindex(list(dict.fromkeys(ens["method"])))
 
 

@@ -5,6 +5,9 @@ starts (``nnrepro.config.cross_field_errors``). Light: no torch."""
 from __future__ import annotations
 
 TRAIN_SIZE = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
+IMAGE_SIDE = {"digits": 8, "mnist": 28, "fashion_mnist": 28, "cifar10": 32}     # square images
+INPUTS = {"digits": 64, "mnist": 784, "fashion_mnist": 784, "cifar10": 3072}     # pixels × channels
+CLASSES = 10                                                                     # every data set
 
 
 def batch_fits(s: dict) -> list[str]:

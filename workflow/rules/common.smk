@@ -29,6 +29,11 @@ def job_markers(family):
     return [f"results/runs/{family}/jobs/{job}.json" for job in JOBS[family]]
 
 
+def run_folders(family):
+    """Every run folder of the family (each a train job's directory() output)."""
+    return [f"results/runs/{family}/{r}" for runs in JOBS[family].values() for r in runs]
+
+
 def job_data(family, runs):
     """The job's processed data sets; ancient(): `dvc checkout` rewrites mtimes, which must not retrain."""
     specs = [RUNS[family][r] for r in runs]
@@ -38,6 +43,12 @@ def job_data(family, runs):
 def train_resources(family):
     """The family's training jobs' resources (no GPU where the catalogue says CPU-only)."""
     return config_train_resources(config, family)
+
+
+def all_runs():
+    """Every job marker and run folder: inputs of rule all, so that one deleted under
+    up-to-date figures is rebuilt (Snakemake checks a missing file only where a job needs it)."""
+    return [f for family in FAMILIES for f in job_markers(family) + run_folders(family)]
 
 
 def all_figures():

@@ -5,7 +5,10 @@ for _family in FAMILIES:
         name:
             f"figures_{_family}"
         input:
-            job_markers(_family),
+            markers=job_markers(_family),
+            # the run folders these figures read (only their existence counts: the markers
+            # carry each job's changes); rule all lists them too, so a deleted one is rebuilt
+            runs=[ancient(r) for r in run_folders(_family)],
         output:
             figures=[
                 report(f"results/figures/{fid}.png", caption="../report/figure.rst", category=_family)
@@ -29,4 +32,4 @@ for _family in FAMILIES:
         shell:
             "python -m nnrepro figures --family {params.family} --profile {params.profile} "
             "--out-dir results/figures --tables-dir {output.tables} --claims {output.claims} "
-            "{input:q} 2> {log:q}"
+            "{input.markers:q} 2> {log:q}"

@@ -2,7 +2,26 @@
 leave a figure with nothing to draw or stop a job; checked for every run before any job starts."""
 from __future__ import annotations
 
+from nnrepro.rules import CLASSES, INPUTS
+
+WEIGHT_LIMIT = 4 * 2**30    # bytes of float32 weights the width sweep may stack for one width
+
 
 def errors(s: dict) -> list[str]:
     """One line per broken rule of the run's settings ``s`` (defaults filled in)."""
-    return []
+    return widths_fit(s)
+
+
+def widths_fit(s: dict) -> list[str]:
+    """All ``trials`` nets of one width train as one stacked model d → H → 10: its float32
+    weights, trials × (d·H + H + 10·H + 10) × 4 bytes, must stay under WEIGHT_LIMIT (4 GiB;
+    gradients and optimizer state come on top)."""
+    if "width" not in s["parts"] or s.get("dataset") not in INPUTS:
+        return []
+    w, d = s["width"], INPUTS[s["dataset"]]
+    widest = max(w["widths"])
+    nbytes = 4 * w["trials"] * (d * widest + widest + CLASSES * widest + CLASSES)
+    if nbytes <= WEIGHT_LIMIT:
+        return []
+    return [f"width.widths: width {widest} × {w['trials']} trials on {s['dataset']} is "
+            f"{nbytes / 1e9:.1f} GB of float32 weights, above the {WEIGHT_LIMIT / 2**30:.0f} GiB limit"]
