@@ -17,7 +17,8 @@ RUNS = {f: family_runs(config, f, code=CODE[f]) for f in FAMILIES}
 # family -> job id (sweep and hash of its runs) -> run ids: a changed run changes only its job
 JOBS = {f: jobs(RUNS[f], config["families"][f].get("grid"), config["runs_per_job"]) for f in FAMILIES}
 DATA = config["data"]["root"]
-DATASETS = sorted({s["dataset"] for f in FAMILIES for s in RUNS[f].values() if "dataset" in s})
+DATASETS = sorted({r.settings["dataset"] for f in FAMILIES for r in RUNS[f].values()
+                   if "dataset" in r.settings})
 RES = config["resources"]
 
 
