@@ -380,10 +380,22 @@ def _same_run_id(rid: str, first: dict, sweep: str, point: dict) -> str:
 def family_runs(config: dict, family: str, code: str | None = None) -> dict[str, Run]:
     """The family's runs (``Run``: settings validated against the family's schema with its
     defaults filled in, sweep, point, and ``code``, the version of the family's code); all bad
-    grid points are reported, each with its key path."""
+    grid points are reported, each with its key path. A family block is validated once per
+    process (``validate`` and the Snakefile share the frozen runs)."""
+    block = config["families"][family]
+    key = (family, json.dumps(block, sort_keys=True, default=repr))
+    if key not in _RUNS:
+        _RUNS[key] = _family_runs(family, block)
+    return {rid: Run(family, rid, r.settings, r.sweep, r.point, code) for rid, r in _RUNS[key].items()}
+
+
+_RUNS: dict[tuple[str, str], dict[str, Run]] = {}     # (family, its block) -> its runs, frozen
+
+
+def _family_runs(family: str, block: dict) -> dict[str, Run]:
     family_schema = {"$ref": f"#/$defs/family_{family}", "$defs": schema()["$defs"]}
     try:
-        points = grid_points(config["families"][family])
+        points = grid_points(block)
     except ValueError as e:
         raise ValueError(f"  at 'families.{family}.grid': {e}") from None
     points_of: dict[str, list[str]] = {}                         # one line per distinct error
@@ -393,7 +405,7 @@ def family_runs(config: dict, family: str, code: str | None = None) -> dict[str,
         for e in errors:
             points_of.setdefault(e, []).append(rid)
         if not errors:
-            runs[rid] = Run(family, rid, freeze(settings), sweep, freeze(point), code)
+            runs[rid] = Run(family, rid, freeze(settings), sweep, freeze(point))
     if points_of:
         raise ValueError("\n".join(f"{e} (grid point{'s' if len(r) > 1 else ''} {', '.join(r[:3])}"
                                    f"{f' and {len(r) - 3} more' if len(r) > 3 else ''})"
