@@ -301,7 +301,7 @@ class Stages:
     after a kill, finished stages return their kept results without training, and the stage that
     was running resumes from its last epoch. Names must be unique within the run::
 
-        stages = Stages(Checkpoint(out.checkpoint, spec))
+        stages = Stages(Checkpoint(out.checkpoint, spec))      # an experiment: ctx.stages()
         rows = [stages(f"net {k}", lambda ckpt: train_net(k, ckpt)) for k in range(nets)]
     """
 
