@@ -106,7 +106,11 @@ def test_validation_fills_the_schema_defaults_into_config_and_runs():
     assert b["landscape"]["max_distance"] == 1.0 and b["swa"]["min_lr_ratio"] == 0.05
     assert cfg["runs_per_job"] == 1 and cfg["resources"]["train"]["gpu"] == 0
     run = family_runs(cfg, "B")["seed~1"]
-    assert run["seed"] == 1 and run["swag"]["rank"] == 3 and run["sweep"] == "seeds"
+    assert run.settings["seed"] == 1 and run.settings["swag"]["rank"] == 3 and run.sweep == "seeds"
+    assert run.point == {"seed": 1} and "sweep" not in run.settings      # metadata beside settings
+    assert run.spec == {**run.settings, "sweep": "seeds", "point": {"seed": 1}}   # run.json's spec
+    with pytest.raises(TypeError, match="read-only"):
+        run.settings["swag"]["rank"] = 4                     # filled and checked once: frozen
 
 
 def test_paper_configs_extend_the_quick_profile():
@@ -177,15 +181,17 @@ def test_stale_results_are_found_and_current_ones_kept(tmp_path):
     job = next(iter(jobs(family_runs(cfg, "B"), cfg["families"]["B"]["grid"], 1)))
     r = tmp_path / "results"
     current = [r / "runs/B/seed~0/run.json", r / f"runs/B/jobs/{job}.json", r / "figures/B-swa.png",
-               r / "tables/B/epochs.parquet", r / "claims/B.csv"]
+               r / "tables/B/epochs.parquet", r / "claims/B.csv", r / f"params/B/{job}.json"]
     old = [r / "runs/B/seed~1/run.json", r / "runs/B/jobs/seeds-00000000.json",
-           r / "figures/A-gamma.png", r / "tables/A/epochs.parquet", r / "runs/A/x~1/run.json"]
+           r / "figures/A-gamma.png", r / "tables/A/epochs.parquet", r / "runs/A/x~1/run.json",
+           r / "params/B/seeds-00000000.json", r / "params/A/gamma-00000000.json"]
     for p in current + old:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("x")
     found = stale(cfg, r)
     assert set(found) == {r / "runs/B/seed~1", r / "runs/B/jobs/seeds-00000000.json",
-                          r / "figures/A-gamma.png", r / "tables/A", r / "runs/A/x~1"}
+                          r / "figures/A-gamma.png", r / "tables/A", r / "runs/A/x~1",
+                          r / "params/B/seeds-00000000.json", r / "params/A/gamma-00000000.json"}
 
 
 @pytest.mark.parametrize("files, message", [
@@ -409,11 +415,11 @@ def test_shared_defs_keep_each_familys_defaults():
     a = fill("family_A", {"dataset": "digits", "epochs": 4, "batch_size": 8, "sampler": {"lr": 0.1}})
     assert a["sampler"]["temperature"] == 1.0 and a["sampler"]["gamma"] == 1.0
     cfg = validate(load(REPO / "config.yaml"))
-    b, l = (next(iter(family_runs(cfg, f).values())) for f in "BL")
+    b, l = (next(iter(family_runs(cfg, f).values())).settings for f in "BL")
     assert "temperature" not in l["sghmc"]["sampler"]               # L's chains set their own T
     assert l["sghmc"]["sampler"]["gamma"] == 1.0                   # the shared sampler's defaults
     assert b["swag"]["ci_images"] == 6 and "ci_images" not in l["swag"]
-    h = next(iter(family_runs(tiny_config(H={}), "H").values()))
+    h = next(iter(family_runs(tiny_config(H={}), "H").values())).settings
     assert h["model"]["channels"][:2] == [64, "M"] and h["model"]["init"] == "lecun"
 
 

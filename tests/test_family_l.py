@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nnrepro import config
-from nnrepro.runner import full_settings
+from nnrepro.runner import context
 from nnrepro.families.l import experiment as l
 from nnrepro.render import render
 from nnrepro.claims import less
@@ -25,15 +25,15 @@ RESUME_POINT = {}
 
 
 def _spec(**over):
-    """tests/tiny.yaml's L block as one run (no grid), ``over`` laid over it."""
+    """tests/tiny.yaml's L block as one run (no grid), ``over`` laid over it: its settings."""
     spec = next(iter(config.expand_runs({**tiny("L"), "grid": {}, **over}).values()))
-    return full_settings("L", spec)
+    return config.Run.from_spec("L", "r", spec).settings
 
 
 def test_every_method_gives_probabilities_and_one_member_is_the_single_run(env, tmp_path):
-    s = _spec(ensemble={"members": 1})
-    ds = env.dataset("digits")
-    st, status = l.train(s, ds, RunDir(tmp_path / "r", "L", "r", s), "cpu")
+    ctx = context("L", "r", _spec(ensemble={"members": 1}), tmp_path / "r", env)
+    s, ds = ctx.settings, env.dataset("digits")
+    st, status = l.train(ctx, ds)
     assert status == "ok"
     preds = l.predictions(st, s, ds, "cpu")
     assert set(preds) == {"single run", "deep ensemble", "SWA", "SWAG-diagonal", "SWAG-low-rank",

@@ -12,12 +12,18 @@ import pytest
 import torch
 
 from nnrepro import runner
+from nnrepro.config import Run, write_job
 from nnrepro.render import render
 from nnrepro.results import Results
 
 from nnrepro.training import Checkpoint
 
 from conftest import REPO, TINY_B
+
+
+def job_file(path, spec, run_id="seed~0"):
+    """A training job's params file holding one run of family B (what the train rule passes)."""
+    return str(write_job(path, [Run.make("B", run_id, spec)]))
 
 
 def _run(spec, out, processed):
@@ -41,9 +47,8 @@ def test_same_seed_same_numbers(tmp_path, processed):
 def test_resume_after_kill_gives_the_same_numbers(tmp_path, processed):
     spec = {**TINY_B, "model": {"hidden": [256, 128]}, "batch_size": 16, "epochs": 60,
             "swa": {**TINY_B["swa"], "epochs": 10}, "seed": 0}
-    cmd = [sys.executable, "-m", "nnrepro", "train", "--family", "B",
-           "--specs", json.dumps({"seed~0": spec}), "--processed-dir", str(processed),
-           "--device", "cpu", "--threads", "1"]
+    cmd = [sys.executable, "-m", "nnrepro", "train", "--job", job_file(tmp_path / "job.json", spec),
+           "--processed-dir", str(processed), "--device", "cpu", "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     killed = tmp_path / "killed" / "seed~0"
     proc = subprocess.Popen(cmd + ["--runs-dir", str(killed.parent)], env=env, stderr=subprocess.DEVNULL)
@@ -157,8 +162,8 @@ def test_trainer_stops_when_the_workflow_is_gone(tmp_path, processed):
     workflow = subprocess.Popen(["sleep", "300"])
     spec = {**TINY_B, "model": {"hidden": [256, 128]}, "batch_size": 16, "epochs": 200, "seed": 0}
     trainer = subprocess.Popen(
-        [sys.executable, "-m", "nnrepro", "train", "--family", "B", "--specs",
-         json.dumps({"seed~0": spec}), "--runs-dir", str(tmp_path), "--processed-dir",
+        [sys.executable, "-m", "nnrepro", "train", "--job", job_file(tmp_path / "job.json", spec),
+         "--runs-dir", str(tmp_path), "--processed-dir",
          str(processed), "--device", "cpu", "--threads", "1", "--parent-pid", str(workflow.pid)],
         env={**os.environ, "PYTHONPATH": str(REPO / "src")}, stderr=subprocess.PIPE, text=True)
     time.sleep(8)

@@ -56,35 +56,38 @@ def exit_with_parent(pid: int, every_s: float = 2.0, stop_file: str | None = Non
 
 
 def cmd_train(a) -> None:
-    """Run each (run id, settings) in turn; a run already finished with the same settings is
-    kept, so a job interrupted between runs picks up where it stopped (its finished runs' files
-    are hard-linked beside their folders until the job ends: Snakemake deletes the folders)."""
+    """Run each run of the job's params file in turn; a run already finished with the same
+    settings (and code) is kept, so a job interrupted between runs picks up where it stopped (its
+    finished runs' files are hard-linked beside their folders until the job ends: Snakemake
+    deletes the folders)."""
     import shutil
 
     from nnrepro import runner
+    from nnrepro.config import read_job
     from nnrepro.results import finished_copy, keep_finished, restore_finished, write_json
 
     if a.parent_pid:
         exit_with_parent(a.parent_pid, stop_file=a.stop_file)
     env = runner.Env(device=a.device, processed_dir=Path(a.processed_dir),
                      max_loss_ratio=a.max_loss_ratio)
+    runs = read_job(a.job)
     status = {}
-    for run_id, spec in json.loads(a.specs).items():
-        out = Path(a.runs_dir) / run_id
+    for run in runs:
+        out = Path(a.runs_dir) / run.id
         done = out / "run.json"
         if restore_finished(out):
-            logging.info("run %s: restored from the killed job that finished it", run_id)
-        if done.exists() and json.loads(done.read_text()).get("spec") == runner.full_settings(a.family, spec):
-            logging.info("run %s: already done with these settings", run_id)
+            logging.info("run %s: restored from the killed job that finished it", run.id)
+        if done.exists() and json.loads(done.read_text()).get("spec") == run.spec:
+            logging.info("run %s: already done with these settings", run.id)
         else:
-            runner.run(a.family, run_id, spec, out, env)
+            runner.run_one(run, out, env)
             keep_finished(out)
-        status[run_id] = json.loads(done.read_text())["status"]
+        status[run.id] = json.loads(done.read_text())["status"]
     if a.marker:
         Path(a.marker).parent.mkdir(parents=True, exist_ok=True)
         # each run.json's digest: a retrained run changes the marker's content, so Snakemake,
         # which compares the checksums of small inputs with those it recorded, redraws the figures
-        write_json(Path(a.marker), {"family": a.family, "runs": status,
+        write_json(Path(a.marker), {"family": runs[0].family if runs else None, "runs": status,
                                     "run_json": {r: sha256((Path(a.runs_dir) / r / "run.json").read_bytes()).hexdigest()
                                                  for r in status}})
     for run_id in status:                              # the job is done: Snakemake keeps its runs
@@ -254,8 +257,8 @@ def main(argv: list[str] | None = None) -> None:
     s.set_defaults(fn=cmd_prepare)
 
     s = sub.add_parser("train", help="run grid points of a family, one after another")
-    s.add_argument("--family", required=True)
-    s.add_argument("--specs", required=True, help='JSON: {"<run id>": {settings}, ...}')
+    s.add_argument("--job", required=True, help="the job's params file (JSON: its family, code "
+                   "version and runs, each with its sweep, grid point and settings; config.write_job)")
     s.add_argument("--runs-dir", required=True, help="the family's folder; each run gets <run id>/")
     s.add_argument("--marker", default=None, help="JSON written at the end: the runs and their status")
     s.add_argument("--processed-dir", default="data/processed")

@@ -23,7 +23,9 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -31,8 +33,8 @@ from pathlib import Path
 import yaml
 
 SCHEMA = Path(str(resources.files("nnrepro") / "config.schema.yaml"))
-RESERVED = ("sweep", "point", "code")   # keys added to a run's settings: its sweep and grid point
-                                         # (expand_runs), the version of its code (the Snakefile)
+RESERVED = ("sweep", "point", "code")   # a run's metadata beside its settings in run.json's spec
+                                         # (Run.spec), never a setting
 
 
 # ---------------------------------------------------------------- loading, `extend`
@@ -161,8 +163,8 @@ def validate(config: dict, machine: bool = False) -> dict:
             continue                   # its block is missing or already wrong as a whole
         try:
             runs_of: dict[str, list[str]] = {}               # one line per error, with its runs
-            for rid, spec in family_runs(config, family).items():
-                for e in cross_field_errors(family, spec):
+            for rid, run in family_runs(config, family).items():
+                for e in cross_field_errors(family, run.settings):
                     runs_of.setdefault(e, []).append(rid)
             lines += [f"  at 'families.{family}': {e} (runs: {', '.join(rids)})"
                       for e, rids in runs_of.items()]
@@ -207,11 +209,120 @@ def cross_field_errors(family: str, s: dict) -> list[str]:
 def fill(definition: str, settings: dict) -> dict:
     """A copy of ``settings`` checked against the schema's ``$defs/<definition>`` (e.g.
     ``family_A``, ``mlp``) with its defaults filled in; ValueError names any bad key."""
-    settings = {k: v for k, v in copy.deepcopy(settings).items() if k not in RESERVED}
+    settings = thaw(settings)
     lines = _errors({"$ref": f"#/$defs/{definition}", "$defs": schema()["$defs"]}, settings)
     if lines:
         raise ValueError(f"invalid {definition} settings:\n" + "\n".join(lines))
     return settings
+
+
+# ---------------------------------------------------------------- a run: frozen settings, metadata
+def _read_only(self, *args, **kwargs):
+    raise TypeError("a run's settings are read-only (filled and validated once): build a changed "
+                    "copy, e.g. {**s, 'seed': 1}")
+
+
+class FrozenDict(dict):
+    """A read-only dict (a ``dict`` still: JSON, ``**``, ``==`` and ``isinstance`` work)."""
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):                       # pickle (torch.save) and copy: frozen again
+        return freeze, (thaw(self),)
+
+
+class FrozenList(list):
+    """A read-only list (a ``list`` still, so tables and ``str`` see the same values)."""
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
+    append = extend = insert = remove = pop = clear = sort = reverse = _read_only
+
+    def __reduce__(self):
+        return freeze, (thaw(self),)
+
+
+def freeze(value):
+    """``value`` with every dict and list in it made read-only (FrozenDict, FrozenList)."""
+    if isinstance(value, dict):
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return FrozenList(freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    """A plain, mutable deep copy of (frozen) settings."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [thaw(v) for v in value]
+    return copy.deepcopy(value)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: its settings (the family's block with the grid point applied, the schema's
+    defaults filled in and checked once, read-only) and, kept apart from them, its metadata: the
+    sweep it belongs to, its grid point (full dotted keys) and the version of its family's code
+    (set by the workflow; None when run by hand)."""
+    family: str
+    id: str
+    settings: FrozenDict
+    sweep: str = "default"
+    point: FrozenDict = field(default_factory=FrozenDict)
+    code: str | None = None
+
+    @classmethod
+    def make(cls, family: str, run_id: str, settings: dict, sweep: str = "default",
+             point: dict | None = None, code: str | None = None) -> Run:
+        """The run, its settings filled in and validated against ``$defs/family_<family>``
+        (ValueError names any bad key)."""
+        return cls(family, run_id, freeze(fill(f"family_{family}", settings)), sweep,
+                   freeze(point or {}), code)
+
+    @classmethod
+    def from_spec(cls, family: str, run_id: str, spec: dict) -> Run:
+        """The run of a spec as ``expand_runs`` or run.json hold it (settings with ``sweep``,
+        ``point`` and ``code`` beside them): the inverse of ``spec``."""
+        settings = {k: v for k, v in spec.items() if k not in RESERVED}
+        return cls.make(family, run_id, settings, spec.get("sweep", "default"), spec.get("point"),
+                        spec.get("code"))
+
+    @property
+    def spec(self) -> dict:
+        """run.json's ``spec``: every setting, with the sweep, grid point and code version beside
+        them (a plain copy). Also the key of the run's checkpoint: a checkpoint left by other
+        settings or other code is not resumed."""
+        meta = {"sweep": self.sweep, "point": thaw(self.point)}
+        return {**thaw(self.settings), **meta, **({} if self.code is None else {"code": self.code})}
+
+
+def job_content(runs: list[Run]) -> dict:
+    """A training job's params file: its family, the version of the family's code, and each run's
+    sweep, grid point and settings (what ``nnrepro train --job`` reads; ``read_job``)."""
+    families, codes = {r.family for r in runs}, {r.code for r in runs}
+    if len(families) != 1 or len(codes) != 1:
+        raise ValueError(f"a job holds runs of one family and one code version, not {families}, {codes}")
+    return {"family": runs[0].family, "code": runs[0].code,
+            "runs": {r.id: {"sweep": r.sweep, "point": r.point, "settings": r.settings} for r in runs}}
+
+
+def write_job(path: str | Path, runs: list[Run]) -> Path:
+    """Write the job's params file (``job_content``) at ``path``, atomically; a file that holds
+    the same already is left alone (its mtime too)."""
+    path = Path(path)
+    text = json.dumps(job_content(runs), indent=1, sort_keys=True) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
+def read_job(path: str | Path) -> list[Run]:
+    """The runs of a job's params file, each one's settings checked and filled (``Run.make``)."""
+    job = json.loads(Path(path).read_text())
+    return [Run.make(job["family"], rid, r["settings"], r["sweep"], r["point"], job["code"])
+            for rid, r in job["runs"].items()]
 
 
 def train_resources(config: dict, family: str) -> dict:
@@ -258,24 +369,32 @@ def get_dotted(d: dict, key: str):
     return d
 
 
-def expand_runs(family_cfg: dict) -> dict[str, dict]:
-    """All runs of one family: run id -> settings, with the run's ``sweep`` name and grid
-    ``point`` (full dotted keys) beside them. A family without a grid is one run, ``default``."""
+def grid_points(family_cfg: dict) -> dict[str, tuple[str, dict, dict]]:
+    """All runs of one family: run id -> (sweep name, grid point with full dotted keys, settings
+    with the point applied). A family without a grid is one run, ``default``."""
     base = {k: v for k, v in family_cfg.items() if k != "grid"}
     sweeps = family_cfg.get("grid") or {"default": {}}
-    runs: dict[str, dict] = {}
+    runs: dict[str, tuple[str, dict, dict]] = {}
     for name, sweep in sweeps.items():
         keys = list(sweep)
         for values in itertools.product(*(sweep[k] for k in keys)):
             point = dict(zip(keys, values))
             rid = run_id(point)
             if rid in runs:
-                raise ValueError(_same_run_id(rid, runs[rid], name, point))
+                raise ValueError(_same_run_id(rid, {"sweep": runs[rid][0], "point": runs[rid][1]},
+                                              name, point))
             spec = copy.deepcopy(base)
             for k, v in point.items():
                 set_dotted(spec, k, v)
-            runs[rid] = {**spec, "sweep": name, "point": point}
+            runs[rid] = (name, point, spec)
     return runs
+
+
+def expand_runs(family_cfg: dict) -> dict[str, dict]:
+    """``grid_points`` as run id -> settings with the run's ``sweep`` name and grid ``point``
+    beside them (the shape of run.json's spec; ``Run.from_spec`` reads it)."""
+    return {rid: {**spec, "sweep": name, "point": point}
+            for rid, (name, point, spec) in grid_points(family_cfg).items()}
 
 
 def _same_run_id(rid: str, first: dict, sweep: str, point: dict) -> str:
@@ -291,20 +410,35 @@ def _same_run_id(rid: str, first: dict, sweep: str, point: dict) -> str:
     return f"run {rid} appears twice: in sweep '{first['sweep']}' and in sweep '{sweep}'"
 
 
-def family_runs(config: dict, family: str) -> dict[str, dict]:
-    """The family's runs, each validated against the family's schema with its defaults filled
-    in; all bad grid points are reported, each with its key path."""
+def family_runs(config: dict, family: str, code: str | None = None) -> dict[str, Run]:
+    """The family's runs (``Run``: settings validated against the family's schema with its
+    defaults filled in, sweep, point, and ``code``, the version of the family's code); all bad
+    grid points are reported, each with its key path. A family block is validated once per
+    process (``validate`` and the Snakefile share the frozen runs)."""
+    block = config["families"][family]
+    key = (family, json.dumps(block, sort_keys=True, default=repr))
+    if key not in _RUNS:
+        _RUNS[key] = _family_runs(family, block)
+    return {rid: Run(family, rid, r.settings, r.sweep, r.point, code) for rid, r in _RUNS[key].items()}
+
+
+_RUNS: dict[tuple[str, str], dict[str, Run]] = {}     # (family, its block) -> its runs, frozen
+
+
+def _family_runs(family: str, block: dict) -> dict[str, Run]:
     family_schema = {"$ref": f"#/$defs/family_{family}", "$defs": schema()["$defs"]}
     try:
-        runs = expand_runs(config["families"][family])
+        points = grid_points(block)
     except ValueError as e:
         raise ValueError(f"  at 'families.{family}.grid': {e}") from None
     points_of: dict[str, list[str]] = {}                         # one line per distinct error
-    for rid, spec in runs.items():
-        settings = {k: v for k, v in spec.items() if k not in RESERVED}
-        for e in _errors(family_schema, settings, f"families.{family}.grid.{spec['sweep']} -> "):
+    runs: dict[str, Run] = {}
+    for rid, (sweep, point, settings) in points.items():
+        errors = _errors(family_schema, settings, f"families.{family}.grid.{sweep} -> ")  # fills defaults
+        for e in errors:
             points_of.setdefault(e, []).append(rid)
-        spec.update(settings)                                    # defaults filled in
+        if not errors:
+            runs[rid] = Run(family, rid, freeze(settings), sweep, freeze(point))
     if points_of:
         raise ValueError("\n".join(f"{e} (grid point{'s' if len(r) > 1 else ''} {', '.join(r[:3])}"
                                    f"{f' and {len(r) - 3} more' if len(r) > 3 else ''})"
@@ -312,7 +446,7 @@ def family_runs(config: dict, family: str) -> dict[str, dict]:
     return runs
 
 
-def jobs(runs: dict[str, dict], sweeps: dict, runs_per_job: int) -> dict[str, list[str]]:
+def jobs(runs: dict[str, Run], sweeps: dict, runs_per_job: int) -> dict[str, list[str]]:
     """Training jobs: job id -> run ids. A job holds the runs of one sweep that share the value
     of its first key, and of as many next keys as it takes to keep at most ``runs_per_job`` runs
     together (the T sweep {T: 6 values, seed: 3} with 8 runs per job: one job of 3 runs per T).
@@ -326,12 +460,13 @@ def jobs(runs: dict[str, dict], sweeps: dict, runs_per_job: int) -> dict[str, li
         fixed = next(p for p in range(min(1, len(keys)), len(keys) + 1)
                      if math.prod(sizes[p:]) <= runs_per_job)
         groups: dict[tuple, list[str]] = {}
-        for rid, spec in runs.items():
-            if spec["sweep"] == name:
-                key = tuple(format_value(spec["point"][k]) for k in keys[:fixed])
+        for rid, run in runs.items():
+            if run.sweep == name:
+                key = tuple(format_value(run.point[k]) for k in keys[:fixed])
                 groups.setdefault(key, []).append(rid)
-        for ids in groups.values():
-            digest = hashlib.sha1(json.dumps({r: runs[r] for r in ids}, sort_keys=True,
-                                             default=str).encode()).hexdigest()[:8]
+        for ids in groups.values():                 # the settings, sweep and point (not the code)
+            digest = hashlib.sha1(json.dumps({r: {**runs[r].settings, "sweep": runs[r].sweep,
+                                                  "point": runs[r].point} for r in ids},
+                                             sort_keys=True, default=str).encode()).hexdigest()[:8]
             out[f"{name}-{digest}"] = ids
     return out

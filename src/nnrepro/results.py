@@ -195,8 +195,9 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 def stale(config: dict, results: str | Path = "results") -> list[Path]:
     """Files and folders under ``results`` that ``config`` (validated) no longer makes: the run
-    folders, job markers, checkpoints and timings of runs no longer in a sweep, and the figures,
-    claims and tables of families no longer run. Downloads and processed data are not here."""
+    folders, job markers and params files, checkpoints and timings of runs no longer in a sweep,
+    and the figures, claims and tables of families no longer run. Downloads and processed data
+    are not here."""
     from nnrepro.config import family_runs, jobs
 
     results = Path(results)
@@ -210,12 +211,13 @@ def stale(config: dict, results: str | Path = "results") -> list[Path]:
                  or p.name.removesuffix(".lock") in runs
                  or p.name.removesuffix(".finished") in runs}     # checkpoints, locks, kept runs
         keep |= {fam / "jobs" / f"{j}.json" for j in job_ids}
+        keep |= {results / "params" / f / f"{j}.json" for j in job_ids}       # their params files
         keep |= {results / "benchmarks" / "train" / f / f"{j}.tsv" for j in job_ids}
         keep |= {results / "tables" / f, results / "claims" / f"{f}.csv",
                  results / "benchmarks" / f"figures_{f}.tsv"}
         keep |= {results / "figures" / f"{fid}.png" for fid in FIGURES[f]}
     found = [*results.glob("runs/*/*"), *results.glob("runs/*/jobs/*"), *results.glob("tables/*"),
-             *results.glob("claims/*"), *results.glob("figures/*"),
+             *results.glob("params/*/*"), *results.glob("claims/*"), *results.glob("figures/*"),
              *results.glob("benchmarks/train/*/*"), *results.glob("benchmarks/figures_*.tsv")]
     return sorted(p for p in found if p not in keep and p.name != "jobs")
 

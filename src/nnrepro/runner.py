@@ -1,10 +1,19 @@
 """The runner: one run of a family, from its settings to its run folder.
 
-``nnrepro/families/<x>/experiment.py`` defines ``run(spec, out, env) -> status``: ``spec`` is
-the run's settings (the family config with the grid point applied, every default filled in from
-the schema), ``out`` a ``RunDir`` to save tidy tables into (``out.save_table``) and whose
-``out.checkpoint`` path ``training.fit`` resumes from, ``env`` gives the device and the
-processed data sets.
+``nnrepro/families/<x>/experiment.py`` defines ``run(ctx) -> Status``; ``ctx`` (a
+``RunContext``) holds what the runner owns, so the experiment states only what differs::
+
+    def run(ctx):
+        s = ctx.settings                       # every setting, defaults filled in, read-only
+        ds = ctx.dataset(s["dataset"])         # on ctx.device
+        state = RunState(model=..., opt=..., gen=generator(s["seed"], ctx.device), rows=[])
+        status = ctx.fit(state, s["epochs"], epoch_fn)     # checkpoint, resume, divergence, progress
+        ctx.save_table("epochs", pd.DataFrame(state.rows))
+        return status
+
+``ctx.fit`` is ``training.fit`` with the run's checkpoint, device, progress label and divergence
+bound; ``ctx.stages()`` the run's ``training.Stages`` (several trainings in one run), whose
+``train(checkpoint)`` functions hand their checkpoint to ``ctx.fit(..., checkpoint=...)``.
 """
 from __future__ import annotations
 
@@ -14,10 +23,12 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Callable
 
 from nnrepro import families
-from nnrepro.config import RESERVED, fill
+from nnrepro.config import Run
 from nnrepro.results import RunDir, Status
 
 log = logging.getLogger("nnrepro")
@@ -45,14 +56,79 @@ class Env:
 
 
 def experiment_module(family: str):
-    """``nnrepro.families.<x>.experiment``, whose ``run(spec, out, env)`` makes one run. Only the
-    family asked for is imported: a broken K leaves A's jobs alone."""
+    """``nnrepro.families.<x>.experiment``, whose ``run(ctx)`` makes one run. Only the family
+    asked for is imported: a broken K leaves A's jobs alone."""
     return families.module(family, "experiment")
 
 
-def full_settings(family: str, spec: dict) -> dict:
-    """The run's settings with the schema's defaults filled in, its sweep and point kept."""
-    return {**fill(f"family_{family}", spec), **{k: spec[k] for k in RESERVED if k in spec}}
+class RunContext:
+    """One run as its experiment sees it: the run's settings, its folder, device, data sets,
+    progress label, divergence bound and checkpoint, and ``fit`` / ``stages`` bound to them."""
+
+    def __init__(self, run: Run, out: RunDir, env: Env):
+        self.run, self.out, self.env = run, out, env
+
+    @property
+    def settings(self):
+        """Every setting of the run (the grid point applied, defaults filled in), read-only."""
+        return self.run.settings
+
+    @cached_property
+    def device(self):
+        return self.env.torch_device
+
+    @property
+    def label(self) -> str:
+        """Names the run in progress lines: ``"<family> <run id>"``."""
+        return f"{self.run.family} {self.run.id}"
+
+    @property
+    def max_loss_ratio(self) -> float | None:
+        """A loss above this × the run's first loss: diverged (None: only a non-finite loss)."""
+        return self.env.max_loss_ratio
+
+    @cached_property
+    def checkpoint(self):
+        """The run's one checkpoint file (beside its folder), keyed by its settings and code."""
+        from nnrepro.training import Checkpoint
+
+        return Checkpoint(self.out.checkpoint, self.run.spec)
+
+    def dataset(self, name: str):
+        """The processed data set ``name`` as standardized tensors on the device."""
+        return self.env.dataset(name)
+
+    def save_table(self, name: str, df) -> None:
+        """Save a tidy table ``<name>.parquet`` in the run folder."""
+        self.out.save_table(name, df)
+
+    @staticmethod
+    def steps_per_epoch(n: int, batch_size: int) -> int:
+        """Minibatches in one pass over ``n`` examples (the last one may be short)."""
+        return -(-n // batch_size)
+
+    def fit(self, state, epochs: int, epoch_fn: Callable, checkpoint=None, what: str = "epoch",
+            desc: str | None = None) -> Status:
+        """``training.fit`` with the run's checkpoint (or a stage's ``checkpoint``), device,
+        divergence bound and progress label (``"<family> <run id> <what>"``, or ``desc``)."""
+        from nnrepro.training import fit
+
+        return Status(fit(state, epochs, self.checkpoint if checkpoint is None else checkpoint,
+                          epoch_fn, self.device, desc=desc or f"{self.label} {what}",
+                          max_loss_ratio=self.max_loss_ratio))
+
+    def stages(self):
+        """The run's ``training.Stages``, under its checkpoint."""
+        from nnrepro.training import Stages
+
+        return Stages(self.checkpoint)
+
+
+def context(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) -> RunContext:
+    """The context of a run given as a spec (``expand_runs``' shape), its folder created: for
+    calling parts of an experiment directly (tests)."""
+    run = Run.from_spec(family, run_id, spec)
+    return RunContext(run, RunDir(Path(out_dir), family, run_id, run.spec), env)
 
 
 class RunLocked(RuntimeError):
@@ -90,23 +166,27 @@ def exclusive(run_dir: Path, wait_s: float = 30.0):
 
 
 def run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) -> None:
-    """One run of a family: its settings are checked against the family's schema (defaults
-    filled in), the family's experiment computes its tables, run.json is written last. The run
+    """One run of a family given as a spec (settings, with ``sweep``, ``point``, ``code`` beside
+    them as ``expand_runs`` and run.json hold them): ``run_one`` of its ``Run``."""
+    run_one(Run.from_spec(family, run_id, spec), out_dir, env)
+
+
+def run_one(run: Run, out_dir: str | Path, env: Env) -> None:
+    """One run: the family's experiment computes its tables, run.json is written last. The run
     folder is locked while it trains."""
     with exclusive(Path(out_dir)):
-        _run(family, run_id, spec, out_dir, env)
+        _run(run, out_dir, env)
 
 
-def _run(family: str, run_id: str, spec: dict, out_dir: str | Path, env: Env) -> None:
-    settings = full_settings(family, spec)
-    out = RunDir(Path(out_dir), family, run_id, settings)
+def _run(run: Run, out_dir: str | Path, env: Env) -> None:
+    out = RunDir(Path(out_dir), run.family, run.id, run.spec)
+    ctx = RunContext(run, out, env)
     t0 = time.perf_counter()
-    log.info("family %s run %s on %s", family, run_id, env.torch_device)
-    status = Status(experiment_module(family).run(settings, out, env) or Status.OK)
-    from nnrepro.training import Checkpoint, stages_file
+    log.info("family %s run %s on %s", run.family, run.id, ctx.device)
+    status = Status(experiment_module(run.family).run(ctx) or Status.OK)
+    from nnrepro.training import stages_file
 
-    for ckpt in (out.checkpoint, stages_file(Checkpoint(out.checkpoint)).path):
+    for ckpt in (ctx.checkpoint.path, stages_file(ctx.checkpoint).path):
         ckpt.unlink(missing_ok=True)        # finished: nothing left to resume
-    out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3),
-               device=str(env.torch_device))
-    log.info("family %s run %s: %s in %.1f s", family, run_id, status, time.perf_counter() - t0)
+    out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3), device=str(ctx.device))
+    log.info("family %s run %s: %s in %.1f s", run.family, run.id, status, time.perf_counter() - t0)

@@ -13,6 +13,7 @@ checkpoints, stops a diverged run and shows progress::
         state.steps += train_epoch(state.model, state.opt, x, y, 128, state.gen).tolist()
         return torch.tensor(state.steps[-1])           # a non-finite loss: diverged
     status = fit(state, epochs, Checkpoint(path, spec), epoch, desc="B seed~0")
+    # an experiment calls it through its run context: ctx.fit(state, epochs, epoch)
 
 Each checkpoint also carries torch's global RNG state (dropout draws from it). A run that trains
 several things one after another (parts, nets) names each a stage (``Stages``): a finished
@@ -33,7 +34,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import torch
 from torch import nn
 
-from nnrepro.results import atomic_write_bytes
+from nnrepro.results import Status, atomic_write_bytes
 
 log = logging.getLogger("nnrepro")
 
@@ -259,13 +260,13 @@ class RunState(SimpleNamespace):
 
 def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
         epoch_fn: Callable[[int], torch.Tensor], device="cpu", desc: str = "",
-        max_loss_ratio: float | None = None) -> str:
+        max_loss_ratio: float | None = None) -> Status:
     """Run ``epoch_fn(epoch)`` for epochs 1..``epochs``, resuming after the last epoch of a
     checkpoint left by the same settings and checkpointing ``state`` after every epoch.
     ``epoch_fn`` returns the epoch's losses (per step, in order). The run stops with status
     ``diverged`` (that epoch's rows kept, no checkpoint written) when a loss is non-finite or,
     with ``max_loss_ratio``, exceeds that multiple of the run's first loss (Adam at lr 1e4
-    reaches 1e14 while staying finite). Returns the status."""
+    reaches 1e14 while staying finite). Returns the status (``Status``, a ``str``)."""
     saved, start, initial = checkpoint.load(), 0, None
     if saved is not None:
         start, initial = saved.pop("epoch"), saved.pop("_initial_loss")
@@ -278,15 +279,15 @@ def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
         report(epoch, losses)
         if not finite(losses):
             log.info("%s: non-finite loss at epoch %d: diverged", desc, epoch)
-            return "diverged"
+            return Status.DIVERGED
         initial = losses.flatten()[0].abs().item() if initial is None else initial
         if max_loss_ratio is not None and losses.max().item() > max_loss_ratio * initial:
             log.info("%s: loss %.3g at epoch %d is over %g × its initial %.3g: diverged", desc,
                      losses.max().item(), epoch, max_loss_ratio, initial)
-            return "diverged"
+            return Status.DIVERGED
         checkpoint.save({"epoch": epoch, "_initial_loss": initial, "_rng": rng_state(),
                          **state.state_dict()})
-    return "ok"
+    return Status.OK
 
 
 T = TypeVar("T")
@@ -300,7 +301,7 @@ class Stages:
     after a kill, finished stages return their kept results without training, and the stage that
     was running resumes from its last epoch. Names must be unique within the run::
 
-        stages = Stages(Checkpoint(out.checkpoint, spec))
+        stages = Stages(Checkpoint(out.checkpoint, spec))      # an experiment: ctx.stages()
         rows = [stages(f"net {k}", lambda ckpt: train_net(k, ckpt)) for k in range(nets)]
     """
 

@@ -14,7 +14,8 @@ for _family in FAMILIES:
                 marker=f"results/runs/{_family}/jobs/{_job}.json",
                 runs=[directory(f"results/runs/{_family}/{r}") for r in _runs],
             params:
-                specs=json.dumps({r: {**RUNS[_family][r], "code": CODE[_family]} for r in _runs}, sort_keys=True),
+                job=job_params(_family, _job),  # settings and code: a change reruns this job
+                job_file=job_file(_family, _job),  # the same, in the file the trainer reads
                 family=_family,
                 processed=lambda w, input: Path(input[0]).parent if input else f"{DATA}/processed",
                 device=config["device"],
@@ -29,7 +30,7 @@ for _family in FAMILIES:
                 runtime=train_resources(_family)["runtime"],
                 gpu=train_resources(_family)["gpu"],
             shell:
-                "python -m nnrepro train --family {params.family} --specs {params.specs:q} "
+                "python -m nnrepro train --job {params.job_file:q} "
                 "--runs-dir results/runs/{params.family} --marker {output.marker:q} "
                 "--processed-dir {params.processed:q} --device {params.device} --threads {threads} "
                 "--max-loss-ratio {params.max_loss_ratio} --parent-pid $PPID "

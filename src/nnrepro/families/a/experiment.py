@@ -27,7 +27,8 @@ from nnrepro.ensembles import RunningEnsemble, predict_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
 from nnrepro.recipes import SGHMCChain
-from nnrepro.training import Checkpoint, RunState, finite, fit, generator
+from nnrepro.results import Status
+from nnrepro.training import RunState, finite, generator
 
 METRICS = ("acc", "nll", "ece", "brier")   # of a predictive distribution (nnrepro.metrics)
 
@@ -48,14 +49,13 @@ def rademacher_proxy(model, x: torch.Tensor) -> tuple[float, float]:
     return prod, prod * x.norm(dim=1).max().item() / math.sqrt(len(x))
 
 
-def run(s: dict, out, env) -> str:
+def run(ctx) -> Status:
+    s, dev = ctx.settings, ctx.device
     sc = s["sampler"]
-    dev = env.torch_device
-    ds = data.train_subset(env.dataset(s["dataset"]), s["train_subset"])
-    n = len(ds.y_train)
+    ds = data.train_subset(ctx.dataset(s["dataset"]), s["train_subset"])
     gen = generator(s["seed"], dev)                      # shuffling and sampler noise
     model = models.build(s["model"], ds.n_features, ds.n_classes).to(dev)
-    steps_per_epoch = -(-n // s["batch_size"])
+    steps_per_epoch = ctx.steps_per_epoch(len(ds.y_train), s["batch_size"])
     chain = SGHMCChain(model, sc, gen, steps_per_epoch)
     opt = chain.sampler
     st = RunState(chain=chain, gen=gen, ensemble=RunningEnsemble(),
@@ -112,13 +112,12 @@ def run(s: dict, out, env) -> str:
         st.epochs.append(row)
         return log["U"] if ok else torch.tensor([math.nan])   # U per recorded step; nan: θ, ‖θ‖² not finite
 
-    status = fit(st, s["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
-                 desc=f"A {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
+    status = ctx.fit(st, s["epochs"], epoch_fn)
     steps = pd.DataFrame({c: torch.cat([log[c] for log in st.steps]).numpy() if st.steps else []
                           for c in STEP_COLUMNS})
-    out.save_table("steps", steps.astype({"step": int, "epoch": int}))
-    out.save_table("epochs", pd.DataFrame(st.epochs))
-    out.save_table("samples", pd.DataFrame(st.samples, columns=[
+    ctx.save_table("steps", steps.astype({"step": int, "epoch": int}))
+    ctx.save_table("epochs", pd.DataFrame(st.epochs))
+    ctx.save_table("samples", pd.DataFrame(st.samples, columns=[
         "sample", "epoch", "cycle", "norm", "distance", "path_length",
         *(f"{p}_{k}" for p in ("test", "ens") for k in METRICS)]))
     return status

@@ -24,7 +24,8 @@ from nnrepro.methods import score
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
 from nnrepro.recipes import SWA
-from nnrepro.training import Checkpoint, RunState, finite, fit, generator, stream, train_epoch
+from nnrepro.results import Status
+from nnrepro.training import RunState, finite, generator, stream, train_epoch
 
 
 @torch.no_grad()
@@ -32,11 +33,11 @@ def train_loss(model, ds) -> float:
     return torch.nn.functional.cross_entropy(model(ds.x_train), ds.y_train).item()
 
 
-def run(s: dict, out, env) -> str:
-    dev = env.torch_device
-    ds = data.train_subset(env.dataset(s["dataset"]), s["train_subset"])
+def run(ctx) -> Status:
+    s, dev = ctx.settings, ctx.device
+    ds = data.train_subset(ctx.dataset(s["dataset"]), s["train_subset"])
     n_base, n_swa = s["epochs"], s["swa"]["epochs"]
-    steps_per_epoch = -(-len(ds.y_train) // s["batch_size"])
+    steps_per_epoch = ctx.steps_per_epoch(len(ds.y_train), s["batch_size"])
     n_collect = n_swa // s["swa"]["cycle_epochs"]
     keep = {0, n_collect // 2, n_collect - 1}             # iterates spanning the SWA plane
 
@@ -77,16 +78,16 @@ def run(s: dict, out, env) -> str:
         st.epochs += rows
         return losses
 
-    status = fit(st, n_base + n_swa, Checkpoint(out.checkpoint, s), epoch_fn, dev,
-                 desc=f"B {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
-    out.save_table("steps", pd.DataFrame(st.steps))
-    out.save_table("epochs", pd.DataFrame(st.epochs))
-    if status == "ok" and st.swa.swag.n > 1:
-        evaluate_solutions(s, ds, model, st.swa.averaged.module, st.swa.swag, st.iterates, out, dev)
+    status = ctx.fit(st, n_base + n_swa, epoch_fn)
+    ctx.save_table("steps", pd.DataFrame(st.steps))
+    ctx.save_table("epochs", pd.DataFrame(st.epochs))
+    if status == Status.OK and st.swa.swag.n > 1:
+        evaluate_solutions(ctx, ds, model, st.swa.averaged.module, st.swa.swag, st.iterates)
     return status
 
 
-def evaluate_solutions(s, ds, base, swa, swag, iterates, out, dev) -> None:
+def evaluate_solutions(ctx, ds, base, swa, swag, iterates) -> None:
+    s, dev = ctx.settings, ctx.device
     gen = stream(s["seed"], "swag samples", device=dev)
     scfg, lcfg = s["swag"], s["landscape"]
     per_sample, ens_rows = [], [{"method": "base (single run)", **score(base, ds.x_test, ds.y_test)},
@@ -99,8 +100,8 @@ def evaluate_solutions(s, ds, base, swa, swag, iterates, out, dev) -> None:
             running.add(p)
             per_sample.append({"mode": mode, "sample": i, **evaluate(p, ds.y_test)})
         ens_rows.append({"method": f"SWAG-{mode}", **running.evaluate(ds.y_test)})
-    out.save_table("ensembles", pd.DataFrame(ens_rows))
-    out.save_table("swag_samples", pd.DataFrame(per_sample))
+    ctx.save_table("ensembles", pd.DataFrame(ens_rows))
+    ctx.save_table("swag_samples", pd.DataFrame(per_sample))
 
     # predictive intervals over low-rank SWAG samples (S, N, K)
     P = members.float().cpu()
@@ -110,7 +111,7 @@ def evaluate_solutions(s, ds, base, swa, swag, iterates, out, dev) -> None:
     lo, hi = P.quantile(0.025, dim=0), P.quantile(0.975, dim=0)
     width = (hi - lo).gather(1, pred[:, None]).squeeze(1)     # interval of the predicted class
     correct = pred == y
-    out.save_table("swag_widths", pd.DataFrame({"image": range(len(y)), "label": y.numpy(),
+    ctx.save_table("swag_widths", pd.DataFrame({"image": range(len(y)), "label": y.numpy(),
                                                 "pred": pred.numpy(), "correct": correct.numpy(),
                                                 "width": width.numpy()}))
     n_show = scfg["ci_images"]
@@ -121,12 +122,12 @@ def evaluate_solutions(s, ds, base, swa, swag, iterates, out, dev) -> None:
         for k in range(P.shape[2]):
             rows.append({"image": i, "label": int(y[i]), "correct": bool(correct[i]), "class": k,
                          "mean": float(mean_p[i, k]), "lo": float(lo[i, k]), "hi": float(hi[i, k])})
-    out.save_table("swag_ci", pd.DataFrame(rows))
+    ctx.save_table("swag_ci", pd.DataFrame(rows))
 
     plane, plane_points = plane_tables(swa, iterates, ds, lcfg["plane_points"])
-    out.save_table("plane", plane)
-    out.save_table("plane_points", plane_points)
-    out.save_table("flatness", flatness_table(base, swa, ds, lcfg, gen))
+    ctx.save_table("plane", plane)
+    ctx.save_table("plane_points", plane_points)
+    ctx.save_table("flatness", flatness_table(base, swa, ds, lcfg, gen))
 
 
 def plane_tables(swa, iterates, ds, points: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -31,21 +31,23 @@ from torch.nn.utils import clip_grad_norm_
 
 from nnrepro.models import MLP
 from nnrepro.optimizers import SGD
-from nnrepro.training import Checkpoint, RunState, fit, generator, train_epoch
+from nnrepro.results import Status
+from nnrepro.training import RunState, generator, train_epoch
 
 LINEAR_TOLERANCE = 0.05   # the linear regime of tanh: |tanh(x) − x| ≤ 5 % of |x|
 
 
-def run(spec: dict, out, env) -> str:
-    ds = env.dataset(spec["dataset"])
+def run(ctx) -> Status:
+    spec = ctx.settings
+    ds = ctx.dataset(spec["dataset"])
     if spec["task"] == "clipping":
-        return train_clipping(spec, ds, out, env)
-    gen = generator(spec["seed"], env.torch_device)    # also seeds the initialisations
+        return train_clipping(ctx, ds)
+    gen = generator(spec["seed"], ctx.device)          # also seeds the initialisations
     g, v = spec["gradients"], spec["variance"]
-    out.save_table("grad_norms", gradient_norms(g, *input_batch(ds, g["batch_size"], gen)))
-    out.save_table("variance", init_variances(v, *input_batch(ds, v["batch_size"], gen)))
-    out.save_table("tanh", tanh_regime())
-    return "ok"
+    ctx.save_table("grad_norms", gradient_norms(g, *input_batch(ds, g["batch_size"], gen)))
+    ctx.save_table("variance", init_variances(v, *input_batch(ds, v["batch_size"], gen)))
+    ctx.save_table("tanh", tanh_regime())
+    return Status.OK
 
 
 def input_batch(ds, size: int, gen: torch.Generator):
@@ -124,11 +126,11 @@ def tanh_regime(limit: float = 4.0, points: int = 401) -> pd.DataFrame:
                          "x_lin": x_lin})
 
 
-def train_clipping(s: dict, ds, out, env) -> str:
+def train_clipping(ctx, ds) -> Status:
     """SGD on the exploding net (LeCun normal at gain g > 1), the gradient clipped to norm c
     before each step (Pascanu et al. 2013: g ← c·g/‖g‖ when ‖g‖ > c; c = 0: no clipping).
     Table ``steps``: minibatch loss and the gradient norm before clipping."""
-    dev = env.torch_device
+    s, dev = ctx.settings, ctx.device
     c = s["clipping"]
     gen = generator(s["seed"], dev)
     model = MLP(ds.n_features, [c["width"]] * c["depth"], ds.n_classes, c["activation"],
@@ -150,7 +152,6 @@ def train_clipping(s: dict, ds, out, env) -> str:
                      enumerate(zip(losses.tolist(), torch.stack(norms).tolist()))]
         return losses
 
-    status = fit(st, c["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
-                 desc=f"C {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
-    out.save_table("steps", pd.DataFrame(st.steps))
+    status = ctx.fit(st, c["epochs"], epoch_fn)
+    ctx.save_table("steps", pd.DataFrame(st.steps))
     return status

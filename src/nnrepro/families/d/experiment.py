@@ -18,6 +18,7 @@ import scipy.optimize
 import torch
 
 from nnrepro import optimizers as optim
+from nnrepro.results import Status
 
 DTYPE = torch.float64
 
@@ -325,26 +326,27 @@ def stationary_points():
 
 
 # ---------------------------------------------------------------- entry point
-def run(cfg: dict, out, env) -> str:
+def run(ctx) -> Status:
+    cfg = ctx.settings
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     cond = cfg["trajectories"]["condition"]
 
     traj, surf = trajectories(cfg["trajectories"])
-    out.save_table("trajectories", traj)
-    out.save_table("adaptive_steps", adaptive_steps(cfg["adaptive"], cond, gen))
+    ctx.save_table("trajectories", traj)
+    ctx.save_table("adaptive_steps", adaptive_steps(cfg["adaptive"], cond, gen))
     rep, rsurf = reparam(cfg["reparam"])
-    out.save_table("reparam", rep)
+    ctx.save_table("reparam", rep)
     check, paths, psurf = pnorm_steps(cfg["pnorm"], gen)
-    out.save_table("pnorm_check", check)
-    out.save_table("pnorm_paths", paths)
+    ctx.save_table("pnorm_check", check)
+    ctx.save_table("pnorm_paths", paths)
     tr, tsurf = trust_region(cfg["trust_region"])
-    out.save_table("trust_region", tr)
+    ctx.save_table("trust_region", tr)
     stats, shown = lr_schedule(cfg["lr_schedule"], gen)
-    out.save_table("lr_schedule", stats)
-    out.save_table("lr_schedule_paths", shown)
-    out.save_table("adam_counterexample", adam_counterexample(cfg["adam"]))
-    out.save_table("saddle", saddle_escape(cfg["saddle"], gen))
+    ctx.save_table("lr_schedule", stats)
+    ctx.save_table("lr_schedule_paths", shown)
+    ctx.save_table("adam_counterexample", adam_counterexample(cfg["adam"]))
+    ctx.save_table("saddle", saddle_escape(cfg["saddle"], gen))
     ssurf, one_d = stationary_points()
-    out.save_table("stationary_1d", one_d)
-    out.save_table("surfaces", pd.concat([surf, rsurf, psurf, tsurf, ssurf], ignore_index=True))
-    return "ok"
+    ctx.save_table("stationary_1d", one_d)
+    ctx.save_table("surfaces", pd.concat([surf, rsurf, psurf, tsurf, ssurf], ignore_index=True))
+    return Status.OK

@@ -19,27 +19,29 @@ from torch.func import functional_call, hessian
 
 from nnrepro import synthetic
 from nnrepro.optimizers import SGD
+from nnrepro.results import Status
 from nnrepro.training import stream, stream_seed
 
 F64 = torch.float64
 ACT = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 
 
-def run(spec: dict, out, env) -> str:
+def run(ctx) -> Status:
+    spec = ctx.settings
     seed = spec["seed"]
     ls, sep = spec["least_squares"], spec["separable"]
     X, Y = synthetic.least_squares(ls["n"], ls["d"], ls["outputs"], seed)
-    out.save_table("min_norm", min_norm(X, Y, ls["lr"], ls["steps"], ls["init_scales"], seed))
+    ctx.save_table("min_norm", min_norm(X, Y, ls["lr"], ls["steps"], ls["init_scales"], seed))
     ridge_path, ridge_eigs = ridge(X, Y, spec["ridge"])
-    out.save_table("ridge", ridge_path)
-    out.save_table("ridge_hessian", ridge_eigs)
-    out.save_table("perturb", perturb(X, Y, ls["lr"], spec["perturb"], seed))
-    out.save_table("deep_hessian", deep_hessian(spec["mlp"], seed))
+    ctx.save_table("ridge", ridge_path)
+    ctx.save_table("ridge_hessian", ridge_eigs)
+    ctx.save_table("perturb", perturb(X, Y, ls["lr"], spec["perturb"], seed))
+    ctx.save_table("deep_hessian", deep_hessian(spec["mlp"], seed))
     Xs, ys, _ = synthetic.separable(sep["n"], sep["gamma"], seed=seed)
-    out.save_table("exp_direction", exp_direction(Xs, ys, sep, seed))
-    out.save_table("reg_norm_es", reg_norm_es(Xs, ys, sep))
-    out.save_table("homogeneity", homogeneity(spec["homogeneity"], seed))
-    return "ok"
+    ctx.save_table("exp_direction", exp_direction(Xs, ys, sep, seed))
+    ctx.save_table("reg_norm_es", reg_norm_es(Xs, ys, sep))
+    ctx.save_table("homogeneity", homogeneity(spec["homogeneity"], seed))
+    return Status.OK
 
 
 def log_steps(steps: int, num: int = 60) -> np.ndarray:

@@ -27,30 +27,32 @@ from torch import nn
 
 from nnrepro import methods, models, optimizers, synthetic
 from nnrepro.metrics import evaluate
-from nnrepro.training import Checkpoint, RunState, Stages, fit, generator, stream, stream_seed, train_epoch
+from nnrepro.results import Status
+from nnrepro.training import RunState, Stages, generator, stream, stream_seed, train_epoch
 
 
-def run(s: dict, out, env) -> str:
-    stages, statuses = Stages(Checkpoint(out.checkpoint, s)), []   # one stage per trained net
+def run(ctx) -> Status:
+    s, stages, statuses = ctx.settings, ctx.stages(), []       # one stage per trained net
     if "regression" in s["parts"]:
-        statuses.append(regression(s["regression"], s, out, env, stages))
+        statuses.append(regression(ctx, s["regression"], stages))
     if "mc" in s["parts"]:
-        statuses.append(mc_vs_scaling(env.dataset(s["dataset"]), s["mc"], s, out, env, stages))
+        statuses.append(mc_vs_scaling(ctx, ctx.dataset(s["dataset"]), s["mc"], stages))
     if "autoencoder" in s["parts"]:
-        statuses.append(autoencoder(env.dataset(s["dataset"]), s["autoencoder"], s, out, env, stages))
+        statuses.append(autoencoder(ctx, ctx.dataset(s["dataset"]), s["autoencoder"], stages))
     return worst(statuses)
 
 
-def worst(statuses) -> str:
-    return "diverged" if "diverged" in statuses else "ok"
+def worst(statuses) -> Status:
+    return Status.DIVERGED if Status.DIVERGED in statuses else Status.OK
 
 
-def train(model, opt, x, y, epochs, batch_size, gen, loss_fn, ckpt, env, desc) -> str:
-    """``epochs`` of minibatch training through ``training.fit``. Dropout masks come from torch's
-    global RNG, which ``fit`` checkpoints: a resumed run draws the same masks."""
+def train(ctx, model, opt, x, y, epochs, batch_size, gen, loss_fn, ckpt, what) -> Status:
+    """``epochs`` of minibatch training through ``ctx.fit`` (under the stage's ``ckpt``). Dropout
+    masks come from torch's global RNG, which ``fit`` checkpoints: a resumed run draws the same
+    masks."""
     st = RunState(model=model, opt=opt, gen=gen)
-    status = fit(st, epochs, ckpt, lambda e: train_epoch(model, opt, x, y, batch_size, gen, loss_fn=loss_fn),
-                 env.torch_device, desc=desc, max_loss_ratio=env.max_loss_ratio)
+    status = ctx.fit(st, epochs, lambda e: train_epoch(model, opt, x, y, batch_size, gen, loss_fn=loss_fn),
+                     checkpoint=ckpt, what=what)
     model.eval()
     return status
 
@@ -70,9 +72,9 @@ def mc_outputs(model: nn.Module, x: torch.Tensor, samples: int, seed: int) -> to
     return out
 
 
-def regression(cfg: dict, s: dict, out, env, stages: Stages) -> str:
+def regression(ctx, cfg: dict, stages: Stages) -> Status:
     """``nets`` nets from independent inits (and masks) on one data set with a gap."""
-    dev = env.torch_device
+    s, dev = ctx.settings, ctx.device
     x, y = synthetic.regression_1d(cfg["n"], cfg["intervals"], cfg["noise"], s["seed"])
     lo, hi = cfg["grid"]
     grid = np.linspace(lo, hi, cfg["grid_points"])
@@ -84,8 +86,8 @@ def regression(cfg: dict, s: dict, out, env, stages: Stages) -> str:
         model = models.MLP(1, tuple(cfg["hidden"]), 1, "relu", dropout=cfg["dropout"],
                            dropout_kind=cfg["dropout_kind"]).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
-        st = train(model, opt, xt, yt, cfg["epochs"], cfg["batch_size"], gen, nn.functional.mse_loss,
-                   ckpt, env, f"F regression net {k} epoch")
+        st = train(ctx, model, opt, xt, yt, cfg["epochs"], cfg["batch_size"], gen, nn.functional.mse_loss,
+                   ckpt, f"regression net {k} epoch")
         members = mc_outputs(model, gt, cfg["samples"], stream_seed(s["seed"], "regression masks", k)).cpu().numpy()
         with torch.no_grad():
             scaled = model(gt).squeeze(-1).cpu().numpy()                           # weight scaling
@@ -97,11 +99,11 @@ def regression(cfg: dict, s: dict, out, env, stages: Stages) -> str:
     tables, shown, statuses = zip(*[stages(f"regression net {k}", lambda ckpt: net(k, ckpt))
                                     for k in range(cfg["nets"])])
     show = shown[0]                                                               # net 0's members
-    out.save_table("regression_members", pd.DataFrame({
+    ctx.save_table("regression_members", pd.DataFrame({
         "member": np.repeat(np.arange(len(show)), len(grid)), "x": np.tile(grid, len(show)),
         "y": show.ravel()}))
-    out.save_table("regression", pd.concat(tables, ignore_index=True))
-    out.save_table("regression_data", pd.DataFrame({"x": x, "y": y}))
+    ctx.save_table("regression", pd.concat(tables, ignore_index=True))
+    ctx.save_table("regression_data", pd.DataFrame({"x": x, "y": y}))
     return worst(statuses)
 
 
@@ -120,27 +122,27 @@ def mc_table(model, x, y, samples: int, repeats: int, gen) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mc_vs_scaling(ds, cfg: dict, s: dict, out, env, stages: Stages) -> str:
+def mc_vs_scaling(ctx, ds, cfg: dict, stages: Stages) -> Status:
     """``nets`` independently trained nets (own init, own masks) per dropout kind; net k of
     each kind starts from the same init. The nets are the claim's units (Srivastava et al.
     §7.5 compare test error against M on one net; the mask ``repeats`` only average the MC
     noise within a net)."""
-    dev = env.torch_device
+    s, dev = ctx.settings, ctx.device
 
     def net(k: int, kind: str, ckpt) -> tuple[pd.DataFrame, str]:
         gen = generator(stream_seed(s["seed"], "mc net", k), dev)     # the same init for both kinds
         model = models.MLP(ds.n_features, tuple(cfg["hidden"]), ds.n_classes, "relu",
                            dropout=cfg["dropout"], dropout_kind=kind).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
-        st = train(model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
-                   nn.functional.cross_entropy, ckpt, env, f"F mc net {k} {kind} epoch")
+        st = train(ctx, model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
+                   nn.functional.cross_entropy, ckpt, f"mc net {k} {kind} epoch")
         mc_gen = stream(s["seed"], "mc masks", k, device=dev)
         return (mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["repeats"], mc_gen)
                 .assign(net=k, kind=kind, p=cfg["dropout"], diverged=st != "ok")), st
 
     frames, statuses = zip(*[stages(f"mc net {k} {kind}", lambda ckpt: net(k, kind, ckpt))
                              for k in range(cfg["nets"]) for kind in cfg["kinds"]])
-    out.save_table("mc", pd.concat(frames, ignore_index=True))
+    ctx.save_table("mc", pd.concat(frames, ignore_index=True))
     return worst(statuses)
 
 
@@ -164,16 +166,16 @@ def unit_range(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tenso
     return (x_train - lo) / span, ((x_test - lo) / span).clamp(0, 1)
 
 
-def autoencoder(ds, cfg: dict, s: dict, out, env, stages: Stages) -> str:
-    dev = env.torch_device
+def autoencoder(ctx, ds, cfg: dict, stages: Stages) -> Status:
+    s, dev = ctx.settings, ctx.device
     x_train, x_test = unit_range(ds.x_train, ds.x_test)
 
     def net(p: float, ckpt) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         gen = generator(s["seed"], dev)                                  # the same init for both
         model = models.MLP(ds.n_features, (cfg["hidden"],), ds.n_features, "relu", dropout=p).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
-        st = train(model, opt, x_train, x_train, cfg["epochs"], cfg["batch_size"], gen,
-                   nn.functional.mse_loss, ckpt, env, f"F autoencoder p={p:g} epoch")
+        st = train(ctx, model, opt, x_train, x_train, cfg["epochs"], cfg["batch_size"], gen,
+                   nn.functional.mse_loss, ckpt, f"autoencoder p={p:g} epoch")
         W = model[0].weight.detach().cpu().numpy()                       # encoder filters (H, d)
         with torch.no_grad():
             h = model[1](model[0](x_test))
@@ -187,6 +189,6 @@ def autoencoder(ds, cfg: dict, s: dict, out, env, stages: Stages) -> str:
 
     filters, features, statuses = zip(*[stages(f"autoencoder p={p:g}", lambda ckpt: net(p, ckpt))
                                         for p in (0.0, cfg["dropout"])])
-    out.save_table("filters", pd.concat(filters, ignore_index=True))
-    out.save_table("features", pd.concat(features, ignore_index=True))
+    ctx.save_table("filters", pd.concat(filters, ignore_index=True))
+    ctx.save_table("features", pd.concat(features, ignore_index=True))
     return worst(statuses)

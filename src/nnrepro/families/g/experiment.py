@@ -31,25 +31,26 @@ from torch.func import grad, hessian, vmap
 
 from nnrepro import landscape, models, optimizers
 from nnrepro.models import flat_params
-from nnrepro.training import Checkpoint, RunState, Stages, fit, generator, stream, stream_seed, train_epoch
+from nnrepro.results import Status
+from nnrepro.training import RunState, Stages, generator, stream, stream_seed, train_epoch
 
 F64 = torch.float64
 
 
-def run(s: dict, out, env) -> str:
-    stages, status = Stages(Checkpoint(out.checkpoint, s)), "ok"    # one stage per part or trained net
+def run(ctx) -> Status:
+    s, stages, status = ctx.settings, ctx.stages(), Status.OK    # one stage per part or trained net
     if "index_energy" in s["parts"]:
         points = stages("index energy", lambda _: index_energy(s["index_energy"], s["seed"]))
-        out.save_table("critical_points", points)
+        ctx.save_table("critical_points", points)
     if "width" in s["parts"]:
-        rows, status_w = width_sweep(training_subset(env.dataset(s["dataset"]), s["train_size"]),
-                                     s["width"], s, stages, env)
-        out.save_table("width", rows)
-        status = status_w if status_w != "ok" else status
+        rows, status_w = width_sweep(ctx, training_subset(ctx.dataset(s["dataset"]), s["train_size"]),
+                                     s["width"], stages)
+        ctx.save_table("width", rows)
+        status = status_w if status_w != Status.OK else status
     if "paths" in s["parts"]:
-        status_p = paths(training_subset(env.dataset(s["dataset"]), s["train_size"]), s["paths"], s, out,
-                         stages, env)
-        status = status_p if status_p != "ok" else status
+        status_p = paths(ctx, training_subset(ctx.dataset(s["dataset"]), s["train_size"]), s["paths"],
+                         stages)
+        status = status_p if status_p != Status.OK else status
     return status
 
 
@@ -193,7 +194,7 @@ def ensemble_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         .view(logits.shape[:2]).mean(1)
 
 
-def train_ensemble(ens: Ensemble, opt, x, y, epochs: int, batch_size: int, gen, ckpt, env, desc):
+def train_ensemble(ctx, ens: Ensemble, opt, x, y, epochs: int, batch_size: int, gen, ckpt, what) -> Status:
     """SGD on Σ_t L_t(θ_t): members share nothing, so each follows its own minibatch gradient
     (one shuffle per member). An elementwise optimizer (sgd, adam, ...) keeps them independent."""
     T, n = len(ens.W1), len(x)
@@ -204,7 +205,7 @@ def train_ensemble(ens: Ensemble, opt, x, y, epochs: int, batch_size: int, gen, 
         return train_epoch(ens, opt, x, y, batch_size, gen, batches=perms.split(batch_size, dim=1),
                            loss_fn=lambda out, target: ensemble_loss(out, target).sum())
 
-    return fit(st, epochs, ckpt, epoch_fn, env.torch_device, desc=desc, max_loss_ratio=env.max_loss_ratio)
+    return ctx.fit(st, epochs, epoch_fn, checkpoint=ckpt, what=what)
 
 
 @torch.no_grad()
@@ -215,16 +216,16 @@ def ensemble_metrics(ens: Ensemble, x, y) -> tuple[np.ndarray, np.ndarray]:
     return ensemble_loss(logits, y).cpu().numpy(), err.cpu().numpy()
 
 
-def width_sweep(ds, cfg: dict, s: dict, stages: Stages, env) -> tuple[pd.DataFrame, str]:
-    dev = env.torch_device
+def width_sweep(ctx, ds, cfg: dict, stages: Stages) -> tuple[pd.DataFrame, Status]:
+    s, dev = ctx.settings, ctx.device
 
     def width(H: int, ckpt) -> tuple[pd.DataFrame, str]:
         gen = generator(stream_seed(s["seed"], "width", H), dev)
         gens = [stream(s["seed"], "width init", H, t) for t in range(cfg["trials"])]
         ens = Ensemble(ds.n_features, H, ds.n_classes, gens).to(dev)
         opt = optimizers.build(ens.parameters(), cfg["optimizer"])
-        st = train_ensemble(ens, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
-                            ckpt, env, f"G width {H}")
+        st = train_ensemble(ctx, ens, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
+                            ckpt, f"width {H} epoch")
         tr_loss, tr_err = ensemble_metrics(ens, ds.x_train, ds.y_train)
         te_loss, te_err = ensemble_metrics(ens, ds.x_test, ds.y_test)
         return pd.DataFrame({"width": H, "trial": np.arange(cfg["trials"]), "train_loss": tr_loss,
@@ -232,7 +233,7 @@ def width_sweep(ds, cfg: dict, s: dict, stages: Stages, env) -> tuple[pd.DataFra
                              "diverged": st != "ok"}), st
 
     frames, statuses = zip(*[stages(f"width {H}", lambda ckpt: width(H, ckpt)) for H in cfg["widths"]])
-    return pd.concat(frames, ignore_index=True), "diverged" if "diverged" in statuses else "ok"
+    return pd.concat(frames, ignore_index=True), Status.DIVERGED if Status.DIVERGED in statuses else Status.OK
 
 
 # --- paths between solutions: permutation symmetry and mode connectivity --------------------------
@@ -264,15 +265,15 @@ def permute_hidden(model: nn.Sequential, perms: list[torch.Tensor]) -> nn.Sequen
     return net
 
 
-def train_net(ds, cfg: dict, seed: int, ckpt, env, desc: str) -> tuple[nn.Module, str]:
-    dev = env.torch_device
+def train_net(ctx, ds, cfg: dict, seed: int, ckpt, what: str) -> tuple[nn.Module, Status]:
+    dev = ctx.device
     gen = generator(seed, dev)
     model = models.build(cfg["model"], ds.n_features, ds.n_classes).to(dev)
     opt = optimizers.build(model.parameters(), cfg["optimizer"])
     st = RunState(model=model, opt=opt, gen=gen)
-    status = fit(st, cfg["epochs"], ckpt,
-                 lambda e: train_epoch(model, opt, ds.x_train, ds.y_train, cfg["batch_size"], gen), dev, desc,
-                 max_loss_ratio=env.max_loss_ratio)
+    status = ctx.fit(st, cfg["epochs"],
+                     lambda e: train_epoch(model, opt, ds.x_train, ds.y_train, cfg["batch_size"], gen),
+                     checkpoint=ckpt, what=what)
     return model.eval(), status
 
 
@@ -284,10 +285,10 @@ def path_table(model, w0, w1, ds, ts, theta=None) -> pd.DataFrame:
                          "test_loss": te["loss"], "test_err": te["err"]})
 
 
-def paths(ds, cfg: dict, s: dict, out, stages: Stages, env) -> str:
+def paths(ctx, ds, cfg: dict, stages: Stages) -> Status:
     """For each of ``pairs`` pairs of nets (A, B) trained from their own seeds: the segment from A
     to a hidden-unit-permuted copy πA, and the segment and the trained Bézier curve from A to B."""
-    dev = env.torch_device
+    s, dev = ctx.settings, ctx.device
     ts = torch.linspace(0, 1, cfg["points"]).tolist()
     bz = cfg["bezier"]
 
@@ -314,13 +315,13 @@ def paths(ds, cfg: dict, s: dict, out, stages: Stages, env) -> str:
         for name in "AB":
             seed = stream_seed(s["seed"], f"net {name}", k)
             net, status = stages(f"net {name}{k}",
-                                 lambda ckpt: train_net(ds, cfg, seed, ckpt, env, f"G net {name}{k}"))
-            if status != "ok":
+                                 lambda ckpt: train_net(ctx, ds, cfg, seed, ckpt, f"net {name}{k} epoch"))
+            if status != Status.OK:
                 return status
             nets.append(net.to(dev))
         tables, row = stages(f"pair {k}", lambda _: pair(k, *nets))
         frames += tables
         perm_rows.append(row)
-    out.save_table("paths", pd.concat(frames, ignore_index=True))
-    out.save_table("permutation", pd.DataFrame(perm_rows))
-    return "ok"
+    ctx.save_table("paths", pd.concat(frames, ignore_index=True))
+    ctx.save_table("permutation", pd.DataFrame(perm_rows))
+    return Status.OK

@@ -39,7 +39,8 @@ from torch import nn
 from nnrepro import optimizers
 from nnrepro.methods import score
 from nnrepro.models import CNN, MLP
-from nnrepro.training import Checkpoint, RunState, fit, generator, stream, train_epoch
+from nnrepro.results import Status
+from nnrepro.training import RunState, generator, stream, train_epoch
 
 IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
                 "cifar10": (3, 32, 32)}
@@ -147,9 +148,9 @@ def test_metrics(model, ds) -> dict:
     return {"train_acc": tr["acc"], "train_nll": tr["nll"], "test_acc": r["acc"], "test_nll": r["nll"]}
 
 
-def run(s: dict, out, env) -> str:
-    dev = env.torch_device
-    ds = env.dataset(s["dataset"])
+def run(ctx) -> Status:
+    s, dev = ctx.settings, ctx.device
+    ds = ctx.dataset(s["dataset"])
     gen = generator(s["seed"], dev)                     # shuffling; the same for every variant
     noise_gen = stream(s["seed"], "noise", device=dev)
     model = build(s, ds, noise_gen).to(dev)
@@ -183,11 +184,10 @@ def run(s: dict, out, env) -> str:
                               batch_acc=torch.stack(hits).mean().item(), **test_metrics(model, ds)))
         return losses
 
-    status = fit(st, s["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
-                 desc=f"H {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
+    status = ctx.fit(st, s["epochs"], epoch_fn)
     for name in ("steps", "epochs", "activation_stats"):
-        out.save_table(name, pd.DataFrame(getattr(st, name)))
-    out.save_table("activations", values_table(st.activations))
+        ctx.save_table(name, pd.DataFrame(getattr(st, name)))
+    ctx.save_table("activations", values_table(st.activations))
     return status
 
 

@@ -32,7 +32,8 @@ from nnrepro.methods import score
 from nnrepro.models import flat_params
 from nnrepro.optimizers import SGD
 from nnrepro.pathsgd import PathSGD, linear_layers, rescale_units, unbalancing_factors
-from nnrepro.training import Checkpoint, RunState, fit, generator, stream, train_epoch
+from nnrepro.results import Status
+from nnrepro.training import RunState, generator, stream, train_epoch
 
 OPTIMIZERS = ("SGD", "Path-SGD")
 NETS = ("original", "rescaled")
@@ -57,9 +58,9 @@ def whole_set_metrics(model, ds) -> dict:
     return {"train_loss": train_loss, "test_err": m["err"], "test_nll": m["nll"]}
 
 
-def run(s: dict, out, env) -> str:
-    dev = env.torch_device
-    ds = env.dataset(s["dataset"])
+def run(ctx) -> Status:
+    s, dev = ctx.settings, ctx.device
+    ds = ctx.dataset(s["dataset"])
     ds = dataclasses.replace(ds, x_train=ds.x_train.double(), x_test=ds.x_test.double())
     generator(s["seed"], dev)                              # the initialisation
     base = models.build(s["model"], ds.n_features, ds.n_classes).double().to(dev)
@@ -73,7 +74,7 @@ def run(s: dict, out, env) -> str:
     gens = {k: torch.Generator(device=dev).manual_seed(s["seed"]) for k in nets}
     st = RunState(nets=nets, opts=opts, gens=gens, steps=[], epochs=[], dead=[])
     st.epochs += epoch_rows(nets, ds, 0, factors, [])
-    bound = env.max_loss_ratio * st.epochs[0]["train_loss"] if env.max_loss_ratio else math.inf
+    bound = ctx.max_loss_ratio * st.epochs[0]["train_loss"] if ctx.max_loss_ratio else math.inf
 
     def epoch_fn(epoch: int) -> torch.Tensor:
         """One epoch of every net still training. A net whose loss leaves [0, bound] (the
@@ -95,10 +96,9 @@ def run(s: dict, out, env) -> str:
         st.epochs += epoch_rows(nets, ds, epoch, factors, st.dead)
         return torch.cat(losses) if losses else torch.tensor([math.nan])
 
-    status = fit(st, s["epochs"], Checkpoint(out.checkpoint, s), epoch_fn, dev,
-                 desc=f"I {out.run_id} epoch", max_loss_ratio=env.max_loss_ratio)
-    out.save_table("steps", pd.DataFrame(st.steps))
-    out.save_table("epochs", pd.DataFrame(st.epochs))
+    status = ctx.fit(st, s["epochs"], epoch_fn)
+    ctx.save_table("steps", pd.DataFrame(st.steps))
+    ctx.save_table("epochs", pd.DataFrame(st.epochs))
     return status
 
 

@@ -36,7 +36,8 @@ from torch.nn.utils import prune
 
 from nnrepro import models, optimizers
 from nnrepro.methods import score
-from nnrepro.training import Checkpoint, RunState, fit, generator, stream_seed, train_epoch
+from nnrepro.results import Status
+from nnrepro.training import RunState, generator, stream_seed, train_epoch
 
 KINDS = ("ticket", "random reinit")
 TARGET = 0.2       # "at about 20 % of the weights"
@@ -151,9 +152,9 @@ def early_stop(evals: list[dict]) -> dict:
             "early_stop_acc": best["test_acc"], "last_iter": evals[-1]["iteration"]}
 
 
-def run(s: dict, out, env) -> str:
-    dev = env.torch_device
-    ds = env.dataset(s["dataset"])
+def run(ctx) -> Status:
+    s, dev = ctx.settings, ctx.device
+    ds = ctx.dataset(s["dataset"])
     d = split(ds, s["validation"])
     p = s["prune"]
     gen = generator(s["seed"], dev)                       # θ₀ and the shuffling
@@ -183,10 +184,9 @@ def run(s: dict, out, env) -> str:
             load_weights(ticket, theta0)                  # rewind the survivors to θ₀
         return torch.cat(losses)
 
-    status = fit(st, p["rounds"] + 1, Checkpoint(out.checkpoint, s), round_fn, dev,
-                 desc=f"J {out.run_id} round", max_loss_ratio=env.max_loss_ratio)
+    status = ctx.fit(st, p["rounds"] + 1, round_fn, what="round")
     for name in ("rounds", "evals", "masks"):
-        out.save_table(name, pd.DataFrame(getattr(st, name)))
+        ctx.save_table(name, pd.DataFrame(getattr(st, name)))
     return status
 
 

@@ -27,7 +27,8 @@ from torch.func import functional_call, jacrev, vmap
 
 from nnrepro import synthetic
 from nnrepro.models import ACTIVATIONS, flat_params
-from nnrepro.training import Checkpoint, Stages, stream
+from nnrepro.results import Status
+from nnrepro.training import stream
 
 F64 = torch.float64
 
@@ -112,17 +113,18 @@ def one_width(width: int, trial: int, x, y, grid, s: dict):
     return row, curve
 
 
-def run(s: dict, out, env) -> str:
+def run(ctx) -> Status:
+    s = ctx.settings
     x, y = synthetic.regression_1d(s["n"], [s["interval"]], s["noise"], s["seed"])
     lo, hi = s["interval"]
     grid_np = np.linspace(lo - 0.5, hi + 0.5, s["grid_points"])
     x, y, grid = (torch.from_numpy(v).to(F64) for v in (x, y, grid_np))
-    stages = Stages(Checkpoint(out.checkpoint, s))       # a killed run keeps its finished nets
+    stages = ctx.stages()                                # a killed run keeps its finished nets
     rows, curves = zip(*[stages(f"width {width} trial {trial}",
                                 lambda _: one_width(width, trial, x, y, grid, s))
                          for width in s["widths"] for trial in range(s["trials"])])
-    out.save_table("gap", pd.DataFrame(list(rows)))
-    out.save_table("curves", pd.concat(curves, ignore_index=True))
-    out.save_table("data", pd.DataFrame({"x": x.numpy(), "y": y.numpy()}))
-    out.save_table("truth", pd.DataFrame({"x": grid_np, "f": synthetic.true_function(grid_np)}))
-    return "ok"
+    ctx.save_table("gap", pd.DataFrame(list(rows)))
+    ctx.save_table("curves", pd.concat(curves, ignore_index=True))
+    ctx.save_table("data", pd.DataFrame({"x": x.numpy(), "y": y.numpy()}))
+    ctx.save_table("truth", pd.DataFrame({"x": grid_np, "f": synthetic.true_function(grid_np)}))
+    return Status.OK

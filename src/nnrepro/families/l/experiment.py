@@ -36,7 +36,8 @@ from nnrepro.ensembles import ensemble_probs
 from nnrepro.metrics import evaluate
 from nnrepro.models import flat_params
 from nnrepro.recipes import SWA, SGHMCChain
-from nnrepro.training import Checkpoint, RunState, fit, generator, stream, stream_seed, train_epoch
+from nnrepro.results import Status
+from nnrepro.training import RunState, generator, stream, stream_seed, train_epoch
 
 N_BINS = 15
 
@@ -53,7 +54,7 @@ def stages(s: dict) -> list[tuple[str, int, int]]:
             + [("sghmc", i, s["sghmc"]["epochs"]) for i in range(len(temperatures(s)))])
 
 
-def build_state(s: dict, ds, dev) -> RunState:
+def build_state(s: dict, ds, dev, steps: int) -> RunState:
     build = lambda **kw: models.build({**s["model"], **kw}, ds.n_features, ds.n_classes).to(dev)
     gen = generator(s["seed"], dev)                       # member 0 is the seed's single run
     members = [build()]
@@ -62,7 +63,6 @@ def build_state(s: dict, ds, dev) -> RunState:
         members.append(build())
     torch.manual_seed(stream_seed(s["seed"], "dropout net"))
     dropout_net = build(dropout=s["dropout"]["p"])
-    steps = -(-len(ds.y_train) // s["batch_size"])
     sc = s["sghmc"]["sampler"]
     return RunState(
         gen=gen, members=members,
@@ -74,8 +74,9 @@ def build_state(s: dict, ds, dev) -> RunState:
         samples=[[] for _ in temperatures(s)])
 
 
-def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[RunState, str]:
-    st = build_state(s, ds, dev)
+def train(ctx, ds) -> tuple[RunState, Status]:
+    s = ctx.settings
+    st = build_state(s, ds, ctx.device, ctx.steps_per_epoch(len(ds.y_train), s["batch_size"]))
     plan = [(name, i, e) for name, i, n in stages(s) for e in range(1, n + 1)]
     x, y, bs = ds.x_train, ds.y_train, s["batch_size"]
 
@@ -94,8 +95,7 @@ def train(s: dict, ds, out, dev, max_loss_ratio: float | None = None) -> tuple[R
             return train_epoch(st.dropout_net, st.dropout_opt, x, y, bs, st.gen)
         return sghmc_epoch(st, i, e, s, ds)
 
-    status = fit(st, len(plan), Checkpoint(out.checkpoint, s), epoch_fn, dev,
-                 desc=f"L {out.run_id} epoch", max_loss_ratio=max_loss_ratio)
+    status = ctx.fit(st, len(plan), epoch_fn)
     return st, status
 
 
@@ -153,11 +153,11 @@ def reliability(probs: torch.Tensor, y: torch.Tensor, n_bins: int = N_BINS) -> p
                          "acc": g["correct"].mean().values, "count": g.size().values})
 
 
-def run(s: dict, out, env) -> str:
-    dev = env.torch_device
-    ds = env.dataset(s["dataset"])
-    st, status = train(s, ds, out, dev, env.max_loss_ratio)
-    if status != "ok":
+def run(ctx) -> Status:
+    s, dev = ctx.settings, ctx.device
+    ds = ctx.dataset(s["dataset"])
+    st, status = train(ctx, ds)
+    if status != Status.OK:
         return status
     rows, rel = [], []
     chain_T = {sghmc_label(T): T for T in temperatures(s)}   # tidy: T beside its label
@@ -167,6 +167,6 @@ def run(s: dict, out, env) -> str:
                      "ensemble": is_ensemble(method), "members": len(members),
                      **evaluate(p, ds.y_test)})
         rel.append(reliability(p, ds.y_test).assign(method=method))
-    out.save_table("ensembles", pd.DataFrame(rows))
-    out.save_table("reliability", pd.concat(rel, ignore_index=True))
+    ctx.save_table("ensembles", pd.DataFrame(rows))
+    ctx.save_table("reliability", pd.concat(rel, ignore_index=True))
     return status
