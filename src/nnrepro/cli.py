@@ -62,6 +62,9 @@ def cmd_train(a) -> None:
     deletes the folders)."""
     import shutil
 
+    from nnrepro import determinism
+
+    determinism.environment()        # before anything creates a CUDA context (cuBLAS reads it then)
     from nnrepro import runner
     from nnrepro.config import read_job
     from nnrepro.results import finished_copy, keep_finished, restore_finished, write_json

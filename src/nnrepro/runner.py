@@ -27,7 +27,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
-from nnrepro import families
+from nnrepro import determinism, families
 from nnrepro.config import Run
 from nnrepro.results import RunDir, Status
 
@@ -89,10 +89,11 @@ class RunContext:
 
     @cached_property
     def checkpoint(self):
-        """The run's one checkpoint file (beside its folder), keyed by its settings and code."""
+        """The run's one checkpoint file (beside its folder), keyed by its settings, code and
+        device type: a checkpoint written on a GPU is ignored by a run on the CPU (and back)."""
         from nnrepro.training import Checkpoint
 
-        return Checkpoint(self.out.checkpoint, self.run.spec)
+        return Checkpoint(self.out.checkpoint, {**self.run.spec, "device_type": self.device.type})
 
     def dataset(self, name: str):
         """The processed data set ``name`` as standardized tensors on the device."""
@@ -182,11 +183,13 @@ def _run(run: Run, out_dir: str | Path, env: Env) -> None:
     out = RunDir(Path(out_dir), run.family, run.id, run.spec)
     ctx = RunContext(run, out, env)
     t0 = time.perf_counter()
+    pinned = determinism.pin(ctx.device)          # deterministic kernels, fp32 precision
     log.info("family %s run %s on %s", run.family, run.id, ctx.device)
     status = Status(experiment_module(run.family).run(ctx) or Status.OK)
     from nnrepro.training import stages_file
 
     for ckpt in (ctx.checkpoint.path, stages_file(ctx.checkpoint).path):
         ckpt.unlink(missing_ok=True)        # finished: nothing left to resume
-    out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3), device=str(ctx.device))
+    out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3), device=str(ctx.device),
+               determinism=pinned)
     log.info("family %s run %s: %s in %.1f s", run.family, run.id, status, time.perf_counter() - t0)

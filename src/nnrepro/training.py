@@ -55,9 +55,7 @@ def stream(seed: int, name: str, *ints: int, device: torch.device | str = "cpu")
 
 def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """Seed torch globally (for initialisations) and return the run's own generator."""
-    torch.manual_seed(seed)
-    if torch.device(device).type == "cuda":  # CPU kernels used here are deterministic already
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(seed)             # deterministic kernels: nnrepro.determinism (the runner)
     return torch.Generator(device=device).manual_seed(seed)
 
 
