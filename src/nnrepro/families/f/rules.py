@@ -7,7 +7,7 @@ from nnrepro.rules import low_high
 
 def errors(s: dict) -> list[str]:
     """One line per broken rule of the run's settings ``s`` (defaults filled in)."""
-    errors = low_high(s["regression"]["grid"], "regression.grid")
+    errors = low_high(s["regression"]["x_range"], "regression.x_range")
     for lo, hi in s["regression"]["intervals"]:
         if not lo < hi:
             errors.append(f"regression.intervals: [{lo}, {hi}] must have low < high")
