@@ -300,7 +300,7 @@ def step_kinds(device: str = "cpu", paper: dict | None = None) -> list[Kind]:
     xv, yv = data("jv", d, 5000 if paper else 50, n_batches=1)      # paper: 5,000 / 10,000
     xt, yt = data("jt", d, 10000 if paper else 100, n_batches=1)
     dj = SimpleNamespace(x_val=xv, y_val=yv, x_test=xt, y_test=yt)
-    kinds.append(Kind("eval_J", "J (every eval_every iterations)",
+    kinds.append(Kind("eval_J", "J (every record_every iterations)",
                       lambda n: [scores(jmodel, dj) for _ in range(n)], list(jmodel.parameters())))
 
     # G width: the stacked Ensemble (T trials of one width as one model), SGD momentum
@@ -537,8 +537,8 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
         out.append(Stage(fam, f"{trainings} trainings a seed (rounds in sequence)", "adam_pruned_J",
                          trainings * n_runs, trainings * n_distinct, steps,
                          mlp_step_flops(L, s["batch_size"]), sum(L), cap(n_distinct),
-                         evals=steps // s["eval_every"], eval_flops=2 * sum(L) * (n_val + n_test),
-                         note="eval every eval_every iterations (validation + test); measured below as eval_J"))
+                         evals=steps // s["record_every"], eval_flops=2 * sum(L) * (n_val + n_test),
+                         note="eval every record_every iterations (validation + test); measured below as eval_J"))
     elif fam == "L":
         L = mlp_layers(d, s["model"]["hidden"], 10)
         b, E = s["batch_size"], s["epochs"]
