@@ -449,12 +449,12 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
             c = spec[part]
             start = len(out)
             if part == "regression":
-                L = mlp_layers(1, c["hidden"], 1)
+                L = mlp_layers(1, c["model"]["hidden"], 1)
                 out.append(Stage(fam, "regression nets", "adam_autoencoder", c["repeats"], c["repeats"],
                                  c["epochs"] * -(-c["n"] // c["batch_size"]), mlp_step_flops(L, c["batch_size"]),
                                  sum(L), cap(c["repeats"]), note="1-D, 40 points: one step an epoch"))
             elif part == "mc":
-                L = mlp_layers(d, c["hidden"], 10)
+                L = mlp_layers(d, c["model"]["hidden"], 10)
                 k = c["repeats"] * len(c["kinds"])
                 out.append(Stage(fam, "mc classifiers (dropout)", "adam_mlp_dropout", k, k,
                                  c["epochs"] * spe(c["batch_size"]), mlp_step_flops(L, c["batch_size"]),

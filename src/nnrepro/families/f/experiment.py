@@ -83,8 +83,7 @@ def regression(ctx, cfg: dict, stages: Stages) -> Status:
 
     def net(k: int, ckpt) -> tuple[pd.DataFrame, np.ndarray, str]:
         gen = generator(stream_seed(s["seed"], "regression net", k), dev)
-        model = models.MLP(1, tuple(cfg["hidden"]), 1, "relu", dropout=cfg["dropout"],
-                           dropout_kind=cfg["dropout_kind"]).to(dev)
+        model = models.build(cfg["model"], 1, 1).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
         st = train(ctx, model, opt, xt, yt, cfg["epochs"], cfg["batch_size"], gen, nn.functional.mse_loss,
                    ckpt, f"regression net {k} epoch")
@@ -131,14 +130,13 @@ def mc_vs_scaling(ctx, ds, cfg: dict, stages: Stages) -> Status:
 
     def net(k: int, kind: str, ckpt) -> tuple[pd.DataFrame, str]:
         gen = generator(stream_seed(s["seed"], "mc net", k), dev)     # the same init for both kinds
-        model = models.MLP(ds.n_features, tuple(cfg["hidden"]), ds.n_classes, "relu",
-                           dropout=cfg["dropout"], dropout_kind=kind).to(dev)
+        model = models.build({**cfg["model"], "dropout_kind": kind}, ds.n_features, ds.n_classes).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
         st = train(ctx, model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
                    nn.functional.cross_entropy, ckpt, f"mc net {k} {kind} epoch")
         mc_gen = stream(s["seed"], "mc masks", k, device=dev)
         return (mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["draws"], mc_gen)
-                .assign(net=k, kind=kind, p=cfg["dropout"], diverged=st != "ok")), st
+                .assign(net=k, kind=kind, p=cfg["model"]["dropout"], diverged=st != "ok")), st
 
     frames, statuses = zip(*[stages(f"mc net {k} {kind}", lambda ckpt: net(k, kind, ckpt))
                              for k in range(cfg["repeats"]) for kind in cfg["kinds"]])

@@ -11,4 +11,7 @@ def errors(s: dict) -> list[str]:
     for lo, hi in s["regression"]["intervals"]:
         if not lo < hi:
             errors.append(f"regression.intervals: [{lo}, {hi}] must have low < high")
+    for part in ("regression", "mc"):
+        if not s[part]["model"]["dropout"] > 0:
+            errors.append(f"{part}.model.dropout must be > 0: the MC dropout masks are its ensemble")
     return errors
