@@ -300,7 +300,7 @@ def step_kinds(device: str = "cpu", paper: dict | None = None) -> list[Kind]:
     xv, yv = data("jv", d, 5000 if paper else 50, n_batches=1)      # paper: 5,000 / 10,000
     xt, yt = data("jt", d, 10000 if paper else 100, n_batches=1)
     dj = SimpleNamespace(x_val=xv, y_val=yv, x_test=xt, y_test=yt)
-    kinds.append(Kind("eval_J", "J (every eval_every iterations)",
+    kinds.append(Kind("eval_J", "J (every record_every iterations)",
                       lambda n: [scores(jmodel, dj) for _ in range(n)], list(jmodel.parameters())))
 
     # G width: the stacked Ensemble (T trials of one width as one model), SGD momentum
@@ -449,18 +449,18 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
             c = spec[part]
             start = len(out)
             if part == "regression":
-                L = mlp_layers(1, c["hidden"], 1)
-                out.append(Stage(fam, "regression nets", "adam_autoencoder", c["nets"], c["nets"],
+                L = mlp_layers(1, c["model"]["hidden"], 1)
+                out.append(Stage(fam, "regression nets", "adam_autoencoder", c["repeats"], c["repeats"],
                                  c["epochs"] * -(-c["n"] // c["batch_size"]), mlp_step_flops(L, c["batch_size"]),
-                                 sum(L), cap(c["nets"]), note="1-D, 40 points: one step an epoch"))
+                                 sum(L), cap(c["repeats"]), note="1-D, 40 points: one step an epoch"))
             elif part == "mc":
-                L = mlp_layers(d, c["hidden"], 10)
-                k = c["nets"] * len(c["kinds"])
+                L = mlp_layers(d, c["model"]["hidden"], 10)
+                k = c["repeats"] * len(c["kinds"])
                 out.append(Stage(fam, "mc classifiers (dropout)", "adam_mlp_dropout", k, k,
                                  c["epochs"] * spe(c["batch_size"]), mlp_step_flops(L, c["batch_size"]),
-                                 sum(L), cap(k), evals=1 + c["repeats"] * c["samples"],
+                                 sum(L), cap(k), evals=1 + c["draws"] * c["samples"],
                                  eval_flops=2 * sum(L) * n_test,
-                                 note="MC dropout: repeats × samples test passes per net"))
+                                 note="MC dropout: draws × samples test passes per net"))
             else:
                 L = mlp_layers(d, (c["hidden"],), d)
                 out.append(Stage(fam, "autoencoder (p = 0, 0.5)", "adam_autoencoder", 2, 2,
@@ -476,8 +476,8 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
             if part == "index_energy":
                 nn_ = c["n"]
                 P = 2 * (nn_ * nn_ + nn_)
-                starts = (len(set((torch.logspace(0, math.log10(c["gd_steps"]), c["snapshots"])
-                                   .round().long() - 1).tolist())) * c["problems"] * c["trajectories"])
+                starts = (len(set((torch.logspace(0, math.log10(c["gd"]["steps"]), c["snapshots"])
+                                   .round().long() - 1).tolist())) * c["repeats"] * c["trajectories"])
                 per = 2 * P ** 3 + 2 / 3 * P ** 3 + 2 * P * 6 * P * c["points"]   # H², LU, Hessian
                 minutes = (g_newton_s * starts * c["newton_steps"] / 60) if g_newton_s else math.nan
                 out.append(Stage(fam, "index_energy (float64 Newton, host CPU)", "cpu", 1, 1,
@@ -486,7 +486,7 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
                                       f"{P} parameters (H² + solve: ≈ {per:.2g} FLOP a start-step); "
                                       "minutes from a step measured here, one thread"))
             elif part == "width":
-                T, b = c["trials"], c["batch_size"]
+                T, b = c["repeats"], c["batch_size"]
                 for H in c["widths"]:
                     L = mlp_layers(d, (H,), 10)
                     out.append(Stage(fam, f"width {H} ({T} trials stacked)", "sgd_ensemble_G", 1, 1,
@@ -494,14 +494,14 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
                                      evals=1, eval_flops=2 * T * sum(L) * (n + n_test)))
             else:
                 L = mlp_layers(d, c["model"]["hidden"], 10)
-                out.append(Stage(fam, "paths: nets A, B", "adam_mlp", 2 * c["pairs"], 2 * c["pairs"],
+                out.append(Stage(fam, "paths: nets A, B", "adam_mlp", 2 * c["repeats"], 2 * c["repeats"],
                                  c["epochs"] * spe(c["batch_size"]), mlp_step_flops(L, c["batch_size"]),
-                                 sum(L), cap(2 * c["pairs"])))
+                                 sum(L), cap(2 * c["repeats"])))
                 bz = c["bezier"]
-                out.append(Stage(fam, "paths: Bézier curves", "bezier_G", c["pairs"], c["pairs"],
+                out.append(Stage(fam, "paths: Bézier curves", "bezier_G", c["repeats"], c["repeats"],
                                  bz["epochs"] * spe(bz["batch_size"]),
                                  mlp_step_flops(L, bz["batch_size"]) + 10 * sum(L), sum(L),
-                                 cap(c["pairs"]), evals=3 * c["points"],
+                                 cap(c["repeats"]), evals=3 * c["points"],
                                  eval_flops=2 * sum(L) * (n + n_test)))
             for st_ in out[start:]:
                 st_.group, st_.jobs = part, 1
@@ -537,8 +537,8 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
         out.append(Stage(fam, f"{trainings} trainings a seed (rounds in sequence)", "adam_pruned_J",
                          trainings * n_runs, trainings * n_distinct, steps,
                          mlp_step_flops(L, s["batch_size"]), sum(L), cap(n_distinct),
-                         evals=steps // s["eval_every"], eval_flops=2 * sum(L) * (n_val + n_test),
-                         note="eval every eval_every iterations (validation + test); measured below as eval_J"))
+                         evals=steps // s["record_every"], eval_flops=2 * sum(L) * (n_val + n_test),
+                         note="eval every record_every iterations (validation + test); measured below as eval_J"))
     elif fam == "L":
         L = mlp_layers(d, s["model"]["hidden"], 10)
         b, E = s["batch_size"], s["epochs"]

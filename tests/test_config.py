@@ -283,6 +283,10 @@ HOSTILE = [  # (family, change as dotted key -> value, what the one-line message
     ("H", {"model.arch": "cnn", "dataset": "mnist", "model.channels": [8, "M"] * 5},
      "model.channels has 5 max-pools ('M'); mnist's 28×28 images allow at most 4"),
     ("G", {"width.widths": [4, 100000000]}, "width.widths: width 100000000 × "),
+    ("F", {"mc.model.dropout": 0.0}, "mc.model.dropout must be > 0"),
+    ("G", {"paths.bezier.optimizer": {"name": "rmsprop", "lr": 0.01}}, "paths.bezier.optimizer.name: 'rmsprop'"),
+    ("I", {"optimizers.sgd.name": "adam"}, "optimizers.sgd.name is 'adam'"),
+    ("B", {"train_subset": 0}, "0 is less than the minimum of 1"),     # null, not 0, is "all"
 ]
 
 

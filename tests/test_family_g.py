@@ -64,7 +64,7 @@ def test_index_of_a_known_quadratic_saddle():
 
 
 def test_index_energy_table():
-    cfg = dict(n=2, points=6, problems=2, trajectories=3, gd_steps=50, gd_lr=0.3, snapshots=4,
+    cfg = dict(n=2, points=6, repeats=2, trajectories=3, gd=dict(steps=50, lr=0.3), snapshots=4,
                newton_steps=15, weight_decay=0.01, grad_tol=1e-8, eig_tol=1e-6)
     df = g.index_energy(cfg, 0)
     assert len(df) == 2 * 3 * 4 and set(df["problem"]) == {0, 1}

@@ -263,11 +263,12 @@ def load_processed(path: str | Path, device: torch.device | str = "cpu") -> Data
                    standardize(b["x_test"]), b["y_test"].to(device), int(b["n_classes"]))
 
 
-def train_subset(ds, n: int):
+def train_subset(ds, n: int | None):
     """The data set with its training set cut to ``n`` examples drawn once (a fixed seed, the
-    same for every run and seed, so runs differ only in their own randomness); 0: all of it.
-    The test set stays whole. Used by the MNIST profile to fit many short runs in its budget."""
-    if not n or n >= len(ds.y_train):
+    same for every run and seed, so runs differ only in their own randomness); None: all of it
+    (the settings' ``train_subset: null``). The test set stays whole. Used by the MNIST profile
+    to fit many short runs in its budget (A, B, G)."""
+    if n is None or n >= len(ds.y_train):
         return ds
     idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(0))[:n]
     idx = idx.to(ds.x_train.device)

@@ -30,7 +30,7 @@ from torch.nn.functional import cross_entropy
 from torch.nn.utils import clip_grad_norm_
 
 from nnrepro.models import MLP
-from nnrepro.optimizers import SGD
+from nnrepro import optimizers
 from nnrepro.results import Status
 from nnrepro.training import RunState, generator, train_epoch
 
@@ -135,7 +135,7 @@ def train_clipping(ctx, ds) -> Status:
     gen = generator(s["seed"], dev)
     model = MLP(ds.n_features, [c["width"]] * c["depth"], ds.n_classes, c["activation"],
                 init="lecun", gain=c["gain"]).to(dev)
-    opt = SGD(model.parameters(), lr=c["lr"])
+    opt = optimizers.build(model.parameters(), c["optimizer"])
     max_norm = c["max_norm"] if c["max_norm"] > 0 else math.inf      # inf: clip_grad_norm_ is a no-op
     st = RunState(model=model, opt=opt, gen=gen, steps=[])
 

@@ -269,7 +269,7 @@ def draw_fixes(norms: pd.DataFrame, steps: pd.DataFrame, runs: pd.DataFrame, cla
     lx.plot([], [], color="tab:blue", label=f"SGD, gradient norm clipped to {runs['max_norm'].max():g}")
     title = "Training the exploding net"
     if spec:
-        title += (f" ({spec['depth']} hidden layers, g = {spec['gain']:g}, lr {spec['lr']:g}),\n"
+        title += (f" ({spec['depth']} hidden layers, g = {spec['gain']:g}, lr {spec['optimizer']['lr']:g}),\n"
                   f"one line per seed; {spec['epochs']} epoch(s) of batches of {spec['batch_size']}")
     lx.set(yscale="log", xlabel="step (minibatch)", ylabel="training loss (10-step moving average)",
            title=title)

@@ -95,9 +95,10 @@ def grid(fn, problem, xlim, ylim, n=80):
 # ---------------------------------------------------------------- experiments
 def trajectories(cfg):
     """GD, momentum, Adagrad, RMSprop, Adam at one lr on the quadratic and on Rosenbrock."""
-    quad = lambda x: quadratic(x, cfg["condition"])  # noqa: E731
-    setups = [("quadratic", quad, [-4.0, 1.0], cfg["lr"], cfg["steps"]),
-              ("rosenbrock", rosenbrock, [-1.5, 2.0], cfg["rosenbrock_lr"], cfg["rosenbrock_steps"])]
+    quad = lambda x: quadratic(x, cfg["quadratic"]["condition"])  # noqa: E731
+    q, r = cfg["quadratic"], cfg["rosenbrock"]
+    setups = [("quadratic", quad, [-4.0, 1.0], q["lr"], q["steps"]),
+              ("rosenbrock", rosenbrock, [-1.5, 2.0], r["lr"], r["steps"])]
     rows = []
     for problem, fn, x0, lr, steps in setups:
         for name, make in METHODS.items():
@@ -219,9 +220,9 @@ def trust_region(cfg):
     """GD vs normalized steps (seed 003 "Trust Region Problem") on a convex bowl and on a
     plateau-plus-cliff function."""
     bowl = lambda x: 0.5 * (x[..., 0] ** 2 + 3 * x[..., 1] ** 2)  # noqa: E731
-    methods = {"GD": lambda ps: optim.SGD(ps, lr=cfg["gd_lr"]),
-               "normalized": lambda ps: optim.Normalized(ps, lr=cfg["lr"]),
-               "sign (per-coordinate)": lambda ps: optim.Normalized(ps, lr=cfg["lr"],
+    methods = {"GD": lambda ps: optim.SGD(ps, lr=cfg["gd"]["lr"]),
+               "normalized": lambda ps: optim.Normalized(ps, lr=cfg["normalized"]["lr"]),
+               "sign (per-coordinate)": lambda ps: optim.Normalized(ps, lr=cfg["normalized"]["lr"],
                                                                     coordinatewise=True)}
     rows = []
     for problem, fn, x0 in (("convex bowl", bowl, [3.0, 2.0]),
@@ -329,7 +330,7 @@ def stationary_points():
 def run(ctx) -> Status:
     cfg = ctx.settings
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
-    cond = cfg["trajectories"]["condition"]
+    cond = cfg["trajectories"]["quadratic"]["condition"]
 
     traj, surf = trajectories(cfg["trajectories"])
     ctx.save_table("trajectories", traj)

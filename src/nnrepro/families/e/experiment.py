@@ -18,7 +18,7 @@ from scipy.optimize import nnls
 from torch.func import functional_call, hessian
 
 from nnrepro import synthetic
-from nnrepro.optimizers import SGD
+from nnrepro import optimizers
 from nnrepro.results import Status
 from nnrepro.training import stream, stream_seed
 
@@ -115,7 +115,7 @@ def perturb(X, Y, lr, cfg, seed) -> pd.DataFrame:
 
     Rows: ‖W_t(perturbed) − W_t(unperturbed)‖ over t, with null_part = ‖δ P_null‖.
     """
-    steps, at, K = cfg["steps"], cfg["at"], cfg["trials"]
+    steps, at, K = cfg["steps"], cfg["at"], cfg["repeats"]
     P_null = np.eye(X.shape[0]) - X @ np.linalg.pinv(X)
     rng = np.random.default_rng(stream_seed(seed, "perturb"))
     delta = cfg["scale"] * rng.standard_normal((K, Y.shape[0], X.shape[0])) / np.sqrt(X.shape[0])
@@ -155,7 +155,7 @@ def deep_hessian(cfg, seed) -> pd.DataFrame:
         return 0.5 * ((functional_call(net, ps, (x,)) - y) ** 2).sum() + 0.5 * lam * (th ** 2).sum()
 
     theta = torch.cat([p.detach().flatten() for p in net.parameters()]).requires_grad_()
-    opt = SGD([theta], lr=cfg["lr"])
+    opt = optimizers.build([theta], cfg["optimizer"])
     for _ in range(cfg["steps"]):  # GD: θ ← θ − η∇L
         opt.zero_grad()
         L(theta, 0.0).backward()
@@ -223,7 +223,7 @@ def exp_direction(X, y, cfg, seed) -> pd.DataFrame:
     w_svm, alpha = hard_margin_svm(X, y)
     w_off, lr = svm_offset(X, y, alpha, cfg["lr"]), cfg["lr"]
     rng = np.random.default_rng(stream_seed(seed, "exp direction"))
-    W0 = np.r_[np.zeros((1, 2)), cfg["init_scale"] * rng.standard_normal((cfg["inits"] - 1, 2))]
+    W0 = np.r_[np.zeros((1, 2)), cfg["init_scale"] * rng.standard_normal((cfg["repeats"] - 1, 2))]
     W = np.r_[W0, W0]  # rows: exponential loss from each init, then logistic
     is_exp = np.repeat([True, False], len(W0))[:, None]
     rec, rows = set(log_steps(cfg["steps"])), []

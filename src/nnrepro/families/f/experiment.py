@@ -11,7 +11,7 @@ Three parts, chosen by ``parts``:
 - ``regression``: 1-D regression with a gap in the data; the MC ensemble's mean and scatter and
   the weight-scaling prediction on a grid (seed 003: "True function / Mean of the ensemble /
   Scatter of the ensemble", Louizos & Welling 2017). Tables ``regression``, ``regression_data``.
-- ``mc``: ``nets`` classifiers trained with Bernoulli and with Gaussian dropout; test NLL and
+- ``mc``: ``repeats`` classifiers trained with Bernoulli and with Gaussian dropout; test NLL and
   accuracy of weight scaling and of MC averages of M = 1 … ``samples`` masks. Table ``mc``.
 - ``autoencoder``: one hidden layer of ReLU units (256 on MNIST's 784 pixels; the same ratio on
   smaller images), trained without dropout and with p = 0.5
@@ -73,18 +73,17 @@ def mc_outputs(model: nn.Module, x: torch.Tensor, samples: int, seed: int) -> to
 
 
 def regression(ctx, cfg: dict, stages: Stages) -> Status:
-    """``nets`` nets from independent inits (and masks) on one data set with a gap."""
+    """``repeats`` nets from independent inits (and masks) on one data set with a gap."""
     s, dev = ctx.settings, ctx.device
     x, y = synthetic.regression_1d(cfg["n"], cfg["intervals"], cfg["noise"], s["seed"])
-    lo, hi = cfg["grid"]
+    lo, hi = cfg["x_range"]
     grid = np.linspace(lo, hi, cfg["grid_points"])
     xt, yt, gt = (torch.tensor(v, dtype=torch.float32, device=dev)[:, None] for v in (x, y, grid))
     dist = np.abs(grid[:, None] - x[None, :]).min(1)                              # to the nearest datum
 
     def net(k: int, ckpt) -> tuple[pd.DataFrame, np.ndarray, str]:
         gen = generator(stream_seed(s["seed"], "regression net", k), dev)
-        model = models.MLP(1, tuple(cfg["hidden"]), 1, "relu", dropout=cfg["dropout"],
-                           dropout_kind=cfg["dropout_kind"]).to(dev)
+        model = models.build(cfg["model"], 1, 1).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
         st = train(ctx, model, opt, xt, yt, cfg["epochs"], cfg["batch_size"], gen, nn.functional.mse_loss,
                    ckpt, f"regression net {k} epoch")
@@ -97,7 +96,7 @@ def regression(ctx, cfg: dict, stages: Stages) -> Status:
         return table, members[:cfg["members_shown"]], st
 
     tables, shown, statuses = zip(*[stages(f"regression net {k}", lambda ckpt: net(k, ckpt))
-                                    for k in range(cfg["nets"])])
+                                    for k in range(cfg["repeats"])])
     show = shown[0]                                                               # net 0's members
     ctx.save_table("regression_members", pd.DataFrame({
         "member": np.repeat(np.arange(len(show)), len(grid)), "x": np.tile(grid, len(show)),
@@ -109,12 +108,12 @@ def regression(ctx, cfg: dict, stages: Stages) -> Status:
 
 # --- classification: weight scaling vs MC averaging of M masks ------------------------------------
 
-def mc_table(model, x, y, samples: int, repeats: int, gen) -> pd.DataFrame:
+def mc_table(model, x, y, samples: int, draws: int, gen) -> pd.DataFrame:
     """Test NLL / accuracy of weight scaling, and of the MC average of the first M of
-    ``samples`` masks for every M (``repeats`` independent draws of the masks)."""
+    ``samples`` masks for every M (``draws`` independent draws of the masks)."""
     rows = [{"method": "weight scaling", "M": np.nan, "repeat": 0,
              **evaluate(methods.weight_scaling(model, x)[0], y)}]
-    for r in range(repeats):
+    for r in range(draws):
         members = methods.mc_dropout(model, x, samples, gen)                    # (S, N, K)
         running = members.cumsum(0) / torch.arange(1, samples + 1, device=x.device)[:, None, None]
         rows += [{"method": "MC dropout", "M": m, "repeat": r, **evaluate(running[m - 1], y)}
@@ -123,25 +122,24 @@ def mc_table(model, x, y, samples: int, repeats: int, gen) -> pd.DataFrame:
 
 
 def mc_vs_scaling(ctx, ds, cfg: dict, stages: Stages) -> Status:
-    """``nets`` independently trained nets (own init, own masks) per dropout kind; net k of
+    """``repeats`` independently trained nets (own init, own masks) per dropout kind; net k of
     each kind starts from the same init. The nets are the claim's units (Srivastava et al.
-    §7.5 compare test error against M on one net; the mask ``repeats`` only average the MC
+    §7.5 compare test error against M on one net; the mask ``draws`` only average the MC
     noise within a net)."""
     s, dev = ctx.settings, ctx.device
 
     def net(k: int, kind: str, ckpt) -> tuple[pd.DataFrame, str]:
         gen = generator(stream_seed(s["seed"], "mc net", k), dev)     # the same init for both kinds
-        model = models.MLP(ds.n_features, tuple(cfg["hidden"]), ds.n_classes, "relu",
-                           dropout=cfg["dropout"], dropout_kind=kind).to(dev)
+        model = models.build({**cfg["model"], "dropout_kind": kind}, ds.n_features, ds.n_classes).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
         st = train(ctx, model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
                    nn.functional.cross_entropy, ckpt, f"mc net {k} {kind} epoch")
         mc_gen = stream(s["seed"], "mc masks", k, device=dev)
-        return (mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["repeats"], mc_gen)
-                .assign(net=k, kind=kind, p=cfg["dropout"], diverged=st != "ok")), st
+        return (mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["draws"], mc_gen)
+                .assign(net=k, kind=kind, p=cfg["model"]["dropout"], diverged=st != "ok")), st
 
     frames, statuses = zip(*[stages(f"mc net {k} {kind}", lambda ckpt: net(k, kind, ckpt))
-                             for k in range(cfg["nets"]) for kind in cfg["kinds"]])
+                             for k in range(cfg["repeats"]) for kind in cfg["kinds"]])
     ctx.save_table("mc", pd.concat(frames, ignore_index=True))
     return worst(statuses)
 

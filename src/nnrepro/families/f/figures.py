@@ -116,7 +116,7 @@ def draw_mc_regression(regs: pd.DataFrame, members: pd.DataFrame, data: pd.DataF
     hi = max(reg["truth"].max(), data["y"].max())
     ax.set_ylim(lo - 0.6 * (hi - lo), hi + 0.6 * (hi - lo))
     ax.set(xlabel="x", ylabel="y",
-           title=f"MC dropout (p = {spec['dropout']:g}, {spec['dropout_kind']}) on 1-D regression with a gap "
+           title=f"MC dropout (p = {spec['model']['dropout']:g}, {spec['model']['dropout_kind']}) on 1-D regression with a gap "
                  f"(net 1 of {regs['net'].nunique()})\nMC std away / on the data, mean over nets: in the gap "
                  f"{in_gap.value:.2f}, outside {outside.value:.2f}")
     ax.legend(fontsize=8, loc="upper center", ncol=3)

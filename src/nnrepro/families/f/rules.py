@@ -7,8 +7,11 @@ from nnrepro.rules import low_high
 
 def errors(s: dict) -> list[str]:
     """One line per broken rule of the run's settings ``s`` (defaults filled in)."""
-    errors = low_high(s["regression"]["grid"], "regression.grid")
+    errors = low_high(s["regression"]["x_range"], "regression.x_range")
     for lo, hi in s["regression"]["intervals"]:
         if not lo < hi:
             errors.append(f"regression.intervals: [{lo}, {hi}] must have low < high")
+    for part in ("regression", "mc"):
+        if not s[part]["model"]["dropout"] > 0:
+            errors.append(f"{part}.model.dropout must be > 0: the MC dropout masks are its ensemble")
     return errors

@@ -20,7 +20,6 @@ Three parts, chosen by ``parts`` (one run may compute all of them, or a sweep ma
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 
 import numpy as np
@@ -30,6 +29,7 @@ from torch import nn
 from torch.func import grad, hessian, vmap
 
 from nnrepro import landscape, models, optimizers
+from nnrepro.data import train_subset
 from nnrepro.models import flat_params
 from nnrepro.results import Status
 from nnrepro.training import RunState, Stages, generator, stream, stream_seed, train_epoch
@@ -43,24 +43,15 @@ def run(ctx) -> Status:
         points = stages("index energy", lambda _: index_energy(s["index_energy"], s["seed"]))
         ctx.save_table("critical_points", points)
     if "width" in s["parts"]:
-        rows, status_w = width_sweep(ctx, training_subset(ctx.dataset(s["dataset"]), s["train_size"]),
+        rows, status_w = width_sweep(ctx, train_subset(ctx.dataset(s["dataset"]), s["train_subset"]),
                                      s["width"], stages)
         ctx.save_table("width", rows)
         status = status_w if status_w != Status.OK else status
     if "paths" in s["parts"]:
-        status_p = paths(ctx, training_subset(ctx.dataset(s["dataset"]), s["train_size"]), s["paths"],
+        status_p = paths(ctx, train_subset(ctx.dataset(s["dataset"]), s["train_subset"]), s["paths"],
                          stages)
         status = status_p if status_p != Status.OK else status
     return status
-
-
-def training_subset(ds, n: int | None):
-    """The data set with a fixed random subset of n training examples (None: all of them); the
-    test set is kept whole. Lets the width sweep train to zero training error within a CPU budget."""
-    if n is None or n >= len(ds.x_train):
-        return ds
-    keep = torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(0))[:n].to(ds.x_train.device)
-    return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
 
 
 # --- index vs energy of critical points (seed 003 "Stationary Points in High Dimensions") --------
@@ -132,16 +123,16 @@ def gd_snapshots(loss, theta0: torch.Tensor, steps: int, lr: float, snapshots: i
 
 
 def index_energy(cfg: dict, seed: int) -> pd.DataFrame:
-    """Critical points of ``problems`` independent memorisation problems (random x, y ~ N(0, I)),
+    """Critical points of ``repeats`` independent memorisation problems (random x, y ~ N(0, I)),
     ``trajectories`` GD runs each, all batched together. One row per start."""
     gen = stream(seed, "index energy")
-    n, N, K, R = cfg["n"], cfg["points"], cfg["problems"], cfg["trajectories"]
+    n, N, K, R = cfg["n"], cfg["points"], cfg["repeats"], cfg["trajectories"]
     loss, P = tanh_net_loss(n, cfg["weight_decay"])
     X = torch.randn(K, N, n, generator=gen, dtype=F64)
     Y = torch.randn(K, N, n, generator=gen, dtype=F64)
     problem = torch.arange(K).repeat_interleave(R)                       # problem of each trajectory
     theta0 = torch.randn(K * R, P, generator=gen, dtype=F64) / math.sqrt(n)
-    starts, when = gd_snapshots(loss, theta0, cfg["gd_steps"], cfg["gd_lr"], cfg["snapshots"],
+    starts, when = gd_snapshots(loss, theta0, cfg["gd"]["steps"], cfg["gd"]["lr"], cfg["snapshots"],
                                 X[problem], Y[problem])
     problem = problem.repeat(len(starts) // len(problem))               # snapshots are stacked
     data = (X[problem], Y[problem])
@@ -221,14 +212,14 @@ def width_sweep(ctx, ds, cfg: dict, stages: Stages) -> tuple[pd.DataFrame, Statu
 
     def width(H: int, ckpt) -> tuple[pd.DataFrame, str]:
         gen = generator(stream_seed(s["seed"], "width", H), dev)
-        gens = [stream(s["seed"], "width init", H, t) for t in range(cfg["trials"])]
+        gens = [stream(s["seed"], "width init", H, t) for t in range(cfg["repeats"])]
         ens = Ensemble(ds.n_features, H, ds.n_classes, gens).to(dev)
         opt = optimizers.build(ens.parameters(), cfg["optimizer"])
         st = train_ensemble(ctx, ens, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
                             ckpt, f"width {H} epoch")
         tr_loss, tr_err = ensemble_metrics(ens, ds.x_train, ds.y_train)
         te_loss, te_err = ensemble_metrics(ens, ds.x_test, ds.y_test)
-        return pd.DataFrame({"width": H, "trial": np.arange(cfg["trials"]), "train_loss": tr_loss,
+        return pd.DataFrame({"width": H, "trial": np.arange(cfg["repeats"]), "train_loss": tr_loss,
                              "train_err": tr_err, "test_loss": te_loss, "test_err": te_err,
                              "diverged": st != "ok"}), st
 
@@ -286,7 +277,7 @@ def path_table(model, w0, w1, ds, ts, theta=None) -> pd.DataFrame:
 
 
 def paths(ctx, ds, cfg: dict, stages: Stages) -> Status:
-    """For each of ``pairs`` pairs of nets (A, B) trained from their own seeds: the segment from A
+    """For each of ``repeats`` pairs of nets (A, B) trained from their own seeds: the segment from A
     to a hidden-unit-permuted copy πA, and the segment and the trained Bézier curve from A to B."""
     s, dev = ctx.settings, ctx.device
     ts = torch.linspace(0, 1, cfg["points"]).tolist()
@@ -299,7 +290,8 @@ def paths(ctx, ds, cfg: dict, stages: Stages) -> Status:
             diff = (A(ds.x_test) - piA(ds.x_test)).abs().max().item()
         wA, wpiA, wB = flat_params(A), flat_params(piA), flat_params(B)
         theta = landscape.fit_bezier(A, wA, wB, ds.x_train, ds.y_train, bz["epochs"], bz["batch_size"],
-                                     bz["lr"], gen, optimizer=bz["optimizer"])
+                                     bz["optimizer"]["lr"], gen, optimizer=bz["optimizer"]["name"],
+                                     **{k: v for k, v in bz["optimizer"].items() if k == "momentum"})
         # tidy keys (end: piA or B; shape: segment or bezier) beside the display label `path`
         return ([path_table(A, wA, wpiA, ds, ts).assign(pair=k, path="A → πA (segment)",
                                                         end="piA", shape="segment"),
@@ -310,7 +302,7 @@ def paths(ctx, ds, cfg: dict, stages: Stages) -> Status:
                 {"pair": k, "max_abs_output_diff": diff, "hidden_units": str(cfg["model"]["hidden"])})
 
     frames, perm_rows = [], []
-    for k in range(cfg["pairs"]):
+    for k in range(cfg["repeats"]):
         nets = []
         for name in "AB":
             seed = stream_seed(s["seed"], f"net {name}", k)

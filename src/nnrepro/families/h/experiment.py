@@ -166,7 +166,7 @@ def run(ctx) -> Status:
 
     def epoch_fn(epoch: int) -> torch.Tensor:
         start, hits = len(st.steps), []
-        recording = (epoch - 1) % rec["every"] == 0
+        recording = (epoch - 1) % s["record_every"] == 0
 
         def hit(i, logits, y, loss):                      # accuracy of the minibatch, in train mode
             hits.append((logits.argmax(1) == y).float().mean())

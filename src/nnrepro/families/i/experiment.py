@@ -27,10 +27,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from nnrepro import models
+from nnrepro import models, optimizers
 from nnrepro.methods import score
 from nnrepro.models import flat_params
-from nnrepro.optimizers import SGD
 from nnrepro.pathsgd import PathSGD, linear_layers, rescale_units, unbalancing_factors
 from nnrepro.results import Status
 from nnrepro.training import RunState, generator, stream, train_epoch
@@ -41,8 +40,8 @@ NETS = ("original", "rescaled")
 
 def build_optimizer(name: str, model, s: dict):
     if name == "SGD":
-        return SGD(model.parameters(), lr=s["sgd_lr"])
-    return PathSGD([m.weight for m in linear_layers(model)], lr=s["path_lr"])
+        return optimizers.build(model.parameters(), s["optimizers"]["sgd"])
+    return PathSGD([m.weight for m in linear_layers(model)], lr=s["optimizers"]["path_sgd"]["lr"])
 
 
 @torch.no_grad()

@@ -98,7 +98,7 @@ def draw_rescaling(ok: pd.DataFrame, claim: Claim, stats: dict, spec: dict, dive
     """Three panels: the training curves (capped), the slowdown per seed and the gap between
     the two nets over epochs (``stats``: ``rescaling_stats``); ``diverged``: runs to mark."""
     c = spec["rescale"]["c"]
-    lr = {"SGD": spec["sgd_lr"], "Path-SGD": spec["path_lr"]}
+    lr = {"SGD": spec["optimizers"]["sgd"]["lr"], "Path-SGD": spec["optimizers"]["path_sgd"]["lr"]}
     fig, (ax, rx, gx) = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.4, 0.8, 1]})
 
     # (a) training curves: one thin line per seed, the mean over seeds thick

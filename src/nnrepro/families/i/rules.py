@@ -11,4 +11,7 @@ def errors(s: dict) -> list[str]:
                       "bias-free ReLU net (Neyshabur et al. 2015)")
     if not s["model"].get("hidden"):
         errors.append("model.hidden is empty: a rescaling needs at least one hidden layer")
+    if s["optimizers"]["sgd"]["name"] != "sgd":
+        errors.append(f"optimizers.sgd.name is {s['optimizers']['sgd']['name']!r}: the claim compares "
+                      "plain SGD with Path-SGD (name: sgd)")
     return errors

@@ -14,7 +14,7 @@ Biases are not pruned. Round 0 is the dense net. The fraction of weights left af
 round (the one closest to 20 % of the weights, known in advance from the rates).
 
 Early stopping as Frankle & Carbin: a fixed ``validation`` fraction of the TRAIN set is held
-out (never the test set); every ``eval_every`` iterations (and after the last) the net is scored
+out (never the test set); every ``record_every`` iterations (and after the last) the net is scored
 on it, and the early-stopping iteration is the one of minimum validation loss. The accuracy a
 round reports is the test accuracy at that iteration; the iteration itself is a result.
 
@@ -126,7 +126,7 @@ def scores(model, d) -> dict:
 
 def train(model, s: dict, d, gen: torch.Generator) -> tuple[torch.Tensor, list[dict]]:
     """Train for ``epochs`` with a fresh optimizer (Frankle & Carbin); pruned weights get zero
-    gradient. Scored every ``eval_every`` iterations and after the last. Returns the minibatch
+    gradient. Scored every ``record_every`` iterations and after the last. Returns the minibatch
     losses and the evaluations."""
     opt = optimizers.build(model.parameters(), s["optimizer"])
     losses, evals, it = [], [], 0
@@ -134,7 +134,7 @@ def train(model, s: dict, d, gen: torch.Generator) -> tuple[torch.Tensor, list[d
     def evaluate_every(i, out, y, loss):
         nonlocal it
         it += 1
-        if it % s["eval_every"] == 0:
+        if it % s["record_every"] == 0:
             evals.append({"iteration": it, **scores(model, d)})
 
     for _ in range(s["epochs"]):

@@ -122,7 +122,7 @@ def run(ctx) -> Status:
     stages = ctx.stages()                                # a killed run keeps its finished nets
     rows, curves = zip(*[stages(f"width {width} trial {trial}",
                                 lambda _: one_width(width, trial, x, y, grid, s))
-                         for width in s["widths"] for trial in range(s["trials"])])
+                         for width in s["widths"] for trial in range(s["repeats"])])
     ctx.save_table("gap", pd.DataFrame(list(rows)))
     ctx.save_table("curves", pd.concat(curves, ignore_index=True))
     ctx.save_table("data", pd.DataFrame({"x": x.numpy(), "y": y.numpy()}))
