@@ -321,3 +321,59 @@ def test_e5_a_killed_stacked_job_resumes_to_the_uninterrupted_tables(env, tmp_pa
     assert len(saves) == 3 and not (tmp_path / "job.checkpoint.pt").exists()   # one epoch left
     for r in runs:
         _same_tables(tmp_path / "straight" / r.id, tmp_path / "killed" / r.id, exact=True)
+
+
+def test_jobs_stack_runs_of_one_shape_and_keep_identical_runs_together():
+    cfg = {**tiny(), "run": ["A"], "families": {"A": _mixed_block()}}
+    cfg = config.validate(cfg)
+    runs = config.family_runs(cfg, "A")
+    assert len(config.family_jobs(cfg, "A")) > 1                       # max_stack 1: as today
+    cfg["max_stack"] = 8
+    jobs = config.family_jobs(cfg, "A")                                 # 15 trainings: 8 + 7
+    assert sorted(len({settings_key(runs[r]) for r in ids}) for ids in jobs.values()) == [7, 8]
+    assert all(j.startswith("stack-") for j in jobs) and sum(map(len, jobs.values())) == 16
+    twins = ["sampler.temperature~1_seed~0", "sampler.gamma~1_sampler.resample~none_seed~0"]
+    assert any(set(twins) <= set(ids) for ids in jobs.values())
+    cfg["max_stack"] = 64
+    (ids,) = config.family_jobs(cfg, "A").values()
+    # a run changed: its job's id changes; SGLD runs cannot stack: jobs as today
+    cfg["families"]["A"]["grid"]["gamma"]["seed"] = [2]
+    assert list(config.family_jobs(cfg, "A")) != list(config.family_jobs(
+        {**cfg, "families": {"A": _mixed_block()}}, "A"))
+    cfg["families"]["A"]["sampler"]["name"] = "sgld"
+    assert not [j for j in config.family_jobs(cfg, "A") if j.startswith("stack-")]
+
+
+def test_train_command_stacks_a_job_and_trains_identical_runs_once(processed, tmp_path, caplog):
+    from nnrepro.cli import main
+
+    runs = _runs(_mixed_block())[:6]                    # 2 × T sweep's seed 0/1, 4 of γ's
+    twin, of = "sampler.gamma~1_sampler.resample~none_seed~0", "sampler.temperature~1_seed~0"
+    assert {twin, of} <= {r.id for r in runs}
+    job = config.write_job(tmp_path / "job.json", runs)
+    marker = tmp_path / "runs" / "jobs" / "j.json"
+    with caplog.at_level("INFO", logger="nnrepro"):
+        main(["train", "--job", str(job), "--runs-dir", str(tmp_path / "runs"), "--marker",
+              str(marker), "--processed-dir", str(processed), "--device", "cpu"])
+    assert "5 runs as one stack" in caplog.text
+    info = {r.id: json.loads((tmp_path / "runs" / r.id / "run.json").read_text()) for r in runs}
+    assert json.loads(marker.read_text())["runs"] == {r.id: "ok" for r in runs}
+    # the job file lists its runs by id: the γ sweep's twin trains, the T sweep's run copies it
+    assert info[of]["same_as"] == twin and "same_as" not in info[twin] and info[twin]["stack"] == 5
+    assert info[twin]["sweep"] == "gamma" and info[of]["sweep"] == "temperature"
+    assert info[of]["point"] == {"sampler.temperature": 1.0, "seed": 0} and info[of]["spec"]["point"] == info[of]["point"]
+    _same_tables(tmp_path / "runs" / of, tmp_path / "runs" / twin, exact=True)
+    assert not list(tmp_path.rglob("*.checkpoint.pt")) and not list(tmp_path.rglob("*.finished"))
+
+
+def test_paper_profile_plans_family_a_in_one_stacked_job(tmp_path):
+    from conftest import REPO, snakemake
+
+    dry = snakemake(tmp_path, "--dry-run", "--configfile", str(REPO / "configs" / "paper.yaml"),
+                    timeout=600)
+    out = dry.stdout + dry.stderr
+    stats = out[out.index("Job stats:"):].split("Reasons:")[0].splitlines()   # job  count
+    train_a = {line.split()[0]: int(line.split()[1]) for line in stats if line.startswith("train_A")}
+    assert len(train_a) == 1 and list(train_a.values()) == [1], out[-3000:]
+    assert next(iter(train_a)).startswith("train_A_stack_")
+    assert any(line.startswith("train_B") for line in stats)          # the others: as before
