@@ -196,21 +196,13 @@ def run_stack(ctxs, checkpoint) -> list[Status]:
         first, was_frozen = (epoch - 1) * steps_per_epoch, sampler.diverged.tolist()
         U, nll, rec = chain.epoch(ds.x_train, ds.y_train, s0["batch_size"], s0["record_every"])
         kept = torch.tensor([int(j) - first for j in rec["step"]], dtype=torch.long)
+        U, nll = U.double().cpu(), nll.double().cpu()     # one transfer each, then per member
+        rec = {c: rec[c].double().cpu() for c in DIAGNOSTICS} if len(kept) else {}
         frozen, is_sample, losses = sampler.diverged.tolist(), chain.is_sample(epoch), []
         for k in live:
             m = members[k]
-            eps = [sampler.h["lr"][k] * sampler.lr_factors[k](first + i) for i in range(len(U))]
-            t = np.cumsum([m.t, *eps])                   # t = Σε, summed in run()'s order
-            m.t = float(t[-1])
-            head = [[first + i, epoch, eps[i], t[i + 1]] for i in kept.tolist()]
-            diag = [torch.stack([rec[c][j, k] for c in DIAGNOSTICS]) for j in range(len(kept))]
-            log = step_log(head, U[kept, k], nll[kept, k], diag)
-            if frozen[k] and not was_frozen[k]:          # Ũ non-finite at step j: NaN after it
-                j = first + int((~torch.isfinite(U[:, k])).nonzero()[0])
-                for c in DIAGNOSTICS:
-                    log[c][log["step"] >= j] = math.nan
-                for c in ("U", "nll"):
-                    log[c][log["step"] > j] = math.nan
+            log = member_log(m, sampler, k, epoch, first, U[:, k], nll[:, k],
+                             {c: v[:, k] for c, v in rec.items()}, kept, frozen[k] and not was_frozen[k])
             m.steps.append(log)
             theta = chain.model.theta[k]
             ok = not frozen[k] and finite(torch.cat([log["U"], log["norm2"], theta.double().cpu()]))
@@ -236,3 +228,25 @@ def run_stack(ctxs, checkpoint) -> list[Status]:
     for ctx, m in zip(ctxs, members):
         save_tables(ctx, m)
     return [m.status or Status.OK for m in members]
+
+
+def member_log(m, sampler, k: int, epoch: int, first: int, U, nll, rec: dict, kept,
+               froze: bool) -> dict:
+    """Member k's recorded steps of the epoch as ``run`` logs them (``step_log``): its ε per
+    step from its schedule, t = Σε summed in ``run``'s order (``m.t``, updated), U, NLL (steps,)
+    and the diagnostics ``rec`` (recorded steps,) at the recorded steps ``kept``. ``froze``: Ũ
+    became non-finite this epoch, at step j: the diagnostics from j on and U, NLL after j are
+    NaN, as a separate run's (whose θ is then non-finite) are."""
+    eps = [sampler.h["lr"][k] * sampler.lr_factors[k](first + i) for i in range(len(U))]
+    t = np.cumsum([m.t, *eps])
+    m.t = float(t[-1])
+    head = [[first + i, epoch, eps[i], t[i + 1]] for i in kept.tolist()]
+    diag = [torch.stack([rec[c][j] for c in DIAGNOSTICS]) for j in range(len(kept))]
+    log = step_log(head, U[kept], nll[kept], diag)
+    if froze:
+        j = first + int((~torch.isfinite(U)).nonzero()[0])
+        for c in DIAGNOSTICS:
+            log[c][log["step"] >= j] = math.nan
+        for c in ("U", "nll"):
+            log[c][log["step"] > j] = math.nan
+    return log
