@@ -230,7 +230,8 @@ def run_stack(runs: list[Run], out_dirs: list[str | Path], env: Env,
         for out, status in zip(outs, statuses):
             out.finish(status=Status(status), wall_s=wall, device=str(ctxs[0].device), stack=len(runs))
         ckpt.path.unlink(missing_ok=True)           # finished: nothing left to resume
-    log.info("family %s: stack of %d in %.1f s", runs[0].family, len(runs), wall)
+    log.info("family %s stack of %d: ok in %.1f s (%d diverged)", runs[0].family, len(runs), wall,
+             sum(s == Status.DIVERGED for s in statuses))     # `nnrepro progress` reads ": ok in"
 
 
 def copy_run(src: str | Path, run: Run, out_dir: str | Path) -> None:
