@@ -361,7 +361,8 @@ def test_train_command_stacks_a_job_and_trains_identical_runs_once(processed, tm
     # the job file lists its runs by id: the γ sweep's twin trains, the T sweep's run copies it
     assert info[of]["same_as"] == twin and "same_as" not in info[twin] and info[twin]["stack"] == 5
     assert info[twin]["sweep"] == "gamma" and info[of]["sweep"] == "temperature"
-    assert info[of]["point"] == {"sampler.temperature": 1.0, "seed": 0} and info[of]["spec"]["point"] == info[of]["point"]
+    assert info[of]["point"] == {"sampler.temperature": 1.0, "seed": 0}
+    assert info[of]["spec"]["point"] == info[of]["point"]
     _same_tables(tmp_path / "runs" / of, tmp_path / "runs" / twin, exact=True)
     assert not list(tmp_path.rglob("*.checkpoint.pt")) and not list(tmp_path.rglob("*.finished"))
 

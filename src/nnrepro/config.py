@@ -487,7 +487,8 @@ def stacked_jobs(runs: dict[str, Run], max_stack: int,
         trainings = list(trainings.values())
         n = -(-len(trainings) // max_stack)             # jobs for this shape
         for i in range(n):
-            ids = [r for t in trainings[i * len(trainings) // n:(i + 1) * len(trainings) // n] for r in t]
+            part = trainings[i * len(trainings) // n:(i + 1) * len(trainings) // n]
+            ids = [r for same in part for r in same]
             out[_job_id("stack", runs, ids)] = ids
     return out, rest
 
@@ -496,7 +497,8 @@ def jobs(runs: dict[str, Run], sweeps: dict, runs_per_job: int, max_stack: int =
          stack_key=None) -> dict[str, list[str]]:
     """Training jobs: job id -> run ids. With ``max_stack`` > 1 and the family's ``stack_key``
     (``stack_key_of``), its runs of one shape are stacked (``stacked_jobs``); the others, and
-    every run when ``max_stack`` is 1, go in jobs as follows. A job holds the runs of one sweep that share the value
+    every run when ``max_stack`` is 1, go in jobs as follows. A job holds the runs of one sweep
+    that share the value
     of its first key, and of as many next keys as it takes to keep at most ``runs_per_job`` runs
     together (the T sweep {T: 6 values, seed: 3} with 8 runs per job: one job of 3 runs per T).
     Adding a value to a sweep's first key adds a job and changes none. A job's id is its sweep

@@ -217,7 +217,8 @@ def run_stack(runs: list[Run], out_dirs: list[str | Path], env: Env,
 
     outs = [RunDir(Path(d), r.family, r.id, r.spec) for r, d in zip(runs, out_dirs)]
     ctxs = [RunContext(r, o, env) for r, o in zip(runs, outs)]
-    path = Path(checkpoint) if checkpoint else outs[0].path.with_name(outs[0].path.name + ".stack.checkpoint.pt")
+    first = outs[0].path
+    path = Path(checkpoint) if checkpoint else first.with_name(first.name + ".stack.checkpoint.pt")
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpoint(path, [r.spec for r in runs])
     with ExitStack() as locks:
