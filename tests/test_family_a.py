@@ -1,8 +1,11 @@
-"""Family A end to end on digits: a tiny sweep, its six figures and claims; divergence; resume."""
+"""Family A end to end on digits: a tiny sweep, its six figures and claims; divergence; resume;
+its runs stacked into one job (issue 25)."""
+import json
 import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from nnrepro import config
 from nnrepro.catalogue import FIGURES
@@ -188,3 +191,190 @@ def test_gamma_alpha_claim_passes_and_fails_per_seed():
     assert ok.verdict == "pass" and ok.value == 1.0 and "γ=0.01 α=10" in ok.finding
     assert gamma_alpha_claim(fin.assign(ens_nll=2 - fin["ens_nll"]), samp, "", 0).verdict == "fail"
     assert gamma_alpha_claim(fin[fin["seed"] < 2], samp, "", 0).verdict == "inconclusive"
+
+
+# --- A's runs stacked into one job (issue 25): each run's tables as when it trains alone ---
+
+from nnrepro import runner  # noqa: E402
+from nnrepro.config import Run, settings_key  # noqa: E402
+from nnrepro.training import Checkpoint  # noqa: E402
+
+
+def _mixed_block():
+    """tests/tiny.yaml's A block with seeds and schedules mixed in: 16 runs, 15 distinct
+    (T = 1, seed 0 ≡ γ = 1, resample: none, seed 0)."""
+    block = tiny("A")
+    block["grid"]["temperature"]["seed"] = [0, 1]
+    block["grid"]["gamma_alpha"].update({"sampler.resample": ["cycle", 3],
+                                         "sampler.schedule": ["cosine"], "seed": [1]})
+    return block
+
+
+def _runs(block) -> list[Run]:
+    return [Run.from_spec("A", rid, spec) for rid, spec in config.expand_runs(block).items()]
+
+
+def _distinct(runs):
+    return list({settings_key(r): r for r in reversed(runs)}.values())[::-1]
+
+
+def _stack(runs, out, env, **kw):
+    runner.run_stack(runs, [out / r.id for r in runs], env, **kw)
+    return out
+
+
+def _alone(runs, out, env):
+    for r in runs:
+        runner.run_one(r, out / r.id, env)
+    return out
+
+
+def _same_tables(a, b, exact=False):
+    """Run folders ``a`` and ``b`` have the same tables (float32 tolerances; exact elsewhere)."""
+    names = sorted(p.name for p in a.glob("*.parquet"))
+    assert names == ["epochs.parquet", "samples.parquet", "steps.parquet"]
+    assert names == sorted(p.name for p in b.glob("*.parquet"))
+    for name in names:
+        x, y = pd.read_parquet(a / name), pd.read_parquet(b / name)
+        pd.testing.assert_frame_equal(x, y, check_exact=exact, rtol=1e-5, atol=1e-6, obj=f"{a.name}/{name}")
+
+
+def test_e1_each_run_of_a_mixed_stack_has_the_tables_of_its_run_alone(env, tmp_path):
+    runs = _distinct(_runs(_mixed_block()))
+    assert len(runs) == 15 and runner.can_stack(runs)
+    alone, stacked = _alone(runs, tmp_path / "alone", env), _stack(runs, tmp_path / "stack", env)
+    for r in runs:
+        _same_tables(alone / r.id, stacked / r.id)
+        info = json.loads((stacked / r.id / "run.json").read_text())
+        assert (info["run"], info["sweep"], info["status"], info["stack"]) == (r.id, r.sweep, "ok", 15)
+        assert info["spec"] == r.spec
+    assert not list(tmp_path.glob("stack/*.checkpoint.pt"))          # finished: removed
+
+
+def test_e2_a_stack_of_one_has_todays_tables(env, tmp_path):
+    """U and the minibatch NLL (and so the path length) are reduced in another order: an ulp or
+    two; every other column is exactly today's (same draws, in the same order)."""
+    run = _runs(tiny("A"))[:1]
+    alone, stacked = _alone(run, tmp_path / "alone", env), _stack(run, tmp_path / "stack", env)
+    _same_tables(alone / run[0].id, stacked / run[0].id)
+    for name in ("epochs", "samples", "steps"):
+        x = pd.read_parquet(alone / run[0].id / f"{name}.parquet")
+        y = pd.read_parquet(stacked / run[0].id / f"{name}.parquet")
+        cols = [c for c in x.columns if c not in ("U", "nll", "path_length")]
+        pd.testing.assert_frame_equal(x[cols], y[cols], check_exact=True)
+
+
+def test_e3_a_runs_tables_do_not_depend_on_its_stack(env, tmp_path):
+    runs = _distinct(_runs(_mixed_block()))
+    one = runs[5]
+    _stack(runs[:8], tmp_path / "a", env)
+    _stack([runs[9], one, runs[2]], tmp_path / "b", env)
+    _same_tables(tmp_path / "a" / one.id, tmp_path / "b" / one.id, exact=True)
+
+
+def test_e4_a_member_that_diverges_leaves_the_others_as_without_it(env, tmp_path):
+    runs = _distinct(_runs(_mixed_block()))[:4]
+    spec = runs[1].spec
+    spec["sampler"]["lr"] = 50.0
+    bad = Run.from_spec("A", runs[1].id, spec)
+    _stack([runs[0], bad, *runs[2:]], tmp_path / "with", env)
+    _stack([runs[0], *runs[2:]], tmp_path / "without", env)
+    for r in (runs[0], *runs[2:]):
+        _same_tables(tmp_path / "with" / r.id, tmp_path / "without" / r.id, exact=True)
+        assert json.loads((tmp_path / "with" / r.id / "run.json").read_text())["status"] == "ok"
+    assert json.loads((tmp_path / "with" / bad.id / "run.json").read_text())["status"] == "diverged"
+    # against the same run alone: the same rows, the same epochs; where the run alone is
+    # non-finite the stack is NaN or the same ±inf, elsewhere it holds the run alone's values
+    _alone([bad], tmp_path / "alone", env)
+    for name in ("steps", "epochs", "samples"):
+        x = pd.read_parquet(tmp_path / "alone" / bad.id / f"{name}.parquet")
+        y = pd.read_parquet(tmp_path / "with" / bad.id / f"{name}.parquet")
+        assert list(x.columns) == list(y.columns) and len(x) == len(y), name
+        num = x.select_dtypes("number").columns
+        fx, fy = np.isfinite(x[num].to_numpy(float)), np.isfinite(y[num].to_numpy(float))
+        assert (fx == fy).all(), name
+        np.testing.assert_allclose(y[num].to_numpy(float)[fx], x[num].to_numpy(float)[fx],
+                                   rtol=1e-5, atol=1e-6)
+
+
+class Killed(Exception):
+    """Stands for SIGKILL right after the stack's checkpoint reached the disk."""
+
+
+def test_e5_a_killed_stacked_job_resumes_to_the_uninterrupted_tables(env, tmp_path, monkeypatch):
+    runs = _distinct(_runs(_mixed_block()))[:5]
+    save, saves = Checkpoint.save, []
+
+    def counted(self, state):
+        save(self, state)
+        saves.append(1)
+        if len(saves) == 2:                              # after epoch 2 of 3
+            raise Killed
+
+    _stack(runs, tmp_path / "straight", env)
+    monkeypatch.setattr(Checkpoint, "save", counted)
+    with pytest.raises(Killed):
+        _stack(runs, tmp_path / "killed", env, checkpoint=tmp_path / "job.checkpoint.pt")
+    assert (tmp_path / "job.checkpoint.pt").exists()
+    assert not list((tmp_path / "killed").glob("*/run.json"))
+    _stack(runs, tmp_path / "killed", env, checkpoint=tmp_path / "job.checkpoint.pt")
+    assert len(saves) == 3 and not (tmp_path / "job.checkpoint.pt").exists()   # one epoch left
+    for r in runs:
+        _same_tables(tmp_path / "straight" / r.id, tmp_path / "killed" / r.id, exact=True)
+
+
+def test_jobs_stack_runs_of_one_shape_and_keep_identical_runs_together():
+    cfg = {**tiny(), "run": ["A"], "families": {"A": _mixed_block()}}
+    cfg = config.validate(cfg)
+    runs = config.family_runs(cfg, "A")
+    assert len(config.family_jobs(cfg, "A")) > 1                       # max_stack 1: as today
+    cfg["max_stack"] = 8
+    jobs = config.family_jobs(cfg, "A")                                 # 15 trainings: 8 + 7
+    assert sorted(len({settings_key(runs[r]) for r in ids}) for ids in jobs.values()) == [7, 8]
+    assert all(j.startswith("stack-") for j in jobs) and sum(map(len, jobs.values())) == 16
+    twins = ["sampler.temperature~1_seed~0", "sampler.gamma~1_sampler.resample~none_seed~0"]
+    assert any(set(twins) <= set(ids) for ids in jobs.values())
+    cfg["max_stack"] = 64
+    (ids,) = config.family_jobs(cfg, "A").values()
+    # a run changed: its job's id changes; SGLD runs cannot stack: jobs as today
+    cfg["families"]["A"]["grid"]["gamma"]["seed"] = [2]
+    assert list(config.family_jobs(cfg, "A")) != list(config.family_jobs(
+        {**cfg, "families": {"A": _mixed_block()}}, "A"))
+    cfg["families"]["A"]["sampler"]["name"] = "sgld"
+    assert not [j for j in config.family_jobs(cfg, "A") if j.startswith("stack-")]
+
+
+def test_train_command_stacks_a_job_and_trains_identical_runs_once(processed, tmp_path, caplog):
+    from nnrepro.cli import main
+
+    runs = _runs(_mixed_block())[:6]                    # 2 × T sweep's seed 0/1, 4 of γ's
+    twin, of = "sampler.gamma~1_sampler.resample~none_seed~0", "sampler.temperature~1_seed~0"
+    assert {twin, of} <= {r.id for r in runs}
+    job = config.write_job(tmp_path / "job.json", runs)
+    marker = tmp_path / "runs" / "jobs" / "j.json"
+    with caplog.at_level("INFO", logger="nnrepro"):
+        main(["train", "--job", str(job), "--runs-dir", str(tmp_path / "runs"), "--marker",
+              str(marker), "--processed-dir", str(processed), "--device", "cpu"])
+    assert "5 runs as one stack" in caplog.text
+    info = {r.id: json.loads((tmp_path / "runs" / r.id / "run.json").read_text()) for r in runs}
+    assert json.loads(marker.read_text())["runs"] == {r.id: "ok" for r in runs}
+    # the job file lists its runs by id: the γ sweep's twin trains, the T sweep's run copies it
+    assert info[of]["same_as"] == twin and "same_as" not in info[twin] and info[twin]["stack"] == 5
+    assert info[twin]["sweep"] == "gamma" and info[of]["sweep"] == "temperature"
+    assert info[of]["point"] == {"sampler.temperature": 1.0, "seed": 0}
+    assert info[of]["spec"]["point"] == info[of]["point"]
+    _same_tables(tmp_path / "runs" / of, tmp_path / "runs" / twin, exact=True)
+    assert not list(tmp_path.rglob("*.checkpoint.pt")) and not list(tmp_path.rglob("*.finished"))
+
+
+def test_paper_profile_plans_family_a_in_one_stacked_job(tmp_path):
+    from conftest import REPO, snakemake
+
+    dry = snakemake(tmp_path, "--dry-run", "--configfile", str(REPO / "configs" / "paper.yaml"),
+                    timeout=600)
+    out = dry.stdout + dry.stderr
+    stats = out[out.index("Job stats:"):].split("Reasons:")[0].splitlines()   # job  count
+    train_a = {line.split()[0]: int(line.split()[1]) for line in stats if line.startswith("train_A")}
+    assert len(train_a) == 1 and list(train_a.values()) == [1], out[-3000:]
+    assert next(iter(train_a)).startswith("train_A_stack_")
+    assert any(line.startswith("train_B") for line in stats)          # the others: as before

@@ -56,17 +56,20 @@ def exit_with_parent(pid: int, every_s: float = 2.0, stop_file: str | None = Non
 
 
 def cmd_train(a) -> None:
-    """Run each run of the job's params file in turn; a run already finished with the same
-    settings (and code) is kept, so a job interrupted between runs picks up where it stopped (its
+    """Run the runs of the job's params file; a run already finished with the same settings
+    (and code) is kept, so a job interrupted between runs picks up where it stopped (its
     finished runs' files are hard-linked beside their folders until the job ends: Snakemake
-    deletes the folders)."""
+    deletes the folders). Runs with identical settings are trained once, the others get its
+    tables (``runner.copy_run``). Two or more runs to train that can stack (``runner.can_stack``:
+    family A's jobs with ``max_stack`` > 1) train as one stack, checkpointed beside the marker;
+    otherwise one after another."""
     import shutil
 
     from nnrepro import determinism
 
     determinism.environment()        # before anything creates a CUDA context (cuBLAS reads it then)
     from nnrepro import runner
-    from nnrepro.config import read_job
+    from nnrepro.config import read_job, settings_key
     from nnrepro.results import finished_copy, keep_finished, restore_finished, write_json
 
     if a.parent_pid:
@@ -74,18 +77,38 @@ def cmd_train(a) -> None:
     env = runner.Env(device=a.device, processed_dir=Path(a.processed_dir),
                      max_loss_ratio=a.max_loss_ratio)
     runs = read_job(a.job)
-    status = {}
+    folder = {run.id: Path(a.runs_dir) / run.id for run in runs}
+
+    def done(run) -> bool:
+        path = folder[run.id] / "run.json"
+        return path.exists() and json.loads(path.read_text()).get("spec") == run.spec
+
+    same: dict[str, list] = {}                         # identical settings: one training
     for run in runs:
-        out = Path(a.runs_dir) / run.id
-        done = out / "run.json"
-        if restore_finished(out):
+        if restore_finished(folder[run.id]):
             logging.info("run %s: restored from the killed job that finished it", run.id)
-        if done.exists() and json.loads(done.read_text()).get("spec") == run.spec:
+        same.setdefault(settings_key(run), []).append(run)
+    todo = [group[0] for group in same.values() if not any(done(r) for r in group)]
+    for run in runs:
+        if done(run):
             logging.info("run %s: already done with these settings", run.id)
-        else:
-            runner.run_one(run, out, env)
-            keep_finished(out)
-        status[run.id] = json.loads(done.read_text())["status"]
+    if len(todo) > 1 and runner.can_stack(todo):
+        marker = Path(a.marker) if a.marker else None
+        runner.run_stack(todo, [folder[r.id] for r in todo], env,
+                         marker.with_name(marker.stem + ".checkpoint.pt") if marker else None)
+        for run in todo:
+            keep_finished(folder[run.id])
+    else:
+        for run in todo:
+            runner.run_one(run, folder[run.id], env)
+            keep_finished(folder[run.id])
+    for group in same.values():                        # the others of each group: copies
+        src = next(r for r in group if done(r))
+        for run in group:
+            if not done(run):
+                runner.copy_run(folder[src.id], run, folder[run.id])
+                keep_finished(folder[run.id])
+    status = {run.id: json.loads((folder[run.id] / "run.json").read_text())["status"] for run in runs}
     if a.marker:
         Path(a.marker).parent.mkdir(parents=True, exist_ok=True)
         # each run.json's digest: a retrained run changes the marker's content, so Snakemake,

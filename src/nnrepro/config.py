@@ -446,14 +446,67 @@ def _family_runs(family: str, block: dict) -> dict[str, Run]:
     return runs
 
 
-def jobs(runs: dict[str, Run], sweeps: dict, runs_per_job: int) -> dict[str, list[str]]:
-    """Training jobs: job id -> run ids. A job holds the runs of one sweep that share the value
+def stack_key_of(family: str):
+    """The family's ``stack_key(settings)`` (its ``rules.py``: the shape its stacked runs share,
+    None for a run that cannot stack), or None: the family does not stack (issue 25)."""
+    from nnrepro import families
+
+    return getattr(families.module(family, "rules"), "stack_key", None)
+
+
+def settings_key(run: Run) -> str:
+    """A run's filled settings as one string: two runs with the same key are the same training
+    (A's T = 1 run and its γ = 1, resample: none run), trained once (``nnrepro train``)."""
+    return json.dumps(run.settings, sort_keys=True, default=str)
+
+
+def _job_id(name: str, runs: dict[str, Run], ids: list[str]) -> str:
+    """``<name>-<hash of the runs' settings, sweep and point>`` (not the code)."""
+    digest = hashlib.sha1(json.dumps({r: {**runs[r].settings, "sweep": runs[r].sweep,
+                                          "point": runs[r].point} for r in ids},
+                                     sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{name}-{digest}"
+
+
+def stacked_jobs(runs: dict[str, Run], max_stack: int,
+                 stack_key) -> tuple[dict[str, list[str]], dict[str, Run]]:
+    """Stacked training jobs (issue 25): the runs ``stack_key`` gives one shape, across sweeps,
+    in as few jobs of at most ``max_stack`` distinct trainings (``settings_key``) as it takes,
+    split evenly; runs with identical settings go in one job, where they are trained once. Job
+    id ``stack-<hash of its runs>``. Returns the jobs and the runs that cannot stack."""
+    shapes: dict[str, dict[str, list[str]]] = {}        # shape -> settings -> run ids
+    rest = {}
+    for rid, run in runs.items():
+        shape = stack_key(run.settings)
+        if shape is None:
+            rest[rid] = run
+        else:
+            shapes.setdefault(shape, {}).setdefault(settings_key(run), []).append(rid)
+    out = {}
+    for trainings in shapes.values():
+        trainings = list(trainings.values())
+        n = -(-len(trainings) // max_stack)             # jobs for this shape
+        for i in range(n):
+            part = trainings[i * len(trainings) // n:(i + 1) * len(trainings) // n]
+            ids = [r for same in part for r in same]
+            out[_job_id("stack", runs, ids)] = ids
+    return out, rest
+
+
+def jobs(runs: dict[str, Run], sweeps: dict, runs_per_job: int, max_stack: int = 1,
+         stack_key=None) -> dict[str, list[str]]:
+    """Training jobs: job id -> run ids. With ``max_stack`` > 1 and the family's ``stack_key``
+    (``stack_key_of``), its runs of one shape are stacked (``stacked_jobs``); the others, and
+    every run when ``max_stack`` is 1, go in jobs as follows. A job holds the runs of one sweep
+    that share the value
     of its first key, and of as many next keys as it takes to keep at most ``runs_per_job`` runs
     together (the T sweep {T: 6 values, seed: 3} with 8 runs per job: one job of 3 runs per T).
     Adding a value to a sweep's first key adds a job and changes none. A job's id is its sweep
     and a hash of its runs' settings, so a job whose runs changed gets a new id: Snakemake
     reruns exactly those jobs, and a dry run lists them."""
     out: dict[str, list[str]] = {}
+    if max_stack > 1 and stack_key is not None:
+        out, runs = stacked_jobs(runs, max_stack, stack_key)
     for name, sweep in (sweeps or {"default": {}}).items():
         keys = list(sweep)
         sizes = [len(sweep[k]) for k in keys]
@@ -465,8 +518,12 @@ def jobs(runs: dict[str, Run], sweeps: dict, runs_per_job: int) -> dict[str, lis
                 key = tuple(format_value(run.point[k]) for k in keys[:fixed])
                 groups.setdefault(key, []).append(rid)
         for ids in groups.values():                 # the settings, sweep and point (not the code)
-            digest = hashlib.sha1(json.dumps({r: {**runs[r].settings, "sweep": runs[r].sweep,
-                                                  "point": runs[r].point} for r in ids},
-                                             sort_keys=True, default=str).encode()).hexdigest()[:8]
-            out[f"{name}-{digest}"] = ids
+            out[_job_id(name, runs, ids)] = ids
     return out
+
+
+def family_jobs(config: dict, family: str, runs: dict[str, Run] | None = None) -> dict[str, list[str]]:
+    """The family's training jobs under ``config`` (its ``runs_per_job`` and ``max_stack``)."""
+    runs = family_runs(config, family) if runs is None else runs
+    return jobs(runs, config["families"][family].get("grid"), config["runs_per_job"],
+                config.get("max_stack", 1), stack_key_of(family))

@@ -198,19 +198,19 @@ def stale(config: dict, results: str | Path = "results") -> list[Path]:
     folders, job markers and params files, checkpoints and timings of runs no longer in a sweep,
     and the figures, claims and tables of families no longer run. Downloads and processed data
     are not here."""
-    from nnrepro.config import family_runs, jobs
+    from nnrepro.config import family_jobs, family_runs
 
     results = Path(results)
     keep: set[Path] = set()
     for f in config["run"]:
         runs = family_runs(config, f)
-        job_ids = jobs(runs, config["families"][f].get("grid"), config["runs_per_job"])
+        job_ids = family_jobs(config, f, runs)
         fam = results / "runs" / f
         keep |= {fam / r for r in runs}
         keep |= {p for p in fam.glob("*.*") if p.name.split(".checkpoint")[0] in runs
                  or p.name.removesuffix(".lock") in runs
                  or p.name.removesuffix(".finished") in runs}     # checkpoints, locks, kept runs
-        keep |= {fam / "jobs" / f"{j}.json" for j in job_ids}
+        keep |= {fam / "jobs" / f"{j}{ext}" for j in job_ids for ext in (".json", ".checkpoint.pt")}
         keep |= {results / "params" / f / f"{j}.json" for j in job_ids}       # their params files
         keep |= {results / "benchmarks" / "train" / f / f"{j}.tsv" for j in job_ids}
         keep |= {results / "tables" / f, results / "claims" / f"{f}.csv",

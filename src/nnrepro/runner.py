@@ -18,10 +18,12 @@ bound; ``ctx.stages()`` the run's ``training.Stages`` (several trainings in one 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
+import shutil
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -193,3 +195,57 @@ def _run(run: Run, out_dir: str | Path, env: Env) -> None:
     out.finish(status=status, wall_s=round(time.perf_counter() - t0, 3), device=str(ctx.device),
                determinism=pinned)
     log.info("family %s run %s: %s in %.1f s", run.family, run.id, status, time.perf_counter() - t0)
+
+
+def can_stack(runs: list[Run]) -> bool:
+    """Whether ``runs`` (two or more, of one family) train as one stack (issue 25): the family's
+    experiment has ``run_stack`` and its ``rules.stack_key`` gives them all one shape."""
+    from nnrepro.config import stack_key_of
+
+    key = stack_key_of(runs[0].family) if len(runs) > 1 else None
+    if key is None or not hasattr(experiment_module(runs[0].family), "run_stack"):
+        return False
+    shapes = {key(r.settings) for r in runs}
+    return len(shapes) == 1 and None not in shapes
+
+
+def run_stack(runs: list[Run], out_dirs: list[str | Path], env: Env,
+              checkpoint: str | Path | None = None) -> None:
+    """The runs (``can_stack``) trained together by their family's ``run_stack(ctxs,
+    checkpoint)``, each into its own folder with its own run.json (``stack``: how many were
+    trained together; ``wall_s``: the stack's time). One checkpoint for the stack, keyed by every
+    run's spec: ``checkpoint``, by default beside the first run's folder. Every run folder is
+    locked while it trains."""
+    from nnrepro.training import Checkpoint
+
+    outs = [RunDir(Path(d), r.family, r.id, r.spec) for r, d in zip(runs, out_dirs)]
+    ctxs = [RunContext(r, o, env) for r, o in zip(runs, outs)]
+    first = outs[0].path
+    path = Path(checkpoint) if checkpoint else first.with_name(first.name + ".stack.checkpoint.pt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = Checkpoint(path, [r.spec for r in runs])
+    with ExitStack() as locks:
+        for d in out_dirs:
+            locks.enter_context(exclusive(Path(d)))
+        t0 = time.perf_counter()
+        log.info("family %s: %d runs as one stack on %s", runs[0].family, len(runs), ctxs[0].device)
+        statuses = experiment_module(runs[0].family).run_stack(ctxs, ckpt)
+        wall = round(time.perf_counter() - t0, 3)
+        for out, status in zip(outs, statuses):
+            out.finish(status=Status(status), wall_s=wall, device=str(ctxs[0].device), stack=len(runs))
+        ckpt.path.unlink(missing_ok=True)           # finished: nothing left to resume
+    log.info("family %s stack of %d: ok in %.1f s (%d diverged)", runs[0].family, len(runs), wall,
+             sum(s == Status.DIVERGED for s in statuses))     # `nnrepro progress` reads ": ok in"
+
+
+def copy_run(src: str | Path, run: Run, out_dir: str | Path) -> None:
+    """``run`` trained as the finished run in ``src`` (identical settings): ``src``'s tables in
+    its folder and its own run.json (its id, sweep, point; ``same_as``: the run it copies)."""
+    src, info = Path(src), json.loads((Path(src) / "run.json").read_text())
+    with exclusive(Path(out_dir)):
+        out = RunDir(Path(out_dir), run.family, run.id, run.spec)
+        for f in src.iterdir():
+            if f.is_file() and f.name != "run.json":
+                shutil.copy2(f, out.path / f.name)
+        out.finish(status=Status(info["status"]), wall_s=0.0, device=info.get("device"),
+                   same_as=info["run"])

@@ -401,8 +401,9 @@ class StackedSGHMCChain:
             out.append(rest == 0 and cycle > c["burnin_cycles"])
         return out
 
-    def end_cycle(self, epoch: int) -> None:
-        """Members with ``resample: cycle`` at their cycle's end: r ~ N(0, MαT/γ)."""
+    def end_cycle(self, epoch: int, members: Sequence[int] | None = None) -> None:
+        """Members (all, or those given) with ``resample: cycle`` at their cycle's end:
+        r ~ N(0, MαT/γ)."""
         self.sampler.resample_momentum([
-            k for k, c in enumerate(self.cfgs)
-            if epoch % c["cycle_epochs"] == 0 and c["resample"] == "cycle"])
+            k for k, c in enumerate(self.cfgs) if (members is None or k in members)
+            and epoch % c["cycle_epochs"] == 0 and c["resample"] == "cycle"])

@@ -3,7 +3,7 @@ import os
 
 from nnrepro.catalogue import FIGURES
 from nnrepro.codeversion import code_version
-from nnrepro.config import family_runs, job_content, jobs, write_job
+from nnrepro.config import family_jobs, family_runs, job_content, write_job
 from nnrepro.config import train_resources as config_train_resources
 
 FAMILIES = config["run"]
@@ -15,7 +15,8 @@ FIGURE_CODE = {f: code_version(f"families.{f.lower()}.figures") for f in FAMILIE
 # family -> run id -> Run (settings with the schema's defaults filled in, sweep, point, code)
 RUNS = {f: family_runs(config, f, code=CODE[f]) for f in FAMILIES}
 # family -> job id (sweep and hash of its runs) -> run ids: a changed run changes only its job
-JOBS = {f: jobs(RUNS[f], config["families"][f].get("grid"), config["runs_per_job"]) for f in FAMILIES}
+# (max_stack > 1: a family that stacks, A, has its runs of one shape stacked in few jobs)
+JOBS = {f: family_jobs(config, f, RUNS[f]) for f in FAMILIES}
 DATA = config["data"]["root"]
 DATASETS = sorted({r.settings["dataset"] for f in FAMILIES for r in RUNS[f].values()
                    if "dataset" in r.settings})
