@@ -223,16 +223,18 @@ def run_stack(runs: list[Run], out_dirs: list[str | Path], env: Env,
     first = outs[0].path
     path = Path(checkpoint) if checkpoint else first.with_name(first.name + ".stack.checkpoint.pt")
     path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = Checkpoint(path, [r.spec for r in runs])
+    ckpt = Checkpoint(path, {"runs": [r.spec for r in runs], "device_type": ctxs[0].device.type})
     with ExitStack() as locks:
         for d in out_dirs:
             locks.enter_context(exclusive(Path(d)))
         t0 = time.perf_counter()
+        pinned = determinism.pin(ctxs[0].device)          # deterministic kernels, fp32 precision
         log.info("family %s: %d runs as one stack on %s", runs[0].family, len(runs), ctxs[0].device)
         statuses = experiment_module(runs[0].family).run_stack(ctxs, ckpt)
         wall = round(time.perf_counter() - t0, 3)
         for out, status in zip(outs, statuses):
-            out.finish(status=Status(status), wall_s=wall, device=str(ctxs[0].device), stack=len(runs))
+            out.finish(status=Status(status), wall_s=wall, device=str(ctxs[0].device), stack=len(runs),
+                       determinism=pinned)
         ckpt.path.unlink(missing_ok=True)           # finished: nothing left to resume
     log.info("family %s stack of %d: ok in %.1f s (%d diverged)", runs[0].family, len(runs), wall,
              sum(s == Status.DIVERGED for s in statuses))     # `nnrepro progress` reads ": ok in"
