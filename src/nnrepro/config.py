@@ -74,6 +74,9 @@ def resolve_extend(cfg: dict, base_dir: str | Path, _seen: tuple[Path, ...] = ()
     if "extend" not in cfg:
         return cfg
     cfg = dict(cfg)
+    if not isinstance(cfg["extend"], str):
+        raise ValueError(f"{_seen[-1] if _seen else base_dir}: 'extend' names one config file "
+                         f"(a string), not {cfg['extend']!r}")
     base = load(Path(base_dir) / cfg.pop("extend"), _seen)
     return merge(base, cfg)
 
@@ -155,7 +158,7 @@ def validate(config: dict, machine: bool = False) -> dict:
         config["run"] = [x for x in FAMILIES if x in config["families"]]
     lines = _errors(schema(), config)
     lines += [f"  at 'run': family {f} is listed but 'families' has no '{f}' block"
-              for f in config.get("run", []) if f not in config.get("families", {})]
+              for f in config.get("run", []) if f in FAMILIES and f not in config.get("families", {})]
     run = config.get("run") if isinstance(config.get("run"), list) else []
     for family in run:                 # grid points too, beside the schema's errors
         if not isinstance(config.get("families"), dict) or family not in config["families"] \
@@ -358,8 +361,10 @@ def run_id(point: dict) -> str:
 
 def set_dotted(d: dict, key: str, value) -> None:
     *parents, leaf = key.split(".")
-    for p in parents:
+    for i, p in enumerate(parents):
         d = d.setdefault(p, {})
+        if not isinstance(d, dict):      # a grid key that goes into a number (seed.x)
+            raise ValueError(f"{key}: {'.'.join(parents[:i + 1])} is {d!r}, not a mapping of settings")
     d[leaf] = value
 
 
@@ -376,6 +381,9 @@ def grid_points(family_cfg: dict) -> dict[str, tuple[str, dict, dict]]:
     sweeps = family_cfg.get("grid") or {"default": {}}
     runs: dict[str, tuple[str, dict, dict]] = {}
     for name, sweep in sweeps.items():
+        if isinstance(sweep, dict) and not sweep and family_cfg.get("grid"):
+            raise ValueError(f"sweep '{name}' sets nothing: give it a setting and its values "
+                             "({seed: [0, 1]}), or remove it")
         keys = list(sweep)
         for values in itertools.product(*(sweep[k] for k in keys)):
             point = dict(zip(keys, values))

@@ -57,7 +57,10 @@ def _git(repo: Path) -> str:
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+        # dvc.lock records the results' hashes, not code or config: a `dvc commit` of the
+        # results leaves the checkout clean, and a redraw after it an identical report
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no",
+                                "--", ":(top)", ":(top,exclude)dvc.lock"],
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
@@ -115,7 +118,7 @@ def _family_runs(results_dir: Path, family: str, markers: list[Path]) -> dict:
         if tsv.exists():
             wall += float(pd.read_csv(tsv, sep="\t")["s"].sum())
     return {"runs": len(runs), "seeds": len(seeds - {None}),
-            "diverged": sorted(r for r, s in runs.items() if s == "diverged"), "job_s": wall}
+            "diverged": sorted(r for r, s in runs.items() if s == "diverged"), "job_s": round(wall, 1)}
 
 
 def provenance(results_dir: Path, config: dict | None, config_file: str, repo: Path,
@@ -146,14 +149,34 @@ def _version(pkg: str) -> str:
         return "not installed"
 
 
+# What changes with every run of the same results (the date, Snakemake's job times) is kept out
+# of the files DVC tracks (report.md, report.html, provenance.json), so that a redraw of the same
+# results leaves them byte-identical: it goes to results/timings.json, which no stage declares.
+TIMINGS = "timings.json"
+
+
+def split_timings(prov: dict) -> tuple[dict, dict]:
+    """``prov`` without its date and job times, and those: {"date": ..., "job_s": {family: s}}."""
+    prov = json.loads(json.dumps(prov, default=str))            # a copy
+    timings = {"date": prov.pop("date", None), "job_s": {}}
+    for family, info in prov.get("families", {}).items():
+        if "job_s" in info:
+            timings["job_s"][family] = info.pop("job_s")
+    if prov:
+        prov["date and job times"] = (f"{TIMINGS} beside this report (not tracked by DVC: they "
+                                      "change with every run)")
+    return prov, timings
+
+
 # ---------------------------------------------------------------- writing
 def write_report(claim_files, claims_out: Path, report_md: Path, figures_dir: Path,
                  prov: dict | None = None) -> pd.DataFrame:
     df = merge_claims(claim_files)
     claims_out.parent.mkdir(parents=True, exist_ok=True)
     df[COLUMNS].to_csv(claims_out, index=False)
-    prov = prov or {}
+    prov, timings = split_timings(prov or {})
     (claims_out.parent / "provenance.json").write_text(json.dumps(prov, indent=1, default=str))
+    (claims_out.parent / TIMINGS).write_text(json.dumps(timings, indent=1, default=str))
     profile = ", ".join(sorted(df["profile"].astype(str).unique()))
     counts = df["verdict"].value_counts()
     passed, failed, undecided, references = (counts.get(v, 0) for v in VERDICTS)
@@ -226,9 +249,11 @@ def write_report(claim_files, claims_out: Path, report_md: Path, figures_dir: Pa
 
 
 def write_metrics(df: pd.DataFrame, results_dir: Path, out: Path) -> dict:
-    """``results/metrics.json`` for `dvc metrics` / `dvc exp show`: each claim's value, interval
-    and verdict, the verdict counts, and every family's ensemble table (method -> accuracy,
-    NLL, ECE, Brier; mean over runs)."""
+    """``results/metrics.json``, the one file dvc.yaml declares under ``metrics:`` (what `dvc
+    metrics show` and `dvc exp show` print by default): the verdict counts and the number of
+    figures. Every claim's value, interval and verdict, and every family's ensemble table
+    (method -> accuracy, NLL, ECE, Brier; mean over runs) go to ``claims.json`` beside it, a DVC
+    output that is not a metric (`dvc metrics show results/claims.json` prints it)."""
     def num(x):
         return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
 
@@ -243,8 +268,10 @@ def write_metrics(df: pd.DataFrame, results_dir: Path, out: Path) -> dict:
             metrics.setdefault("ensembles", {})[table.parent.name] = {
                 m: {c: num(v) for c, v in row.items()}
                 for m, row in ens.groupby("method")[cols].mean().iterrows()}
-    out.write_text(json.dumps(metrics, indent=1, sort_keys=True))
-    return metrics
+    (out.parent / "claims.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    compact = {"verdicts": metrics["verdicts"], "figures": len(df)}
+    out.write_text(json.dumps(compact, indent=1, sort_keys=True))
+    return compact
 
 
 def write_plots(results_dir: Path, out_dir: Path) -> list[Path]:
@@ -276,8 +303,10 @@ def verdict_table(results_dir: Path) -> str:
     """claims.csv of ``results_dir`` as a Markdown table (figure, verdict, value, 95 % interval,
     n), headed by the profile, git commit and date of the run that made it."""
     df = pd.read_csv(results_dir / "claims.csv")
-    prov_file = results_dir / "provenance.json"
-    prov = json.loads(prov_file.read_text()) if prov_file.exists() else {}
+    prov = {}
+    for name in ("provenance.json", TIMINGS):    # the date is in timings.json (older: provenance)
+        if (results_dir / name).exists():
+            prov.update({k: v for k, v in json.loads((results_dir / name).read_text()).items() if v})
     counts = df["verdict"].value_counts()
     fmt = lambda v: "" if pd.isna(v) else f"{v:.3g}"
     lines = [f"Profile **{', '.join(sorted(df['profile'].astype(str).unique()))}**, commit "
@@ -311,7 +340,8 @@ def _provenance_md(prov: dict) -> list[str]:
             for f, info in value.items():
                 div = ", ".join(info["diverged"]) or "none"
                 lines.append(f"- family {f}: {info['runs']} runs, {info['seeds']} seeds, "
-                             f"diverged: {div}; job time {info['job_s']:.0f} s (Snakemake benchmarks)")
+                             f"diverged: {div}" + (f"; job time {info['job_s']:.0f} s (Snakemake "
+                                                    "benchmarks)" if "job_s" in info else ""))
         elif isinstance(value, dict):
             lines.append(f"- {key}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
         elif isinstance(value, list):

@@ -8,8 +8,10 @@ rule report:
         claims="results/claims.csv",
         md="results/report.md",
         html=report("results/report.html", caption="../report/report.rst", category="Report"),
-        metrics="results/metrics.json",
+        metrics="results/metrics.json",       # the verdict counts (dvc.yaml's one metric)
+        claims_json="results/claims.json",    # every claim's numbers, the ensemble tables
         provenance="results/provenance.json",
+        timings="results/timings.json",       # date and job times (no DVC output: they change)
         plots=directory("results/plots"),
     params:
         config=json.dumps(config, sort_keys=True),
