@@ -38,6 +38,21 @@ RESERVED = ("sweep", "point", "code")   # a run's metadata beside its settings i
 
 
 # ---------------------------------------------------------------- loading, `extend`
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key written twice in one mapping is an error (PyYAML would
+    keep the last one without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     """Read a YAML config; ``extend: other.yaml`` (relative to this file) is resolved first.
     A missing or malformed file, or an ``extend`` cycle, is a one-line ValueError naming it."""
@@ -47,7 +62,7 @@ def load(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
         raise ValueError(f"{path}: 'extend' cycle: {chain}")
     try:
         with open(path) as f:
-            cfg = yaml.safe_load(f) or {}
+            cfg = yaml.load(f, Loader=_UniqueKeyLoader) or {}
     except OSError as e:
         raise ValueError(f"{path}: cannot read the config file ({e.strerror})") from None
     except yaml.YAMLError as e:
