@@ -104,6 +104,24 @@ def test_drop_last_and_stop_if_nonfinite(data):
     calls.clear()
     assert len(train_epoch(net, opt, x, y, 16, _gen(), loss_fn=loss_fn)) == 4  # without: all steps
 
+    def fresh():
+        m = _net()
+        return m, optimizers.SGD(m.parameters(), lr=0.1)
+
+    # checked every 3 steps (one sync per check): the same losses, cut after the first
+    # non-finite one, though the third step was taken
+    calls.clear()
+    checked = train_epoch(*fresh(), x, y, 16, _gen(), loss_fn=loss_fn,
+                          stop_if_nonfinite=True, check_every=3)
+    assert len(checked) == 2 and math.isnan(checked[-1]) and len(calls) == 3
+    # longer than the epoch: checked at its end (4 steps taken, cut after the second)
+    calls.clear()
+    assert len(train_epoch(*fresh(), x, y, 16, _gen(), loss_fn=loss_fn,
+                           stop_if_nonfinite=True, check_every=8)) == 2 and len(calls) == 4
+    finite_only = train_epoch(*fresh(), x, y, 16, _gen(), stop_if_nonfinite=True,
+                              check_every=3)
+    assert len(finite_only) == 4 and bool(torch.isfinite(finite_only).all())
+
 
 # --- the SG-MCMC chain -------------------------------------------------------------------------
 

@@ -114,3 +114,57 @@ def test_cosine_schedule():
     assert f(0) == 1.0 and f(10) == 1.0 and f(5) == pytest.approx(0.5)
     assert 0 < f(9) < 0.03
     assert math.isclose(f(3), f(13))
+
+
+def _eager_diagnostics(opt, before, params, moms):
+    """The every-step diagnostics as SGHMC.step computed them before issue 25 (one group)."""
+    g = opt.param_groups[0]
+    eps, M, gm, a = SGHMC._eps(g), g["mass"], g["gamma"], g["alpha"]
+    theta_r = rate = r_norm2 = kinetic = length2 = 0.0
+    for p, r in zip(params, moms):
+        tr = (p * r).sum()
+        theta_r, rate = theta_r + tr, rate + 2 * gm / M * tr
+        rr = r.pow(2).sum()
+        r_norm2 = r_norm2 + rr
+        kinetic = kinetic + gm * rr / (a * M)
+        length2 = length2 + (eps * gm / M) ** 2 * rr
+    after = sum(p.detach().pow(2).sum() for p in params)
+    return dict(norm2=after, dnorm2_dt=(after - before) / eps, theta_r=theta_r, thetar_rate=rate,
+                r_norm2=r_norm2, kinetic_temperature=kinetic / sum(p.numel() for p in params),
+                step_length=torch.as_tensor(length2).sqrt())
+
+
+def test_sghmc_diagnostics_on_read_are_the_every_step_values():
+    """Diagnostics are computed when read (issue 25): read on every 3rd step they equal, bit for
+    bit, the every-step formulas; reading them does not change the chain; a diagnostic first
+    read after the next step raises instead of answering for the wrong θ."""
+    def chain(read_every):
+        torch.manual_seed(0)
+        params = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+        opt = SGHMC(params, lr=1e-2, friction=2.0, temperature=0.7, gamma=0.5, alpha=2.0,
+                    generator=torch.Generator().manual_seed(1))
+        for k in range(12):
+            for p in params:
+                p.grad = 2 * p.detach() + 0.1
+            before = sum(p.detach().pow(2).sum() for p in params)
+            opt.step()
+            if read_every and k % read_every == 0:
+                want = _eager_diagnostics(opt, before, params,
+                                          [opt.state[p]["momentum"] for p in params])
+                got = dict(opt.diagnostics)
+                assert list(got) == list(want)
+                for key in want:
+                    assert torch.equal(got[key], want[key]), key
+        return params, opt
+
+    a, _ = chain(3)
+    b, opt = chain(0)
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    d = opt.diagnostics
+    d["step_length"]
+    for p in b:
+        p.grad = p.detach().clone()
+    opt.step()
+    assert torch.equal(d["step_length"], d["step_length"])      # read before: kept
+    with pytest.raises(RuntimeError):
+        d["norm2"]

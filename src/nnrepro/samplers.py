@@ -36,6 +36,7 @@ Kinetic temperature γ rᵀM⁻¹r/(α d) ≈ T at equilibrium: a built-in check
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -123,6 +124,7 @@ class SGHMC(_SGMCMC):
                                       temperature=temperature, gamma=gamma, alpha=alpha,
                                       scale_lr=scale_lr, resample_every=resample_every),
                          generator)
+        self.diagnostics = StepDiagnostics()
 
     @staticmethod
     def _eps(group) -> float:
@@ -138,6 +140,7 @@ class SGHMC(_SGMCMC):
     @torch.no_grad()
     def resample_momentum(self) -> None:
         """r ~ N(0, M α T/γ): the stationary law of r under the combined rule (T = 0: r = 0)."""
+        self.diagnostics.expire()                                         # r moves on
         for group in self.param_groups:
             M, T, g, a = group["mass"], group["temperature"], group["gamma"], group["alpha"]
             for p in group["params"]:
@@ -149,9 +152,9 @@ class SGHMC(_SGMCMC):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        before = self._sq_norm()
-        theta_r = rate = r_norm2 = kinetic = dt = length2 = 0.0
-        dims = 0
+        self.diagnostics.expire()                                         # the last step's
+        before = self._sq_norm()              # ‖θ‖² before the step: only now (dnorm2_dt)
+        moved = []
         for group, p in self._params():
             eps, C, M = self._eps(group), group["friction"], group["mass"]
             T, g, a = group["temperature"], group["gamma"], group["alpha"]
@@ -166,20 +169,73 @@ class SGHMC(_SGMCMC):
                 r.add_(self._noise(p, math.sqrt(2 * eps * g * a * C * T)))
             # dθ = γM⁻¹r dt
             p.add_(r, alpha=eps * g / M)
+            moved.append((p, r, eps, g, M, a))
+        self.diagnostics = StepDiagnostics(before, moved)
+        return loss
+
+
+class StepDiagnostics(Mapping):
+    """SGHMC's diagnostics of the step just taken (0-d tensors), each computed when first read
+    (issue 25: a family that records every k-th step pays for the diagnostics of those steps
+    only), from θ and r as the step left them, with the ops of the every-step version, so the
+    values are the same bits: norm2 = ‖θ‖², dnorm2_dt = (‖θ‖² − ‖θ_prev‖²)/ε, theta_r = θᵀr,
+    thetar_rate = 2γM⁻¹θᵀr, r_norm2 = ‖r‖², kinetic_temperature = γ rᵀM⁻¹r/(α d), step_length =
+    ‖Δθ‖ (read every step for the path length: only its ‖r‖² sums are computed then). Readable
+    until the next step or momentum resampling changes θ or r (a value first read later raises)."""
+
+    KEYS = ("norm2", "dnorm2_dt", "theta_r", "thetar_rate", "r_norm2", "kinetic_temperature",
+            "step_length")
+
+    def __init__(self, before=None, moved=()):
+        self.before, self.moved, self.values, self.live = before, list(moved), {}, before is not None
+        self.rr: list[torch.Tensor] | None = None                      # ‖r‖² per parameter
+
+    def expire(self) -> None:
+        self.live = False
+
+    def __iter__(self):
+        return iter(self.KEYS if self.before is not None else ())
+
+    def __len__(self) -> int:
+        return len(self.KEYS) if self.before is not None else 0
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self.values:
+            if key not in self.KEYS or self.before is None:
+                raise KeyError(key)
+            if not self.live:
+                raise RuntimeError(f"diagnostic {key!r} first read after θ or r moved on")
+            with torch.no_grad():
+                self.values.update(self._lengths() if key == "step_length" else self._all())
+        return self.values[key]
+
+    def _rr(self) -> list[torch.Tensor]:
+        if self.rr is None:
+            self.rr = [r.pow(2).sum() for _, r, *_ in self.moved]
+        return self.rr
+
+    def _lengths(self) -> dict:
+        length2 = 0.0
+        for (p, r, eps, g, M, a), rr in zip(self.moved, self._rr()):
+            length2 = length2 + (eps * g / M) ** 2 * rr                    # ‖Δθ‖²
+        return {"step_length": torch.as_tensor(length2).sqrt()}
+
+    def _all(self) -> dict:
+        theta_r = rate = r_norm2 = kinetic = dt = 0.0
+        dims = 0
+        for (p, r, eps, g, M, a), rr in zip(self.moved, self._rr()):
             tr = (p * r).sum()
             theta_r, rate = theta_r + tr, rate + 2 * g / M * tr           # θᵀr, 2γM⁻¹θᵀr
-            rr = r.pow(2).sum()
             r_norm2 = r_norm2 + rr
             kinetic = kinetic + g * rr / (a * M)                           # γ rᵀM⁻¹r/α
-            length2 = length2 + (eps * g / M) ** 2 * rr                    # ‖Δθ‖²
             dims += p.numel()
             dt = eps
-        after = self._sq_norm()
-        self.diagnostics = dict(norm2=after, dnorm2_dt=(after - before) / dt,
-                                theta_r=theta_r, thetar_rate=rate,
-                                r_norm2=r_norm2, kinetic_temperature=kinetic / dims,
-                                step_length=torch.as_tensor(length2).sqrt())
-        return loss
+        after = sum(p.detach().pow(2).sum() for p, *_ in self.moved)
+        out = dict(norm2=after, dnorm2_dt=(after - self.before) / dt, theta_r=theta_r,
+                   thetar_rate=rate, r_norm2=r_norm2, kinetic_temperature=kinetic / dims)
+        if "step_length" not in self.values:
+            out.update(self._lengths())
+        return out
 
 
 SAMPLERS = {"sghmc": SGHMC, "sgld": SGLD}

@@ -59,6 +59,11 @@ def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+NONFINITE_CHECK_EVERY = 32
+"""Steps between ``train_epoch``'s finiteness checks where a family asks for fewer host syncs
+(``check_every``; families C and H, issue 25): one sync per 32 steps instead of one a step."""
+
+
 def minibatches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
     """Index tensors of one epoch: a fresh permutation cut into batches (last one may be short)."""
     perm = torch.randperm(n, generator=gen, device=gen.device)
@@ -72,18 +77,23 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
                 after_step: Callable[[], None] | None = None,
                 record: Callable | None = None,
                 drop_last: bool = False, stop_if_nonfinite: bool = False,
-                batches: Iterable[torch.Tensor] | None = None) -> torch.Tensor:
+                batches: Iterable[torch.Tensor] | None = None,
+                check_every: int = 1) -> torch.Tensor:
     """One pass over (x, y); returns the per-step minibatch losses (kept on the device).
 
     Each step: ``loss = loss_fn(model(x_B), y_B)``, backward, ``before_step()`` (e.g. gradient
     clipping), ``opt.step()``, ``record(i, out, y_B, loss)`` (i: the step in the epoch; out and
     loss detached; the lr is still the one the step used), ``after_step()`` (e.g. a scheduler).
     ``drop_last`` skips the last batch if it is short; ``stop_if_nonfinite`` ends the epoch after
-    the first step with a non-finite loss (one device sync per step). ``batches``: the epoch's
+    the first step with a non-finite loss: the losses are checked every ``check_every`` steps
+    and at the epoch's end (one device sync per check, none in the other steps), and the losses
+    returned end at the first non-finite one, as with a check every step; up to
+    ``check_every - 1`` steps past it have then been taken (the model, the optimizer and what
+    ``record`` saw have moved on; a family truncates its own records). ``batches``: the epoch's
     index tensors, drawn by the caller (family G: one permutation per member, (T, B) indices);
     by default a fresh permutation from ``gen`` cut into ``batch_size``."""
     model.train()
-    losses = []
+    losses, checked = [], 0                     # losses[:checked] are known to be finite
     batches = minibatches(len(x), batch_size, gen) if batches is None else batches
     for i, idx in enumerate(batches):
         if drop_last and idx.shape[-1] < batch_size:
@@ -100,9 +110,25 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
             record(i, out.detach(), target, losses[-1])
         if after_step is not None:
             after_step()
-        if stop_if_nonfinite and not finite(losses[-1]):
-            break
+        if stop_if_nonfinite and len(losses) - checked >= check_every:
+            checked, stop = _first_nonfinite(losses, checked)
+            if stop:
+                break
+    if stop_if_nonfinite and checked < len(losses):          # the epoch's last window
+        checked, _ = _first_nonfinite(losses, checked)
     return torch.stack(losses)
+
+
+def _first_nonfinite(losses: list[torch.Tensor], checked: int) -> tuple[int, bool]:
+    """Check the losses after ``checked`` (one host sync): when one is non-finite, cut
+    ``losses`` after the first such and return (its length, True); else (len(losses), False)."""
+    if len(losses) - checked == 1:                          # check_every = 1: the last loss
+        return len(losses), not finite(losses[-1])
+    window = torch.stack(losses[checked:])
+    if finite(window):
+        return len(losses), False
+    del losses[checked + int((~torch.isfinite(window)).nonzero()[0, 0]) + 1:]
+    return len(losses), True
 
 
 def finite(t: torch.Tensor) -> bool:

@@ -32,7 +32,7 @@ from torch.nn.utils import clip_grad_norm_
 from nnrepro.models import MLP
 from nnrepro import optimizers
 from nnrepro.results import Status
-from nnrepro.training import RunState, generator, train_epoch
+from nnrepro.training import NONFINITE_CHECK_EVERY, RunState, generator, train_epoch
 
 LINEAR_TOLERANCE = 0.05   # the linear regime of tanh: |tanh(x) − x| ≤ 5 % of |x|
 
@@ -146,8 +146,10 @@ def train_clipping(ctx, ds) -> Status:
             norms.append(clip_grad_norm_(model.parameters(), max_norm))   # ‖g‖ before clipping
 
         losses = train_epoch(model, opt, ds.x_train, ds.y_train, c["batch_size"], gen,
-                             before_step=clip, stop_if_nonfinite=True)
-        start = len(st.steps)
+                             before_step=clip, stop_if_nonfinite=True,
+                             check_every=NONFINITE_CHECK_EVERY)
+        start = len(st.steps)                            # losses end at the first non-finite one;
+        norms = norms[:len(losses)]                      # steps past it (a sync every 32) are dropped
         st.steps += [dict(step=start + i, epoch=epoch, loss=l, grad_norm=n) for i, (l, n) in
                      enumerate(zip(losses.tolist(), torch.stack(norms).tolist()))]
         return losses

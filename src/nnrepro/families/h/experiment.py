@@ -40,7 +40,7 @@ from nnrepro import optimizers
 from nnrepro.methods import score
 from nnrepro.models import CNN, MLP
 from nnrepro.results import Status
-from nnrepro.training import RunState, generator, stream, train_epoch
+from nnrepro.training import NONFINITE_CHECK_EVERY, RunState, generator, stream, train_epoch
 
 IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
                 "cifar10": (3, 32, 32)}
@@ -172,14 +172,18 @@ def run(ctx) -> Status:
             hits.append((logits.argmax(1) == y).float().mean())
 
         # the last short batch is skipped (BN on a few samples); a non-finite loss ends the epoch
+        # (checked every NONFINITE_CHECK_EVERY steps: the losses end at the first non-finite one,
+        # the minibatch accuracies are cut to match)
         with inputs_of(acts) if recording else nullcontext() as got:
             losses = train_epoch(model, opt, ds.x_train, ds.y_train, bs, gen, record=hit,
-                                 drop_last=True, stop_if_nonfinite=True)
+                                 drop_last=True, stop_if_nonfinite=True,
+                                 check_every=NONFINITE_CHECK_EVERY)
         if got is not None:                               # what the first step's non-linearities saw
             v, m = unit_records(got, tracked, rec["values"], epoch, start)
             st.activations += v
             st.activation_stats += m
         st.steps += [dict(step=start + i, epoch=epoch, loss=l) for i, l in enumerate(losses.tolist())]
+        hits = hits[:len(losses)]
         st.epochs.append(dict(epoch=epoch, train_loss=losses.mean().item(),
                               batch_acc=torch.stack(hits).mean().item(), **test_metrics(model, ds)))
         return losses

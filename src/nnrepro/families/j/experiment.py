@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from nnrepro import models, optimizers
-from nnrepro.methods import score
+from nnrepro.ensembles import predict_probs
 from nnrepro.results import Status
 from nnrepro.training import RunState, generator, stream_seed, train_epoch
 
@@ -117,32 +117,55 @@ def split(ds, fraction: float) -> SimpleNamespace:
                            y_val=ds.y_train[val], x_test=ds.x_test, y_test=ds.y_test)
 
 
+SCORES = ("val_loss", "val_acc", "test_acc", "test_nll")
+
+
+def _nll_acc(probs: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean NLL and accuracy as 0-d float64 device tensors, computed as
+    ``nnrepro.metrics.evaluate`` computes them (the same ops, so the same bits)."""
+    probs = probs.double()
+    acc = (probs.argmax(1) == y).double().mean()
+    nll = -probs.gather(1, y[:, None]).clamp_min(1e-300).log().mean()
+    return nll, acc
+
+
+@torch.no_grad()
+def device_scores(model, d) -> torch.Tensor:
+    """Validation loss and accuracy, test accuracy and NLL (eval mode), in ``SCORES`` order, as
+    one (4,) float64 tensor left on the device: no host sync per evaluation (issue 25)."""
+    val_nll, val_acc = _nll_acc(predict_probs(model, d.x_val), d.y_val)
+    test_nll, test_acc = _nll_acc(predict_probs(model, d.x_test), d.y_test)
+    return torch.stack([val_nll, val_acc, test_acc, test_nll])
+
+
 def scores(model, d) -> dict:
-    """Validation loss and accuracy, test accuracy and NLL (eval mode)."""
-    val, test = score(model, d.x_val, d.y_val), score(model, d.x_test, d.y_test)
-    return {"val_loss": val["nll"], "val_acc": val["acc"], "test_acc": test["acc"],
-            "test_nll": test["nll"]}
+    """Validation loss and accuracy, test accuracy and NLL (eval mode), as host floats."""
+    return dict(zip(SCORES, device_scores(model, d).cpu().tolist()))
 
 
 def train(model, s: dict, d, gen: torch.Generator) -> tuple[torch.Tensor, list[dict]]:
     """Train for ``epochs`` with a fresh optimizer (Frankle & Carbin); pruned weights get zero
-    gradient. Scored every ``record_every`` iterations and after the last. Returns the minibatch
-    losses and the evaluations."""
+    gradient. Scored every ``record_every`` iterations and after the last; the scores stay on
+    the device and come to the host once, at the end of the training (one ``.cpu()`` of the
+    stacked scores, issue 25). Returns the minibatch losses and the evaluations."""
     opt = optimizers.build(model.parameters(), s["optimizer"])
-    losses, evals, it = [], [], 0
+    losses, iters, values, it = [], [], [], 0
 
     def evaluate_every(i, out, y, loss):
         nonlocal it
         it += 1
         if it % s["record_every"] == 0:
-            evals.append({"iteration": it, **scores(model, d)})
+            iters.append(it)
+            values.append(device_scores(model, d))
 
     for _ in range(s["epochs"]):
         losses.append(train_epoch(model, opt, d.x_train, d.y_train, s["batch_size"], gen,
                                   record=evaluate_every))
-    if not evals or evals[-1]["iteration"] != it:
-        evals.append({"iteration": it, **scores(model, d)})
-    return torch.cat(losses), evals
+    if not iters or iters[-1] != it:
+        iters.append(it)
+        values.append(device_scores(model, d))
+    rows = torch.stack(values).cpu().tolist()             # the one host transfer
+    return torch.cat(losses), [{"iteration": i, **dict(zip(SCORES, v))} for i, v in zip(iters, rows)]
 
 
 def early_stop(evals: list[dict]) -> dict:
