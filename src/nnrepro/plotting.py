@@ -63,11 +63,11 @@ def runs_table(res: Results, **settings: str) -> pd.DataFrame:
 def finished_table(res: Results, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``res.table(name)`` and its rows of the runs that finished (status ok); NoData when no
     run finished (every run diverged, before or after saving the table)."""
-    df = res.table(name) if res.has_table(name) or not res.diverged() else None
-    ok = None if df is None else df[df["status"] == Status.OK]
-    if ok is None or ok.empty:
-        raise NoData(f"no run finished: every run diverged ({', '.join(res.diverged())})")
-    return df, ok
+    if res.has_table(name) or not res.diverged():
+        df = res.table(name)                      # NoData when no run saved it at all
+        if not (ok := ok_rows(df)).empty:
+            return df, ok
+    raise NoData(f"no run finished: every run diverged ({', '.join(res.diverged())})")
 
 
 def runs_note(runs: pd.DataFrame, unit: str = "runs", excluded: bool = True) -> str:
