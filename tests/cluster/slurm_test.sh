@@ -124,7 +124,7 @@ for _ in $(seq 600); do
     log=$(grep -l "family B run $run " "$run_dir"/logs/train/B/*.log 2>/dev/null | head -1 || true)
     [ -n "$log" ] || continue
     rule=rule_train_B_$(basename "$log" .log | tr - _)      # the job's SLURM comment
-    job=$(squeue -h -o "%i %k" | awk -v r="$rule" '$2 == r {print $1; exit}')
+    job=$(squeue -h -o "%i %k" | awk -v r="$rule" '$2 == r && !j {j = $1} END {print j}')
     if [ -n "$job" ]; then scancel "$job"; cancelled=$job; say "cancelled training job $job ($run)"; break 2; fi
   done
   sleep 0.5
@@ -138,9 +138,13 @@ submitted=$(grep -c "sbatch call" "$work/snakemake.log" || true)
 jobs=$(grep -cE "^rule (train_|prepare_data|figures_|report)" "$work/snakemake.log" || true)
 say "sbatch submissions: $submitted (jobs: $jobs, a cancelled one resubmitted)"
 [ "$submitted" -ge 6 ] || fail "expected every job through sbatch"
-grep "sbatch call" "$work/snakemake.log" | grep "train_B" | grep -q -- "--gpus=1" || fail "train_B without --gpus"
-! grep "sbatch call" "$work/snakemake.log" | grep -E "train_D|figures_|report|prepare_data" | grep -q -- "--gpus" \
-  || fail "a CPU-only rule asked for a GPU"
+# counted, not `grep -q`: under pipefail, a `grep -q` that exits at its first match can kill the
+# grep before it with SIGPIPE and fail a pipeline that matched
+calls=$(grep "sbatch call" "$work/snakemake.log" || true)
+gpu_b=$(grep "train_B" <<<"$calls" | grep -c -- "--gpus=1" || true)
+gpu_cpu=$(grep -E "train_D|figures_|report|prepare_data" <<<"$calls" | grep -c -- "--gpus" || true)
+[ "$gpu_b" -ge 1 ] || fail "train_B without --gpus"
+[ "$gpu_cpu" = 0 ] || fail "a CPU-only rule asked for a GPU ($gpu_cpu sbatch calls)"
 [ -n "$cancelled" ] || fail "no training job was cancelled"
 grep -rq "resuming from" "$run_dir/logs/train/B" || fail "the resubmitted job did not resume from its checkpoint"
 
