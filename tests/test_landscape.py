@@ -233,3 +233,12 @@ def test_curve_table_recomputes_batchnorm_statistics():
     # a bare tensor works as bn_inputs too, and the caller's statistics are left stale
     assert_frame_equal(ls.curve_table(model, w0, w1, x, y, ts, bn_inputs=x), fresh)
     assert torch.equal(model[1].running_mean, stale[0]) and torch.equal(model[1].running_var, stale[1])
+
+
+def test_garipov_lr_factor_follows_source_schedule():
+    f = ls.garipov_lr_factor
+    assert [f(e, 10) for e in range(6)] == [1.0] * 6           # constant for the first half
+    assert f(7, 10) == pytest.approx(1 - 0.2 / 0.4 * 0.99)     # linear in between
+    assert f(9, 10) == pytest.approx(0.01)                      # 1 % by 90 %
+    assert f(19, 20) == 0.01                                    # then 1 %
+    assert f(7, 10) != 1.0                                      # a constant lr would fail

@@ -152,6 +152,19 @@ def unflatten(model: nn.Module, vec: Vector) -> dict[str, torch.Tensor]:
     return out
 
 
+def garipov_lr_factor(epoch: int, epochs: int) -> float:
+    """Factor of the base lr at ``epoch`` (0-based) of ``epochs``: Garipov et al.'s
+    dnn-mode-connectivity train.py ``learning_rate_schedule``: alpha = epoch / total_epochs;
+    "if alpha <= 0.5: factor = 1.0 / elif alpha <= 0.9: factor = 1.0 - (alpha - 0.5) / 0.4 * 0.99
+    / else: factor = 0.01" (constant for half, linear to 1 % by 90 %, then 1 %)."""
+    alpha = epoch / epochs
+    if alpha <= 0.5:
+        return 1.0
+    if alpha <= 0.9:
+        return 1.0 - (alpha - 0.5) / 0.4 * 0.99
+    return 0.01
+
+
 def fit_bezier(model: nn.Module, w0: Vector, w1: Vector, x: torch.Tensor, y: torch.Tensor,
                epochs: int, batch_size: int, lr: float, generator: torch.Generator,
                loss_fn: Callable = nn.functional.cross_entropy, optimizer: str = "sgd",
@@ -160,6 +173,7 @@ def fit_bezier(model: nn.Module, w0: Vector, w1: Vector, x: torch.Tensor, y: tor
 
     Minimise E_{t ~ U(0,1)} L(φ_θ(t)) stochastically: one t per minibatch, the loss of the
     network at φ_θ(t), gradients to θ through the curve. θ starts at (w₀ + w₁)/2.
+    The lr is annealed per epoch by ``garipov_lr_factor`` (the source's schedule).
     ``optimizer``: "sgd" (with ``momentum``) or "adam". The model's own parameters are untouched
     (BatchNorm buffers, if any, are updated by the training-mode forward passes).
     """
@@ -168,7 +182,9 @@ def fit_bezier(model: nn.Module, w0: Vector, w1: Vector, x: torch.Tensor, y: tor
            else torch.optim.SGD([theta], lr=lr, momentum=momentum))
     was_training = model.training
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        for group in opt.param_groups:                # Garipov et al. train.py: utils.adjust_learning_rate
+            group["lr"] = lr * garipov_lr_factor(epoch, epochs)
         for idx in minibatches(len(x), batch_size, generator):
             t = torch.rand((), generator=generator, device=generator.device).to(theta.device)
             params = unflatten(model, bezier(w0, theta, w1, t))
