@@ -236,6 +236,11 @@ def _same_tables(a, b, exact=False):
     assert names == sorted(p.name for p in b.glob("*.parquet"))
     for name in names:
         x, y = pd.read_parquet(a / name), pd.read_parquet(b / name)
+        if not exact and "dnorm2_dt" in x:   # a difference of close numbers over ε': its own bound
+            gap = (x["dnorm2_dt"] - y["dnorm2_dt"]).abs()
+            bound = 16 * np.finfo(np.float32).eps * x["norm2"].abs() / x["lr"].abs() + 1e-6
+            assert (gap <= bound).all(), f"{a.name}/{name}: dnorm2_dt gap {gap.max():.3g}"
+            x, y = x.drop(columns="dnorm2_dt"), y.drop(columns="dnorm2_dt")
         pd.testing.assert_frame_equal(x, y, check_exact=exact, rtol=1e-5, atol=1e-6, obj=f"{a.name}/{name}")
 
 
@@ -252,15 +257,16 @@ def test_e1_each_run_of_a_mixed_stack_has_the_tables_of_its_run_alone(env, tmp_p
 
 
 def test_e2_a_stack_of_one_has_todays_tables(env, tmp_path):
-    """U and the minibatch NLL (and so the path length) are reduced in another order: an ulp or
-    two; every other column is exactly today's (same draws, in the same order)."""
+    """Same draws, in the same order: every integer column is exactly today's; floats reduced in
+    another order (U, NLLs, norms: bmm against mm, whose kernels differ between CPUs) are within
+    float32 tolerances (_same_tables)."""
     run = _runs(tiny("A"))[:1]
     alone, stacked = _alone(run, tmp_path / "alone", env), _stack(run, tmp_path / "stack", env)
     _same_tables(alone / run[0].id, stacked / run[0].id)
     for name in ("epochs", "samples", "steps"):
         x = pd.read_parquet(alone / run[0].id / f"{name}.parquet")
         y = pd.read_parquet(stacked / run[0].id / f"{name}.parquet")
-        cols = [c for c in x.columns if c not in ("U", "nll", "path_length")]
+        cols = [c for c in x.columns if not pd.api.types.is_float_dtype(x[c])]
         pd.testing.assert_frame_equal(x[cols], y[cols], check_exact=True)
 
 
