@@ -28,6 +28,8 @@ def read(source: str | Path) -> tuple[pd.DataFrame, dict]:
     """(table, header) of a results folder (its claims.csv, provenance.json, timings.json), a
     published table or any claims CSV; header: profile, commit, date where known."""
     path = Path(source)
+    if not path.exists():
+        raise ValueError(f"{path}: no such results folder or verdict table")
     if path.is_dir():
         df, head = pd.read_csv(path / "claims.csv"), {}
         for name in ("provenance.json", "timings.json"):    # the date is in timings.json
