@@ -384,8 +384,9 @@ _FAMILIES = (
                "MNIST); subnetworks of 15 % to 1 % of the original size (seed 004 §6.6.2)",
                "mnist",
                test="at about 20 % of the weights (the pruning round closest to it: see the "
-                    "note): ticket − (dense − 1 point) > 0 and ticket − random reinit > 0 (test "
-                    "accuracy at the early-stopping iteration, percentage points, per seed)",
+                    "note): ticket − (dense − 1 point) > 0 and ticket − random reinit > 0; at the "
+                    "round closest to 2 % (if between 1 and 4 %): ticket − ticket at 20 % < 0 "
+                    "(test accuracy at the early-stopping iteration, percentage points, per seed)",
                threshold=0.0, units="seeds"),
     )),
     Family("K", "Kernels",
