@@ -144,7 +144,9 @@ _FAMILIES = (
                "LeCun keeps forward variance ~constant, Xavier balances forward and backward",
                test="max(LeCun's max/min forward variance over hidden layers / 10, Xavier's larger "
                     "mean |log variance ratio| (forward, backward) / LeCun's backward one) < 1 "
-                    "(per initialization)",
+                    "(per initialization); ~constant is read as no exponential change over depth "
+                    "(within 10×), not the source's variance 1 at every layer, which assumes tanh "
+                    "linear and so is not tested",
                threshold=1.0, units="inits"),
         Figure("C-tanh-regime",
                "tanh, its derivative and the linear regime",
