@@ -29,7 +29,8 @@ def read(source: str | Path) -> tuple[pd.DataFrame, dict]:
     published table or any claims CSV; header: profile, commit, date where known."""
     path = Path(source)
     if not path.exists():
-        raise ValueError(f"{path}: no such results folder or verdict table")
+        raise ValueError(f"{path}: no such results folder or verdict table"
+                         + (" (not published yet)" if path.parent == PUBLISHED else ""))
     if path.is_dir():
         df, head = pd.read_csv(path / "claims.csv"), {}
         for name in ("provenance.json", "timings.json"):    # the date is in timings.json
