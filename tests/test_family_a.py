@@ -141,6 +141,7 @@ def test_dnorm_thetar_claim_passes_fails_and_needs_five_runs():
     from nnrepro.families.a.figures import dnorm_thetar_claim, pearson_per_run
     ok = dnorm_thetar_claim(_steps([0.01] * 5), "5 runs", 0)
     assert ok.verdict == "pass" and ok.n == 5 and "per-run r from" in ok.note
+    assert ok.finding.startswith("a consistency check of the integrator") and "consistency" in ok.test
     assert set(pearson_per_run(_steps([0.01] * 5))) == {f"r{i}" for i in range(5)}
     assert dnorm_thetar_claim(_steps([10.0] * 5), "", 0).verdict == "fail"
     assert dnorm_thetar_claim(_steps([0.01] * 2), "", 0).verdict == "inconclusive"

@@ -58,8 +58,10 @@ _FAMILIES = (
         Figure("A-dnorm-thetar",
                "d/dt‖θ‖² (finite difference) and 2M⁻¹θᵀr overlaid over iterations",
                "the two agree: Pearson r > 0.9",
-               test="mean over runs of Pearson r(finite-difference d‖θ‖²/dt, 2γM⁻¹θᵀr) > 0.9 "
-                    "(Fisher-z interval over the independently trained runs)",
+               test="consistency check of the integrator, not an empirical finding: mean over "
+                    "runs of Pearson r(finite-difference d‖θ‖²/dt, 2γM⁻¹θᵀr) > 0.9 (Fisher-z "
+                    "interval over the independently trained runs); the discretized update makes "
+                    "the two equal up to O(ε²‖r‖²)",
                threshold=0.9, units="runs"),
         Figure("A-momentum-energy",
                "‖r‖² and θᵀr over iterations, one line per T",
@@ -144,7 +146,9 @@ _FAMILIES = (
                "LeCun keeps forward variance ~constant, Xavier balances forward and backward",
                test="max(LeCun's max/min forward variance over hidden layers / 10, Xavier's larger "
                     "mean |log variance ratio| (forward, backward) / LeCun's backward one) < 1 "
-                    "(per initialization)",
+                    "(per initialization); ~constant is read as no exponential change over depth "
+                    "(within 10×), not the source's variance 1 at every layer, which assumes tanh "
+                    "linear and so is not tested",
                threshold=1.0, units="inits"),
         Figure("C-tanh-regime",
                "tanh, its derivative and the linear regime",
@@ -385,8 +389,9 @@ _FAMILIES = (
                "MNIST); subnetworks of 15 % to 1 % of the original size (seed 004 §6.6.2)",
                "mnist",
                test="at about 20 % of the weights (the pruning round closest to it: see the "
-                    "note): ticket − (dense − 1 point) > 0 and ticket − random reinit > 0 (test "
-                    "accuracy at the early-stopping iteration, percentage points, per seed)",
+                    "note): ticket − (dense − 1 point) > 0 and ticket − random reinit > 0; at the "
+                    "round closest to 2 % (if between 1 and 4 %): ticket − ticket at 20 % < 0 "
+                    "(test accuracy at the early-stopping iteration, percentage points, per seed)",
                threshold=0.0, units="seeds"),
     )),
     Family("K", "Kernels",

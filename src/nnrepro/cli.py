@@ -235,10 +235,25 @@ def cmd_progress(a) -> None:
 
 
 def cmd_verdicts(a) -> None:
-    """The verdict table of a results folder as Markdown (the README's table is this output)."""
-    from nnrepro.report import verdict_table
+    """The verdict table of a results folder as Markdown (the README's table is this output);
+    --publish writes it as a published table, --compare lists what differs from another
+    (exit 1 when a verdict flips)."""
+    from nnrepro import verdicts
+    from nnrepro.report import _git, verdict_table
 
-    print(verdict_table(Path(a.results)))
+    try:
+        if a.publish:
+            out = verdicts.publish(a.results, verdicts.published(a.publish), _git(Path(a.repo)))
+            print(f"wrote {out}")
+        elif a.compare:
+            page, flips = verdicts.compare_markdown(a.results, verdicts.published(a.compare), a.tolerance)
+            print(page)
+            if flips:
+                sys.exit(1)
+        else:
+            print(verdict_table(Path(a.results)))
+    except (OSError, ValueError) as e:
+        sys.exit(f"nnrepro verdicts: {e}")
 
 
 def cmd_catalogue(a) -> None:
@@ -343,7 +358,17 @@ def main(argv: list[str] | None = None) -> None:
 
     s = sub.add_parser("verdicts", help="print the claims of a results folder as a Markdown table, "
                        "with the run's profile, commit and date")
-    s.add_argument("--results", default="results")
+    s.add_argument("--results", default="results", help="a results folder, or a verdict table (CSV)")
+    s.add_argument("--compare", default=None, metavar="OTHER", help="list the claims whose verdict, "
+                   "interval's side of the threshold, n or value differ from OTHER: a results folder, "
+                   "a verdict table, or `quick` / `mnist` (docs/verdicts/<name>.csv); exit 1 when a "
+                   "verdict flips")
+    s.add_argument("--tolerance", type=float, default=0.05,
+                   help="with --compare: a value that moved by more than this (relative) is listed")
+    s.add_argument("--publish", default=None, metavar="FILE", help="write the results' verdict "
+                   "table to FILE, or to docs/verdicts/<name>.csv for `quick` / `mnist`")
+    s.add_argument("--repo", default=str(Path(__file__).resolve().parents[2]),
+                   help="with --publish: the checkout whose commit heads it where the results do not say")
     s.set_defaults(fn=cmd_verdicts)
 
     s = sub.add_parser("catalogue", help="write the figure catalogue page from the catalogue")

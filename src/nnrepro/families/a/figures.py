@@ -220,15 +220,17 @@ def pearson_per_run(ok: pd.DataFrame) -> dict[str, float]:
 
 
 def dnorm_thetar_claim(ok: pd.DataFrame, note: str, diverged: int) -> Claim:
-    """A-dnorm-thetar: the mean over runs of Pearson r > 0.9 (Fisher-z interval over runs).
+    """A-dnorm-thetar, a consistency check of the integrator: the mean over runs of Pearson
+    r > 0.9 (Fisher-z interval over runs).
     ``ok``: the ok runs' steps of the T sweep."""
     info = FIGURE_INFO["A-dnorm-thetar"]
     vals = list(pearson_per_run(ok).values())
     note = note + (f"; per-run r from {min(vals):.3f} to {max(vals):.3f}" if vals else "")
     return greater("A-dnorm-thetar", info.test, math.nan, info.threshold, note,
                    interval=fisher_interval(vals), min_n=5, diverged=diverged,
-                   finding="for the discretized update ‖θ_{k+1}‖² − ‖θ_k‖² = 2εγM⁻¹θᵀr − O(ε²‖r‖²): "
-                           "r ≈ 1 checks the bookkeeping more than the Fokker–Planck expectation")
+                   finding="a consistency check of the integrator: its update gives ‖θ_{k+1}‖² − "
+                           "‖θ_k‖² = 2εγM⁻¹θᵀr − O(ε²‖r‖²), so r ≈ 1 checks the bookkeeping, not "
+                           "the Fokker–Planck expectation")
 
 
 def draw_dnorm_thetar(ok: pd.DataFrame, claim: Claim, diverged: list[str]):

@@ -26,6 +26,9 @@ from nnrepro.results import NoData, Results, Status
 
 SLOPE_TOLERANCE = FIGURE_INFO["C-explode-vanish"].threshold  # slope within 10 % of log g
 BAND = 10.0              # "within 10×": max / min per-layer value (C-fixes, C-init-variance)
+# C-init-variance's "~constant" is this band: no exponential change over depth (the naive init,
+# Var w = 1/(3 fan_in), shrinks it ≈ 3× a layer). Not seed 004's "maintains outputs of mean 0 and
+# variance 1 through every layer", which assumes "Var[tanh(y_i)] ≈ 1": tanh shrinks it.
 CAP = 1e3                # a diverged run's unit in a claim: capped, so that it stays finite
 CHANCE = math.log(10)    # cross-entropy of the uniform prediction over 10 classes
 WELL_BELOW = CHANCE / 2  # "well below chance", fixed before any run: half of ln 10 (≈ 1.15 nats)
