@@ -28,6 +28,14 @@ def tiny(family: str | None = None) -> dict:
 TINY_A, TINY_B = tiny("A"), tiny("B")   # the blocks older tests import by name
 
 
+def dnorm2_dt_atol(norm2, lr):
+    """How far (‖θ_{k+1}‖² − ‖θ_k‖²)/ε' may move between two summation orders (stacked bmm
+    against mm, or another CPU's kernels): a difference of two close float32 numbers, so an ulp
+    of ‖θ‖² moves it by ulp/ε'. Bound: 16 ulps over ε (ε' = ε/γ ≥ ε for γ ≤ 1). Works on
+    tensors and on pandas columns."""
+    return 16 * 1.1920928955078125e-07 * abs(norm2) / abs(lr)   # float32 machine epsilon
+
+
 def tiny_config(runs_per_job: int = 1, **families) -> dict:
     """tests/tiny.yaml's top level around the given family blocks (``run``: those families)."""
     return {**tiny(), "runs_per_job": runs_per_job, "run": list(families), "families": families}

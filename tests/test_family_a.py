@@ -13,7 +13,7 @@ from nnrepro.runner import run
 from nnrepro.render import render
 from nnrepro.results import Results
 
-from conftest import run_sweep, tiny
+from conftest import dnorm2_dt_atol, run_sweep, tiny
 
 # tests/test_resume.py resumes this family's tiny run here (its resume has code of its own)
 RESUME_POINT = {"epochs": 4, "sampler.resample": "cycle", "sampler.gamma": 0.1, "sampler.alpha": 10.0}
@@ -239,7 +239,7 @@ def _same_tables(a, b, exact=False):
         x, y = pd.read_parquet(a / name), pd.read_parquet(b / name)
         if not exact and "dnorm2_dt" in x:   # a difference of close numbers over ε': its own bound
             gap = (x["dnorm2_dt"] - y["dnorm2_dt"]).abs()
-            bound = 16 * np.finfo(np.float32).eps * x["norm2"].abs() / x["lr"].abs() + 1e-6
+            bound = dnorm2_dt_atol(x["norm2"], x["lr"]) + 1e-6
             assert (gap <= bound).all(), f"{a.name}/{name}: dnorm2_dt gap {gap.max():.3g}"
             x, y = x.drop(columns="dnorm2_dt"), y.drop(columns="dnorm2_dt")
         pd.testing.assert_frame_equal(x, y, check_exact=exact, rtol=1e-5, atol=1e-6, obj=f"{a.name}/{name}")

@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from conftest import dnorm2_dt_atol
 from nnrepro.models import MLP, flat_params
 from nnrepro.recipes import SGHMCChain
 from nnrepro.stacked import DIAGNOSTICS, StackedMLP, StackedSGHMCChain
@@ -90,13 +91,6 @@ def stacked(x, y, members, record_every=1, activation="tanh"):
             for k in range(len(members))]
 
 
-def dnorm_atol(norm2, lr):
-    """(‖θ_{k+1}‖² − ‖θ_k‖²)/ε' is a difference of two close float32 numbers: an ulp of ‖θ‖²
-    (another summation order: another BLAS kernel, another CPU) moves it by ulp/ε'. Bound: 16 ulps
-    over ε (ε' = ε/γ ≥ ε for γ ≤ 1)."""
-    return 16 * torch.finfo(torch.float32).eps * norm2.abs().double() / lr.abs().double()
-
-
 def assert_same_run(a: dict, b: dict, **tol):
     tol = tol or TOL
     for key in ("theta", "U", "nll", "lr"):
@@ -106,7 +100,7 @@ def assert_same_run(a: dict, b: dict, **tol):
     torch.testing.assert_close(a["diag"][:, others], b["diag"][:, others], **tol,
                                msg=lambda m: f"diag: {m}")
     gap = (a["diag"][:, d].double() - b["diag"][:, d].double()).abs()
-    bound = dnorm_atol(a["diag"][:, DIAGNOSTICS.index("norm2")], a["lr"]) + tol["atol"]
+    bound = dnorm2_dt_atol(a["diag"][:, DIAGNOSTICS.index("norm2")].double(), a["lr"].double()) + tol["atol"]
     assert (gap <= bound).all(), f"dnorm2_dt: gap {gap.max():.3g} over its float32 bound"
 
 

@@ -246,7 +246,8 @@ def cmd_verdicts(a) -> None:
             out = verdicts.publish(a.results, verdicts.published(a.publish), _git(Path(a.repo)))
             print(f"wrote {out}")
         elif a.compare:
-            page, flips = verdicts.compare_markdown(a.results, verdicts.published(a.compare), a.tolerance)
+            page, flips = verdicts.compare_markdown(a.results, verdicts.published(a.compare),
+                                                   verdicts.TOLERANCE if a.tolerance is None else a.tolerance)
             print(page)
             if flips:
                 sys.exit(1)
@@ -363,8 +364,9 @@ def main(argv: list[str] | None = None) -> None:
                    "interval's side of the threshold, n or value differ from OTHER: a results folder, "
                    "a verdict table, or `quick` / `mnist` (docs/verdicts/<name>.csv); exit 1 when a "
                    "verdict flips")
-    s.add_argument("--tolerance", type=float, default=0.05,
-                   help="with --compare: a value that moved by more than this (relative) is listed")
+    s.add_argument("--tolerance", type=float, default=None,
+                   help="with --compare: a value that moved by more than this (relative) is listed "
+                        "(default: nnrepro.verdicts.TOLERANCE, 5 %%)")
     s.add_argument("--publish", default=None, metavar="FILE", help="write the results' verdict "
                    "table to FILE, or to docs/verdicts/<name>.csv for `quick` / `mnist`")
     s.add_argument("--repo", default=str(Path(__file__).resolve().parents[2]),
