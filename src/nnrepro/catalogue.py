@@ -271,7 +271,8 @@ _FAMILIES = (
                "the ensemble spread is larger away from the data than on it, judged separately "
                "in the gap between the data intervals and outside the data (extrapolation)",
                test="mean MC std ≥ 1 from the data / on the data (≤ 0.1) > 2 in the gap between "
-                    "the data intervals AND outside the data (per net; value: the gap's)",
+                    "the data intervals AND outside the data (per net; value: the gap's; the finding "
+                    "and the figure give each part with its own interval and verdict)",
                threshold=2.0, units="nets"),
         Figure("F-mc-vs-scaling",
                "test NLL and accuracy of weight scaling vs MC averaging of M samples (M = 1 … "
@@ -283,7 +284,8 @@ _FAMILIES = (
                "2014, MNIST)", "mnist",
                test="worst over kinds of test error(MC, M masks) / error(weight scaling) − 1 < 0.1 "
                     "(matches within 10 % or beats; per independently trained net; M = 50, or the "
-                    "largest M run if fewer: see the note)",
+                    "largest M run if fewer: see the note); the finding says the sign, MC "
+                    "significantly worse or better than weight scaling (interval vs 0), per kind too",
                threshold=0.1, units="nets"),
         Figure("F-ae-features",
                "autoencoder, one hidden layer of 256 units: encoder filters as images without "
