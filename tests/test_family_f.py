@@ -143,6 +143,12 @@ def test_scaling_finding_says_the_sign_within_the_tolerance():
     assert worse.verdict == "pass" and worse.low > 0
     assert "MC significantly worse than weight scaling" in worse.finding
     assert "bernoulli +" in worse.finding and "per kind" in worse.finding
+    assert "biased upward" not in worse.finding                  # each kind alone is worse too
+    mixed = _mc_table(err_ws=0.020, err_mc=0.0205, nll_ws=0.07, nll_mc=0.06)
+    mixed.loc[(mixed.kind == "gaussian") & (mixed.method == "MC dropout") & (mixed.net % 2 == 0), "acc"] += 0.002
+    mixed.loc[(mixed.kind == "bernoulli") & (mixed.method == "MC dropout") & (mixed.net % 2 == 1), "acc"] += 0.002
+    c = ff.scaling_claim(mixed, 50)                              # each kind better on half the nets
+    assert c.low > 0 and "biased upward: no kind alone is significantly worse" in c.finding
     better = ff.scaling_claim(_mc_table(err_ws=0.020, err_mc=0.0190, nll_ws=0.07, nll_mc=0.06), 50)
     assert better.high < 0 and "MC significantly better than weight scaling" in better.finding
     assert ff.sign(-0.01, 0.02) == "no significant difference from weight scaling"
