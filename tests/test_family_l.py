@@ -144,7 +144,8 @@ def test_a_comparison_decided_worse_fails_the_row_and_says_so():
     c = _claim(ens)
     assert c.verdict == "fail" and c.n == 5 and c.value == pytest.approx(0.0412) and c.low > 0
     assert c.note.startswith("value: MC dropout − dropout, weight scaling (nll)")
-    assert "worse than weight scaling of the same net" in c.finding
+    assert "worse in NLL than weight scaling of the same net" in c.finding
+    assert "MC dropout − dropout, weight scaling (test error, points, seed 003)" in c.finding  # beside
     swa = _claim(_ensembles({}, 5, errors={"SWA": [0.002, 0.004, 0.003, 0.003, 0.005]}))
     assert swa.verdict == "fail" and "SWA − single run (test error, points" in swa.finding
     assert swa.value == pytest.approx(0.0034)
@@ -205,5 +206,5 @@ def test_tiny_sweep_table_and_figure(env, tmp_path):
     assert c["n"] == 2 and math.isfinite(c["value"]) and c["verdict"] == "inconclusive"
     assert "fewer than the 5" in c["note"] and "SGHMC T = 0.01 − SGHMC T = 1" in c["finding"]
     table = derived_tables("L", res)["comparisons"]          # written beside the run tables
-    assert len(table) == 11 and (table["n"] == 2).all() and table["in_claim"].sum() == 6
+    assert len(table) == 12 and (table["n"] == 2).all() and table["in_claim"].sum() == 6
     assert (tmp_path / "fig" / "L-ensembles.png").stat().st_size > 10_000
