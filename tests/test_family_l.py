@@ -14,7 +14,7 @@ from nnrepro.render import render
 from nnrepro.claims import less
 from nnrepro.render import derived_tables
 from nnrepro.catalogue import FIGURE_INFO
-from nnrepro.families.l.figures import ensembles_claim, l_ensembles, paired_nll, per_method
+from nnrepro.families.l.figures import ensembles_claim, l_ensembles, paired, per_comparison
 from nnrepro.metrics import ece
 from nnrepro.results import NoData, Results, RunDir, Status
 
@@ -73,73 +73,88 @@ METHODS = ("single run", "deep ensemble", "SWA", "SWAG-diagonal", "SWAG-low-rank
 CHAIN_T = {"SGHMC T = 1": 1.0, "SGHMC T = 0.01": 0.01}
 
 
-def _ensembles(margins: dict[str, list[float]], seeds: int) -> pd.DataFrame:
-    """A hand-made ensembles table: NLL(method) = NLL(single run) + margin, per seed."""
+def _ensembles(margins: dict[str, list[float]], seeds: int, errors: dict[str, list[float]] = {}) -> pd.DataFrame:
+    """A hand-made ensembles table: NLL(method) = NLL(single run) + margin and error(method) =
+    error(single run) + error margin, per seed; MC dropout's NLL margin is against weight
+    scaling, the cold chain's against T = 1 (the comparisons of the claim)."""
     rows = []
     for s in range(seeds):
         single = 0.10 + 0.03 * s                              # seeds differ a lot: pairing matters
+        nll = {"single run": single}
+        for m in METHODS[1:]:
+            base = {"MC dropout": "dropout, weight scaling", "SGHMC T = 0.01": "SGHMC T = 1"}.get(m, "single run")
+            nll[m] = None if base not in nll else nll[base] + margins.get(m, [-0.01] * seeds)[s]
         for m in METHODS:
-            nll = single + (0.0 if m == "single run" else margins.get(m, [-0.01] * seeds)[s])
-            rows.append(dict(run=f"seed~{s}", method=m, nll=nll, acc=0.9, ensemble=l.is_ensemble(m),
+            err = 0.1 + (0.0 if m == "single run" else errors.get(m, [-0.002] * seeds)[s])
+            rows.append(dict(run=f"seed~{s}", method=m, nll=nll[m], acc=1 - err, ensemble=l.is_ensemble(m),
                              temperature=CHAIN_T.get(m, math.nan)))   # tidy T beside the label
     return pd.DataFrame(rows)
 
 
 def _old_claim(ens: pd.DataFrame):
-    """The statistic before issue 17: per seed the worst margin over the ensembles (SWA and
-    weight scaling left out), then a t-interval over seeds."""
-    e = ens[ens["ensemble"]].merge(ens[ens["method"] == "single run"][["run", "nll"]], on="run",
-                                   suffixes=("", "_single"))
-    worst = (e["nll"] - e["nll_single"]).groupby(e["run"]).max()
-    return less("L-ensembles", "old", math.nan, 0.0, units=list(worst))
+    """The statistic of issue 17: every method against the single run in NLL, all must pass."""
+    t = per_comparison(paired(ens))
+    t = t[(t["baseline"] == "single run") & (t["metric"] == "nll") & (t["method"] != "dropout, weight scaling")]
+    verdicts = set(t["verdict"])
+    return "fail" if "fail" in verdicts else "pass" if verdicts == {"pass"} else "inconclusive"
 
 
 def _claim(ens: pd.DataFrame):
-    return ensembles_claim(per_method(paired_nll(ens)), ens)
+    return ensembles_claim(per_comparison(paired(ens)), ens)
 
 
-def test_paired_differences_and_per_method_table():
-    ens = _ensembles({"MC dropout": [0.04, 0.05, 0.03, 0.045, 0.035],
-                      "dropout, weight scaling": [0.05, 0.06, 0.04, 0.05, 0.05]}, 5)
-    d = paired_nll(ens)
-    assert d[(d["method"] == "MC dropout") & (d["baseline"] == "single run")]["diff"].tolist() == \
-        pytest.approx([0.04, 0.05, 0.03, 0.045, 0.035])
-    t = per_method(d).set_index(["method", "baseline"])
-    claimed = t[t["in_claim"]].index.get_level_values("method")
-    assert list(claimed) == ["deep ensemble", "SWA", "SWAG-diagonal", "SWAG-low-rank", "MC dropout",
-                             "SGHMC T = 1", "SGHMC T = 0.01"]        # weight scaling: a diagnostic
-    mc = t.loc[("MC dropout", "single run")]
-    assert mc["mean_diff"] == pytest.approx(0.04) and mc["n"] == 5 and mc["wins"] == 0
-    assert mc["verdict"] == "fail" and mc["low"] > 0
-    # MC dropout against weight scaling of the same net: −0.01, −0.01, −0.01, −0.005, −0.015
-    assert t.loc[("MC dropout", "dropout, weight scaling"), "verdict"] == "pass"
-    assert t.loc[("SGHMC T = 0.01", "SGHMC T = 1"), "mean_diff"] == pytest.approx(0.0)
-    assert not t.loc[("SGHMC T = 0.01", "SGHMC T = 1"), "in_claim"]
+CLAIMED = [("deep ensemble", "single run", "nll"), ("SWA", "single run", "err"),
+           ("SWAG-diagonal", "single run", "nll"), ("SWAG-low-rank", "single run", "nll"),
+           ("MC dropout", "dropout, weight scaling", "nll"), ("SGHMC T = 0.01", "SGHMC T = 1", "nll")]
 
 
-def test_a_method_worse_in_every_seed_fails_where_the_worst_margin_was_inconclusive():
-    # issue 17: MC dropout loses in every seed; the old worst-margin statistic hid it behind
-    # one seed's outlier (SGHMC T = 1: +0.5) and stayed inconclusive
-    ens = _ensembles({"MC dropout": [0.034, 0.049, 0.040, 0.045, 0.038],
-                      "SGHMC T = 1": [0.01, 0.02, -0.01, 0.015, 0.5]}, 5)
-    assert _old_claim(ens).verdict == "inconclusive"
+def test_each_method_is_compared_as_its_source_compares_it():
+    # MC dropout worse than the single run but better than weight scaling of its own net
+    ens = _ensembles({"dropout, weight scaling": [0.05, 0.06, 0.04, 0.05, 0.05],
+                      "MC dropout": [-0.01, -0.01, -0.01, -0.005, -0.015]}, 5)
+    d = paired(ens)
+    mc = d[(d["method"] == "MC dropout") & (d["baseline"] == "single run")]["diff"]
+    assert mc.tolist() == pytest.approx([0.04, 0.05, 0.03, 0.045, 0.035])
+    t = per_comparison(d)
+    assert list(zip(*[t.loc[t["in_claim"], c] for c in ("method", "baseline", "metric")])) == CLAIMED
+    t = t.set_index(["method", "baseline", "metric"])
+    assert t.loc[("MC dropout", "single run", "nll"), "verdict"] == "fail"        # beside the claim
+    assert not t.loc[("MC dropout", "single run", "nll"), "in_claim"]
+    assert t.loc[("MC dropout", "dropout, weight scaling", "nll"), "verdict"] == "pass"
+    swa = t.loc[("SWA", "single run", "err")]
+    assert swa["mean_diff"] == pytest.approx(-0.002) and swa["wins"] == 5 and swa["verdict"] == "pass"
+    assert not t.loc[("SGHMC T = 1", "single run", "nll"), "in_claim"]            # Wenzel: T = 1 worse
     c = _claim(ens)
-    assert c.verdict == "fail" and c.n == 5
-    assert "MC dropout − single run: +0.0412" in c.finding and "worse" in c.finding
+    assert c.verdict == "pass" and "6 pass" in c.note
+    assert "MC dropout − dropout, weight scaling (NLL, seed 003): -0.0100" in c.finding
+    assert "beside it: " in c.finding and "MC dropout − single run (NLL): +0.0400" in c.finding
 
 
-def test_swa_is_tested_too_where_the_old_statistic_passed():
-    # every ensemble better in every seed, SWA (left out before) worse in every seed
-    ens = _ensembles({"SWA": [0.002, 0.004, 0.003, 0.003, 0.005]}, 5)
-    assert _old_claim(ens).verdict == "pass"
+def test_t1_worse_than_sgd_no_longer_fails_the_row_where_the_old_claim_did():
+    # issue 26: SGHMC at T = 1 worse than the single run (Wenzel et al.'s own finding), the cold
+    # chain better than T = 1: the old claim failed, the new one passes
+    ens = _ensembles({"SGHMC T = 1": [0.03, 0.031, 0.029, 0.03, 0.033],
+                      "SGHMC T = 0.01": [-0.04, -0.05, -0.045, -0.04, -0.042]}, 5)
+    assert _old_claim(ens) == "fail"
+    assert _claim(ens).verdict == "pass"
+
+
+def test_a_comparison_decided_worse_fails_the_row_and_says_so():
+    ens = _ensembles({"MC dropout": [0.034, 0.049, 0.040, 0.045, 0.038]}, 5)
     c = _claim(ens)
-    assert c.verdict == "fail" and "SWA" in c.note
+    assert c.verdict == "fail" and c.n == 5 and c.value == pytest.approx(0.0412) and c.low > 0
+    assert c.note.startswith("value: MC dropout − dropout, weight scaling (nll)")
+    assert "worse in NLL than weight scaling of the same net" in c.finding
+    assert "MC dropout − dropout, weight scaling (test error, points, seed 003)" in c.finding  # beside
+    swa = _claim(_ensembles({}, 5, errors={"SWA": [0.002, 0.004, 0.003, 0.003, 0.005]}))
+    assert swa.verdict == "fail" and "SWA − single run (test error, points" in swa.finding
+    assert swa.value == pytest.approx(0.0034)
 
 
-def test_every_method_better_passes_and_too_few_seeds_is_inconclusive():
+def test_every_comparison_better_passes_and_too_few_seeds_is_inconclusive():
     margins = {m: [-0.02, -0.01, -0.015, -0.012, -0.018] for m in METHODS}
     c = _claim(_ensembles(margins, 5))
-    assert c.verdict == "pass" and c.high < 0 and "7 pass" in c.note
+    assert c.verdict == "pass" and c.high < 0 and "6 pass" in c.note
     few = _claim(_ensembles(margins, 4))                      # 4 < the 5 seeds needed
     assert few.verdict == "inconclusive" and "fewer than the 5" in few.note
     # a method better on average but not in every seed stays undecided, and so does the row
@@ -150,6 +165,16 @@ def test_every_method_better_passes_and_too_few_seeds_is_inconclusive():
 def test_claim_takes_its_words_and_threshold_from_the_catalogue():
     c = _claim(_ensembles({m: [-0.02, -0.01, -0.015, -0.012, -0.018] for m in METHODS}, 5))
     assert c.test == FIGURE_INFO["L-ensembles"].test and c.threshold == FIGURE_INFO["L-ensembles"].threshold
+
+
+def test_dropout_net_is_sized_and_trained_as_srivastava_et_al_say():
+    s = _spec(model={**tiny("L")["model"], "hidden": [32, 15]}, epochs=3,
+              dropout={"p": 0.5, "samples": 5, "epochs_factor": 2})
+    assert l.dropout_hidden(s) == [64, 30] and l.dropout_epochs(s) == 6
+    assert ("dropout", 0, 6) in l.stages(s)
+    narrow = _spec(dropout={"p": 0.3, "widen": False})
+    assert l.dropout_hidden(narrow) == tiny("L")["model"]["hidden"]
+    assert l.dropout_hidden(_spec(dropout={"p": 0.2})) == [40, 20]          # 32/0.8, 16/0.8
 
 
 @pytest.mark.parametrize("saved", [False, True])
@@ -180,6 +205,6 @@ def test_tiny_sweep_table_and_figure(env, tmp_path):
     c = claims.iloc[0]
     assert c["n"] == 2 and math.isfinite(c["value"]) and c["verdict"] == "inconclusive"
     assert "fewer than the 5" in c["note"] and "SGHMC T = 0.01 − SGHMC T = 1" in c["finding"]
-    table = derived_tables("L", res)["nll_per_method"]       # written beside the run tables
-    assert len(table) == 10 and (table["n"] == 2).all() and table["in_claim"].sum() == 7
+    table = derived_tables("L", res)["comparisons"]          # written beside the run tables
+    assert len(table) == 12 and (table["n"] == 2).all() and table["in_claim"].sum() == 6
     assert (tmp_path / "fig" / "L-ensembles.png").stat().st_size > 10_000

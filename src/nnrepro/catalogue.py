@@ -271,7 +271,8 @@ _FAMILIES = (
                "the ensemble spread is larger away from the data than on it, judged separately "
                "in the gap between the data intervals and outside the data (extrapolation)",
                test="mean MC std ≥ 1 from the data / on the data (≤ 0.1) > 2 in the gap between "
-                    "the data intervals AND outside the data (per net; value: the gap's)",
+                    "the data intervals AND outside the data (per net; value: the gap's; the finding "
+                    "and the figure give each part with its own interval and verdict)",
                threshold=2.0, units="nets"),
         Figure("F-mc-vs-scaling",
                "test NLL and accuracy of weight scaling vs MC averaging of M samples (M = 1 … "
@@ -283,7 +284,8 @@ _FAMILIES = (
                "2014, MNIST)", "mnist",
                test="worst over kinds of test error(MC, M masks) / error(weight scaling) − 1 < 0.1 "
                     "(matches within 10 % or beats; per independently trained net; M = 50, or the "
-                    "largest M run if fewer: see the note)",
+                    "largest M run if fewer: see the note); the finding says the sign, MC "
+                    "significantly worse or better than weight scaling (interval vs 0), per kind too",
                threshold=0.1, units="nets"),
         Figure("F-ae-features",
                "autoencoder, one hidden layer of 256 units: encoder filters as images without "
@@ -416,9 +418,14 @@ _FAMILIES = (
                "method; the figure's claim holds when every method beats it",
                "a cold posterior (T < 1) beats T = 1 (Wenzel et al. 2020, ResNet-20 on "
                "CIFAR-10)", "resnet20-cifar10",
-               test="each method beats the single run in test NLL, paired by seed and decided per "
-                    "method (deep ensemble, SWA, SWAG diagonal and low-rank, MC dropout, SGHMC at "
-                    "T = 1 and cold): mean NLL(method) − NLL(single run) < 0 for every method",
+               test="each method against the comparison its source makes, paired by seed, mean "
+                    "difference < 0 (95 % t-interval) for every one: NLL of the deep ensemble "
+                    "(Lakshminarayanan et al.) and of SWAG diagonal and low-rank (Maddox et al.) − "
+                    "the single run's; test error of SWA − the single run's (Izmailov et al.; seed "
+                    "001 'to improve ... testing error'); NLL of MC dropout − weight scaling of the "
+                    "same net (seed 003: sampling 'generalizes slightly better'); NLL of SGHMC cold − "
+                    "T = 1 (Wenzel et al.). Fail if any is decided > 0. The dropout net is n/(1 − p) "
+                    "wide and trains 2 × as long (Srivastava et al.)",
                threshold=0.0, units="seeds"),
     )),
 )

@@ -12,7 +12,8 @@ Three parts, chosen by ``parts``:
   the weight-scaling prediction on a grid (seed 003: "True function / Mean of the ensemble /
   Scatter of the ensemble", Louizos & Welling 2017). Tables ``regression``, ``regression_data``.
 - ``mc``: ``repeats`` classifiers trained with Bernoulli and with Gaussian dropout; test NLL and
-  accuracy of weight scaling and of MC averages of M = 1 … ``samples`` masks. Table ``mc``.
+  accuracy of weight scaling and of MC averages of M = 1 … ``samples`` masks. Table ``mc``;
+  ``mc_curves``: each net's mean training loss per epoch (is it trained to convergence?).
 - ``autoencoder``: one hidden layer of ReLU units (256 on MNIST's 784 pixels; the same ratio on
   smaller images), trained without dropout and with p = 0.5
   on the hidden units (seed 003 "Effect on Features"); the encoder filters (rows of W₁) and
@@ -46,13 +47,21 @@ def worst(statuses) -> Status:
     return Status.DIVERGED if Status.DIVERGED in statuses else Status.OK
 
 
-def train(ctx, model, opt, x, y, epochs, batch_size, gen, loss_fn, ckpt, what) -> Status:
+def train(ctx, model, opt, x, y, epochs, batch_size, gen, loss_fn, ckpt, what,
+          curve: list | None = None) -> Status:
     """``epochs`` of minibatch training through ``ctx.fit`` (under the stage's ``ckpt``). Dropout
     masks come from torch's global RNG, which ``fit`` checkpoints: a resumed run draws the same
-    masks."""
-    st = RunState(model=model, opt=opt, gen=gen)
-    status = ctx.fit(st, epochs, lambda e: train_epoch(model, opt, x, y, batch_size, gen, loss_fn=loss_fn),
-                     checkpoint=ckpt, what=what)
+    masks. ``curve``: a list that gets each epoch's mean training loss (kept in the checkpoint)."""
+    st = RunState(model=model, opt=opt, gen=gen, curve=[])
+
+    def epoch(e):
+        losses = train_epoch(model, opt, x, y, batch_size, gen, loss_fn=loss_fn)
+        st.curve.append(float(losses.detach().double().mean()))
+        return losses
+
+    status = ctx.fit(st, epochs, epoch, checkpoint=ckpt, what=what)
+    if curve is not None:
+        curve.extend(st.curve)
     model.eval()
     return status
 
@@ -128,19 +137,23 @@ def mc_vs_scaling(ctx, ds, cfg: dict, stages: Stages) -> Status:
     noise within a net)."""
     s, dev = ctx.settings, ctx.device
 
-    def net(k: int, kind: str, ckpt) -> tuple[pd.DataFrame, str]:
+    def net(k: int, kind: str, ckpt) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         gen = generator(stream_seed(s["seed"], "mc net", k), dev)     # the same init for both kinds
         model = models.build({**cfg["model"], "dropout_kind": kind}, ds.n_features, ds.n_classes).to(dev)
         opt = optimizers.build(model.parameters(), cfg["optimizer"])
+        curve: list[float] = []
         st = train(ctx, model, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
-                   nn.functional.cross_entropy, ckpt, f"mc net {k} {kind} epoch")
+                   nn.functional.cross_entropy, ckpt, f"mc net {k} {kind} epoch", curve)
         mc_gen = stream(s["seed"], "mc masks", k, device=dev)
+        losses = pd.DataFrame({"net": k, "kind": kind, "epoch": np.arange(1, len(curve) + 1),
+                               "train_loss": curve, "diverged": st != "ok"})
         return (mc_table(model, ds.x_test, ds.y_test, cfg["samples"], cfg["draws"], mc_gen)
-                .assign(net=k, kind=kind, p=cfg["model"]["dropout"], diverged=st != "ok")), st
+                .assign(net=k, kind=kind, p=cfg["model"]["dropout"], diverged=st != "ok")), losses, st
 
-    frames, statuses = zip(*[stages(f"mc net {k} {kind}", lambda ckpt: net(k, kind, ckpt))
-                             for k in range(cfg["repeats"]) for kind in cfg["kinds"]])
+    frames, curves, statuses = zip(*[stages(f"mc net {k} {kind}", lambda ckpt: net(k, kind, ckpt))
+                                     for k in range(cfg["repeats"]) for kind in cfg["kinds"]])
     ctx.save_table("mc", pd.concat(frames, ignore_index=True))
+    ctx.save_table("mc_curves", pd.concat(curves, ignore_index=True))
     return worst(statuses)
 
 

@@ -9,8 +9,11 @@ Each method approximates the Bayesian model average p(y|x, D) ≈ (1/S) Σ_s p(y
                    ``swa.optimizer`` at a constant (SWALR) or cyclic lr, the iterate ŵᵢ at each
                    cycle end averaged: ŵ_SWA = (1/k) Σ ŵᵢ (AveragedModel; seed 001, as family B)
   SWAG             Gaussians fitted to the same iterates, diagonal and low-rank (nnrepro.swag)
-  dropout          a net trained with dropout ``dropout.p``: weight scaling (S = 1) and MC dropout
-                   (``dropout.samples`` masks; seed 003, Gal & Ghahramani 2016)
+  dropout          a net trained with dropout ``dropout.p`` after each hidden activation, each hidden
+                   layer n/(1 − p) wide (``dropout.widen``) and trained ``dropout.epochs_factor`` ×
+                   ``epochs`` (Srivastava et al. 2014, see ``dropout_hidden``/``dropout_epochs``):
+                   weight scaling (S = 1) and MC dropout (``dropout.samples`` masks; seed 003,
+                   Gal & Ghahramani 2016)
   SGHMC            chains started from the single run's solution, one at T = 1 and one at the
                    cold ``sghmc.cold_temperature``; a sample at each cycle end after burn-in
                    (nnrepro.samplers; seed 000, Wenzel et al. 2020)
@@ -46,11 +49,28 @@ def temperatures(s: dict) -> list[float]:
     return [1.0, s["sghmc"]["cold_temperature"]]
 
 
+def dropout_hidden(s: dict) -> list[int]:
+    """The dropout net's hidden widths: n/(1 − p) for a layer of n units when ``dropout.widen``.
+    Srivastava et al. 2014, App. A.1: "if an n-sized layer is optimal for a standard neural net
+    on any given task, a good dropout net should have at least n/p units" (their p: the
+    probability of retaining a unit, our 1 − p)."""
+    d = s["dropout"]
+    hidden = s["model"]["hidden"]
+    return [math.ceil(n / (1 - d["p"]) - 1e-9) for n in hidden] if d["widen"] else list(hidden)
+
+
+def dropout_epochs(s: dict) -> int:
+    """The dropout net's epochs: ``dropout.epochs_factor`` × the standard net's. Srivastava et
+    al. 2014, §9: "A dropout network typically takes 2-3 times longer to train than a standard
+    neural network of the same architecture"."""
+    return max(1, round(s["dropout"]["epochs_factor"] * s["epochs"]))
+
+
 def stages(s: dict) -> list[tuple[str, int, int]]:
     """(stage, index, epochs) in training order."""
     E = s["epochs"]
     return ([("member", k, E) for k in range(s["ensemble"]["members"])]
-            + [("swa", 0, s["swa"]["epochs"]), ("dropout", 0, E)]
+            + [("swa", 0, s["swa"]["epochs"]), ("dropout", 0, dropout_epochs(s))]
             + [("sghmc", i, s["sghmc"]["epochs"]) for i in range(len(temperatures(s)))])
 
 
@@ -62,7 +82,7 @@ def build_state(s: dict, ds, dev, steps: int) -> RunState:
         torch.manual_seed(stream_seed(s["seed"], "member", k))
         members.append(build())
     torch.manual_seed(stream_seed(s["seed"], "dropout net"))
-    dropout_net = build(dropout=s["dropout"]["p"])
+    dropout_net = build(dropout=s["dropout"]["p"], hidden=dropout_hidden(s))
     sc = s["sghmc"]["sampler"]
     return RunState(
         gen=gen, members=members,
