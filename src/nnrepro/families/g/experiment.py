@@ -40,7 +40,7 @@ F64 = torch.float64
 def run(ctx) -> Status:
     s, stages, status = ctx.settings, ctx.stages(), Status.OK    # one stage per part or trained net
     if "index_energy" in s["parts"]:
-        points = stages("index energy", lambda _: index_energy(s["index_energy"], s["seed"]))
+        points = stages("index energy", lambda _: index_energy(s["index_energy"], s["seed"], ctx.device))
         ctx.save_table("critical_points", points)
     if "width" in s["parts"]:
         rows, status_w = width_sweep(ctx, train_subset(ctx.dataset(s["dataset"]), s["train_subset"]),
@@ -92,8 +92,8 @@ def newton_critical_points(loss, starts: torch.Tensor, steps: int, *data):
     """
     g_fn, H_fn = vmap(grad(loss)), vmap(hessian(loss))
     theta = starts.clone()
-    c = torch.ones(len(theta), dtype=theta.dtype)
-    eye = torch.eye(theta.shape[1], dtype=theta.dtype)
+    c = torch.ones(len(theta), dtype=theta.dtype, device=theta.device)
+    eye = torch.eye(theta.shape[1], dtype=theta.dtype, device=theta.device)
     g = g_fn(theta, *data)
     for _ in range(steps):
         H = H_fn(theta, *data)
@@ -122,9 +122,11 @@ def gd_snapshots(loss, theta0: torch.Tensor, steps: int, lr: float, snapshots: i
     return torch.cat(starts), np.array(when)
 
 
-def index_energy(cfg: dict, seed: int) -> pd.DataFrame:
+def index_energy(cfg: dict, seed: int, device="cpu") -> pd.DataFrame:
     """Critical points of ``repeats`` independent memorisation problems (random x, y ~ N(0, I)),
-    ``trajectories`` GD runs each, all batched together. One row per start."""
+    ``trajectories`` GD runs each, all batched together, computed on ``device`` (the problems
+    and inits are drawn on the host, so every device starts from the same numbers). One row per
+    start."""
     gen = stream(seed, "index energy")
     n, N, K, R = cfg["n"], cfg["points"], cfg["repeats"], cfg["trajectories"]
     loss, P = tanh_net_loss(n, cfg["weight_decay"])
@@ -132,16 +134,18 @@ def index_energy(cfg: dict, seed: int) -> pd.DataFrame:
     Y = torch.randn(K, N, n, generator=gen, dtype=F64)
     problem = torch.arange(K).repeat_interleave(R)                       # problem of each trajectory
     theta0 = torch.randn(K * R, P, generator=gen, dtype=F64) / math.sqrt(n)
+    X, Y, theta0 = X.to(device), Y.to(device), theta0.to(device)
     starts, when = gd_snapshots(loss, theta0, cfg["gd"]["steps"], cfg["gd"]["lr"], cfg["snapshots"],
-                                X[problem], Y[problem])
+                                X[problem.to(device)], Y[problem.to(device)])
     problem = problem.repeat(len(starts) // len(problem))               # snapshots are stacked
-    data = (X[problem], Y[problem])
+    data = (X[problem.to(device)], Y[problem.to(device)])
     theta, gnorm = newton_critical_points(loss, starts, cfg["newton_steps"], *data)
     H = vmap(hessian(loss))(theta, *data)
+    host = lambda t: t.cpu().numpy()
     return pd.DataFrame({"problem": problem.numpy(), "gd_step": when,
-                         "loss": vmap(loss)(theta, *data).numpy(), "grad_norm": gnorm.numpy(),
-                         "index": index(H, cfg["eig_tol"]).numpy(),
-                         "converged": (gnorm < cfg["grad_tol"]).numpy(), "n_params": P})
+                         "loss": host(vmap(loss)(theta, *data)), "grad_norm": host(gnorm),
+                         "index": host(index(H, cfg["eig_tol"])),
+                         "converged": host(gnorm < cfg["grad_tol"]), "n_params": P})
 
 
 # --- width: many SGD runs per number of hidden units -----------------------------------------
