@@ -77,3 +77,15 @@ def test_cli_compare_exits_1_on_a_flip_only(tmp_path, capsys):
     assert e.value.code == 1
     out = capsys.readouterr().out
     assert "| A-norm-vs-T | verdict, side (below -> above), value |" in out and "1 verdict(s) flipped" in out
+
+
+def test_a_claims_csv_with_a_hash_in_its_text_and_no_profile_in_a_row(tmp_path):
+    """A family's claims CSV read directly: a '#' inside a quoted text is data, not a comment,
+    and a row without a data set (an analytic figure) leaves the profile to the others."""
+    rows = [greater("E-ridge", "#{|μ| < 1e-9} = outputs·(d − n)", 0, 0.8, units=list(PASS)).row("mnist"),
+            {**reference("D-saddle-surface", "surface").row("mnist"), "profile": None}]
+    path = tmp_path / "claims.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    df, head = verdicts.read(path)
+    assert df.loc["E-ridge", "verdict"] == "pass" and head["profile"] == "mnist"
+    assert verdicts.differences(df, df).empty

@@ -40,10 +40,11 @@ def read(source: str | Path) -> tuple[pd.DataFrame, dict]:
         head = {"commit": head.get("git commit", "?"), "date": head.get("date", "?")}
     else:
         lines = path.read_text().splitlines()
-        head = dict(l[1:].strip().split(": ", 1) for l in lines if l.startswith("#"))
-        df = pd.read_csv(path, comment="#")
+        top = [l for l in lines[:3] if l.startswith("#")]       # the header publish() writes
+        head = dict(l[1:].strip().split(": ", 1) for l in top)
+        df = pd.read_csv(path, skiprows=len(top))     # not comment="#": a claim's text may hold "#"
     if "profile" in df and "profile" not in head:
-        head["profile"] = ", ".join(sorted(df["profile"].astype(str).unique()))
+        head["profile"] = ", ".join(sorted(df["profile"].dropna().astype(str).unique()))   # a figure with no data set: empty
     missing = set(COLUMNS) - set(df.columns)
     if missing:
         raise ValueError(f"{path}: not a verdict table (no column {', '.join(sorted(missing))})")
