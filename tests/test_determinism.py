@@ -28,6 +28,17 @@ def test_pin_turns_tf32_and_the_autotuner_off_and_says_so():
     assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
 
 
+def test_tf32_is_cuda_only_and_recorded():
+    """``tf32: true`` (H's paper profile) changes nothing on a CPU, and says so."""
+    pinned = determinism.pin("cpu", tf32=True)
+    assert pinned["tf32_matmul"] is False and pinned["float32_matmul_precision"] == "highest"
+    if torch.cuda.is_available():
+        on = determinism.pin("cuda", tf32=True)
+        assert on["tf32_matmul"] and on["tf32_cudnn"] and on["float32_matmul_precision"] == "high"
+        determinism.pin("cuda")
+        assert not torch.backends.cuda.matmul.allow_tf32
+
+
 def test_the_trainer_sets_cublas_workspace_before_cuda_and_run_json_records_it(tmp_path, processed):
     spec = {**TINY_B, "epochs": 1, "swa": {**TINY_B["swa"], "epochs": 2}, "seed": 0}
     job = write_job(tmp_path / "job.json", [Run.make("B", "seed~0", spec)])
