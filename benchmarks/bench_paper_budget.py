@@ -35,7 +35,8 @@ Cost model (one H100 SXM5, eager PyTorch, one job at a time), per step:
            shared (load 5–30): the median moved between 4.7 and 6.4 µs over four runs (per
            kind 2.8–10), likely above a dedicated H100 host's dispatch cost.
   R      = SUSTAINED × peak: H100 SXM5 datasheet peaks FP32 67 TFLOP/s (TF32 off, as the
-           determinism work pins matmul and cuDNN precision), FP64 tensor core 67 TFLOP/s
+           determinism work pins matmul and cuDNN precision; TF32 tensor core 494.7 TFLOP/s for
+           H's VGG where the config says ``tf32: true``), FP64 tensor core 67 TFLOP/s
            (family I is float64); SUSTAINED = 0.5 assumed for cuBLAS / cuDNN at these sizes.
   BW     = 0.8 × 3.35 TB/s HBM3 (datasheet; 0.8 assumed): elementwise optimizer / sampler
            traffic over P parameters (passes measured as above; activations are left to R).
@@ -54,10 +55,12 @@ gap between kernels, assumed), no host syncs (J's evaluations and H's finiteness
 the device); FLOPs and bytes unchanged.
 K = the distinct runs (or nets) of one shape, at most --max-stack; rounds that depend on each
 other (J's pruning rounds) do not stack.
-CPU-only families (C, D, E, K; catalogue.Family.gpu False) and G's index_energy part (float64
-Newton steps on the host, no device in the code) are projected on the host CPU: G's from a
-Newton step measured here, the others from their MNIST-profile job times scaled to the paper
-settings (stated in CPU_ESTIMATES). They run beside the GPU jobs on the host's cores.
+CPU-only families (C, D, E, K; catalogue.Family.gpu False) are projected on the host CPU from
+their MNIST-profile job times scaled to the paper settings (stated in CPU_ESTIMATES); they run
+beside the GPU jobs on the host's cores. G's index_energy (float64 Levenberg–Marquardt steps, all
+starts batched) runs on the device: a step kind like the others (its ops measured here, its
+FLOPs at the FP64 rate, its traffic the starts' Hessians); the note gives one host thread's time
+from a step measured here, for comparison.
 
 Prints a table; writes benchmarks/paper_budget.csv (family, runs, duplicate_runs, steps,
 flops_per_step, ops_per_step, device, case, projected_min; cases today, stacked,
@@ -329,6 +332,18 @@ def step_kinds(device: str = "cpu", paper: dict | None = None) -> list[Kind]:
                                                      batch, 0.01, gen, optimizer="adam"),
                       [w0]))
 
+    # G index_energy: one batched Levenberg–Marquardt step over S starts (vmap'd grad and
+    # hessian, H², a batched solve), float64; "params": the S Hessians (the step's big tensors)
+    from nnrepro.families.g.experiment import newton_critical_points, tanh_net_loss
+    nn_, S, N = paper.get("newton_G", (3, 5, 8))                      # n, starts, points
+    nloss, P = tanh_net_loss(nn_, 0.01)
+    ng = torch.Generator().manual_seed(0)
+    XG, YG = (torch.randn(S, N, nn_, generator=ng, dtype=torch.float64).to(dev) for _ in range(2))
+    thG = (torch.randn(S, P, generator=ng, dtype=torch.float64) / math.sqrt(nn_)).to(dev)
+    kinds.append(Kind("newton_G", "G (index_energy, S starts per step)",
+                      lambda n: newton_critical_points(nloss, thG, n, XG, YG),
+                      [torch.empty(S, P, P, dtype=torch.float64, device="meta")]))
+
     # H: VGG-style CNN (VGG11's 8 convs and 5 pools, tiny channels), SGD, H's record and
     # drop_last / stop_if_nonfinite (one finiteness check, a host sync, per step)
     chans = paper.get("sgd_vgg_H", (None, [4, "M", 4, "M", 4, 4, "M", 4, 4, "M", 4, 4, "M"], 2))[1]
@@ -404,14 +419,18 @@ class Stage:
     jobs: int = 0            # how many jobs (runs) share the group's work today (0: every run)
 
 
+def settings_of(config: dict, fam: str) -> dict[str, dict]:
+    """The family's runs' filled settings, by run id (nnrepro.config.family_runs)."""
+    return {rid: r.settings for rid, r in family_runs(config, fam).items()}
+
+
 def distinct_count(runs: dict) -> int:
-    strip = lambda s: json.dumps({k: v for k, v in s.items() if k not in ("sweep", "point")},
-                                 sort_keys=True, default=str)
-    return len({strip(s) for s in runs.values()})
+    """Distinct trainings among ``runs`` (id → filled settings): identical settings train once."""
+    return len({json.dumps(s, sort_keys=True, default=str) for s in runs.values()})
 
 
 def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | None) -> list[Stage]:
-    runs = family_runs(config, fam)
+    runs = settings_of(config, fam)
     n_runs, n_distinct = len(runs), distinct_count(runs)
     specs = list(runs.values())
     s = specs[0]
@@ -479,12 +498,13 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
                 starts = (len(set((torch.logspace(0, math.log10(c["gd"]["steps"]), c["snapshots"])
                                    .round().long() - 1).tolist())) * c["repeats"] * c["trajectories"])
                 per = 2 * P ** 3 + 2 / 3 * P ** 3 + 2 * P * 6 * P * c["points"]   # H², LU, Hessian
-                minutes = (g_newton_s * starts * c["newton_steps"] / 60) if g_newton_s else math.nan
-                out.append(Stage(fam, "index_energy (float64 Newton, host CPU)", "cpu", 1, 1,
-                                 c["newton_steps"], per * starts, P, cpu_min=minutes,
+                cpu = (f"; one host thread would take {g_newton_s * starts * c['newton_steps'] / 60:.0f} min"
+                       if g_newton_s else "")
+                out.append(Stage(fam, "index_energy (float64 LM-Newton, batched)", "newton_G", 1, 1,
+                                 c["newton_steps"], per * starts, starts * P * P, fp64=True,
                                  note=f"{starts} starts × {c['newton_steps']} LM-Newton steps on "
-                                      f"{P} parameters (H² + solve: ≈ {per:.2g} FLOP a start-step); "
-                                      "minutes from a step measured here, one thread"))
+                                      f"{P} parameters, all starts batched (H² + solve: ≈ {per:.2g} "
+                                      f"FLOP a start-step; traffic: the starts' Hessians){cpu}"))
             elif part == "width":
                 T, b = c["repeats"], c["batch_size"]
                 for H in c["widths"]:
@@ -690,12 +710,13 @@ def main():
     stages = []
     for fam in config["run"]:
         st = family_stages(config, fam, a.max_stack, g_s)
-        runs = family_runs(config, fam)
+        runs = settings_of(config, fam)
         for s in st:
             s.runs, s.duplicate_runs = len(runs), len(runs) - distinct_count(runs)
         stages += st
     table = stacked_table()
-    df = project(stages, measured, table)
+    h_tf32 = "H" in config["run"] and any(r.get("tf32") for r in settings_of(config, "H").values())
+    df = project(stages, measured, table, tf32=h_tf32)
     df["total_steps"] = df["trainings_run"] * df["steps"]
     df["total_flops"] = df["total_steps"] * df["flops"]
     df["total_ops"] = df["total_steps"] * df["ops_per_step"].fillna(0)
@@ -741,12 +762,12 @@ def main():
     ie = df[(df["stage"].str.startswith("index_energy")) & (df["case"] == "today")]
     if len(ie):
         r = ie.iloc[0]
-        print(f"G index_energy: {r['projected_min']:.0f} host-CPU min on one thread (measured step); on "
-              f"the device in float64 it would be ≈ {r['steps'] * r['flops'] / (SUSTAINED * PEAK_FP64) / 60:.1f} "
-              f"min of FLOPs ({r['steps'] * r['flops']:.2g} FLOP)")
-    # the same with TF32 on for H's convolutions (cuDNN's default), for comparison
-    t32 = project([s for s in stages if s.family == "H"], measured, table, tf32=True)
-    print("\nH with TF32 convolutions (cuDNN's default, not what the determinism work pins): "
+        print(f"G index_energy on the device: {r['projected_min']:.1f} min ({r['bound']}-bound, "
+              f"{r['steps'] * r['flops']:.2g} FLOP in float64); {r['note'].split('; ')[-1]}")
+    # H at the other precision, for comparison
+    t32 = project([s for s in stages if s.family == "H"], measured, table, tf32=not h_tf32)
+    print(f"\nH {'with' if h_tf32 else 'without'} TF32 (the config: tf32 {str(h_tf32).lower()}); "
+          f"{'without' if h_tf32 else 'with'} it: "
           + ", ".join(f"{c} {t32[t32['case'] == c]['projected_min'].sum():.1f} min" for c in CASES))
 
 
@@ -755,15 +776,16 @@ PAPER_SIZES = {"sghmc_A": (3072, (256, 128), 128), "sghmc_L": (3072, (256, 128),
                "adam_autoencoder": (784, (256,), 128), "sgd_mlp_f64": (784, (4000, 4000), 100),
                "pathsgd_mlp_f64": (784, (4000, 4000), 100), "swa_sgd_mlp": (3072, (256, 128), 128),
                "adam_pruned_J": (784, (300, 100), 60), "bezier_G": (784, (256, 128), 128),
-               "sgd_ensemble_G": (20, 1024, 100, 784),
+               "sgd_ensemble_G": (20, 1024, 100, 784), "newton_G": (16, 800, 32),
                "sgd_vgg_H": (None, [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], 128)}
 
 
-def step_times(device: str, sizes: dict, lo: int = 5, hi: int = 25) -> dict[str, float]:
-    """ms per step of every step kind at ``sizes`` on ``device``: (epoch of hi − epoch of lo)/(hi − lo)."""
+def step_times(device: str, sizes: dict, lo: int = 5, hi: int = 25, prefix: str = "") -> dict[str, float]:
+    """ms per step of every step kind (whose name starts with ``prefix``) at ``sizes`` on
+    ``device``: (epoch of hi − epoch of lo)/(hi − lo)."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     ms = {}
-    for k in step_kinds(device, sizes):
+    for k in (k for k in step_kinds(device, sizes) if k.name.startswith(prefix)):
         k.epoch(lo)
         t = {lo: math.inf, hi: math.inf}
         for _ in range(3):                                   # best of 3
@@ -778,13 +800,18 @@ def step_times(device: str, sizes: dict, lo: int = 5, hi: int = 25) -> dict[str,
 
 
 def measure_cuda(config: dict, a) -> None:
-    """On a GPU: time each step kind at the paper's sizes (ms per step, TF32 off, cuDNN
-    benchmarking off), and fill a measured_min column beside the projection (today's case: the
-    measured steps plus the projected evaluations) in both CSVs. Not yet run on a GPU."""
+    """On a GPU: time each step kind at the paper's sizes (ms per step, TF32 off but for H's VGG
+    where the config asks for it, cuDNN benchmarking off), and fill a measured_min column beside
+    the projection (today's case: the measured steps plus the projected evaluations) in both
+    CSVs. Not yet run on a GPU."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
     ms = step_times(a.device, PAPER_SIZES)
+    if "H" in config["run"] and any(r.get("tf32") for r in settings_of(config, "H").values()):
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        ms.update(step_times(a.device, PAPER_SIZES, prefix="sgd_vgg"))       # H as it will run
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     name = torch.cuda.get_device_name(0)
     for k, v in ms.items():
         print(f"{k:22s} {v:8.3f} ms per step ({name}, torch {torch.__version__})")
