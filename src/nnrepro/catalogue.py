@@ -374,9 +374,13 @@ _FAMILIES = (
                "function) copy",
                "SGD curves differ (an unbalanced rescaling slows SGD, as in the source's panel); "
                "Path-SGD curves coincide",
-               test="SGD: area under the training-loss curve of the rescaled net / of the original "
-                    "> 1 (per seed: init and rescaling); Path-SGD: max relative gap between the two "
-                    "curves < 1e-06",
+               test="SGD, both nets at one step η = min(lr, ½·2/λ_max), λ_max the larger top "
+                    "Hessian eigenvalue of the two nets' training loss at init (half gradient "
+                    "descent's stability limit): area under the training-loss curve of the "
+                    "rescaled net / of the original > 1 (per seed: init and rescaling), on the "
+                    "seeds whose two SGD nets finished (≥ 5, else inconclusive; a divergence is "
+                    "reported as k of n, its own outcome); Path-SGD: max relative gap between the "
+                    "two curves < 1e-06",
                threshold=1.0, units="seeds"),
     )),
     Family("J", "Lottery tickets",
