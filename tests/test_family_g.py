@@ -267,7 +267,8 @@ def _saved(tmp_path, tables: dict, status=Status.OK, spec=None) -> Results:
 
 
 def test_every_width_diverged_is_no_data(tmp_path):
-    res = _saved(tmp_path, {"width": _width_table().assign(diverged=True)}, Status.DIVERGED)
+    res = _saved(tmp_path, {"width": _width_table().assign(diverged=True),
+                            "width_stop": _width_table().assign(diverged=True)}, Status.DIVERGED)
     for fn in (gf.g_width_error, gf.g_loss_histogram):
         with pytest.raises(NoData, match="every width diverged"):
             fn(res)
