@@ -222,10 +222,10 @@ def draw_width_error(df: pd.DataFrame, claim: Claim, dataset: str):
     fig, ax = plt.subplots(figsize=(7, 4.4))
     sns.lineplot(long, x="width", y="error", hue="set", style="set", markers=True, errorbar=("pi", 100), ax=ax)
     widths = sorted(long["width"].unique())
-    ax.set(xscale="log", xlabel="hidden units H (one hidden layer)", ylabel="error (%)",
-           title=f"Train and test error against width on {dataset}, each run at its stopping point\n"
-                 f"(train error 0 or the cap; line: mean over {df['trial'].nunique()} SGD runs, the claim's "
-                 "curve; band: their range)")
+    ax.set(xscale="log", xlabel="hidden units H (one hidden layer)", ylabel="error (%)")
+    ax.set_title(f"Train and test error against width on {dataset}, each run at its stopping point\n"
+                 f"(train error 0 or the cap; line: mean over {df['trial'].nunique()} SGD runs; band: range)",
+                 fontsize=10, pad=30 if "reached" in df else 6)
     if "reached" in df:
         ok = df[~df["diverged"]]
         for w, g in ok.groupby("width"):
