@@ -283,7 +283,8 @@ def _saved(tmp_path, tables: dict, status=Status.OK, spec=None) -> Results:
 
 
 def test_every_width_diverged_is_no_data(tmp_path):
-    res = _saved(tmp_path, {"width": _width_table().assign(diverged=True)}, Status.DIVERGED)
+    res = _saved(tmp_path, {"width": _width_table().assign(diverged=True),
+                            "width_stop": _width_table().assign(diverged=True)}, Status.DIVERGED)
     for fn in (gf.g_width_error, gf.g_loss_histogram):
         with pytest.raises(NoData, match="every width diverged"):
             fn(res)
@@ -319,3 +320,86 @@ def test_one_part_configured_still_completes_every_figure(tmp_path, env):
     assert set(missing["verdict"]) == {"inconclusive"}
     assert all(missing.loc[f, "finding"].startswith("no data") for f in ("G-width-error", "G-loss-histogram"))
     assert all("not configured" in missing.loc[f, "finding"] for f in ("G-permutation", "G-mode-connectivity"))
+
+
+# --- G-width-error's stopping rule --------------------------------------------------------------
+
+class _Ctx:
+    """Just enough of a run context for ``train_ensemble``: training.fit without a checkpoint."""
+
+    def fit(self, st, epochs, epoch_fn, checkpoint=None, what="", until=None):
+        for e in range(1, epochs + 1):
+            epoch_fn(e)
+            if until is not None and until():
+                break
+        return Status.OK
+
+
+def _stack_run(epochs, max_epochs, T=6):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 5, generator=gen)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long() + (x[:, 2] > 1).long()       # 3 classes, nearly linear
+    ens = g.Ensemble(5, 12, 3, [torch.Generator().manual_seed(t) for t in range(T)])
+    opt = torch.optim.SGD(ens.parameters(), lr=0.2, momentum=0.9)
+    snap = []
+    st, stop = g.train_ensemble(_Ctx(), ens, opt, x, y, {"epochs": epochs, "max_epochs": max_epochs,
+                                "batch_size": 8}, torch.Generator().manual_seed(1), None, "",
+                                snapshot=lambda: snap.append(ens.W1.detach().clone()) or len(snap))
+    return ens, stop, snap
+
+
+def test_stopped_members_stop_changing_and_the_others_are_unchanged():
+    """A member that met the rule (an epoch without a training error, from ``epochs`` on) keeps
+    its parameters of that epoch; every member equals, at its stopping epoch, the same stack
+    trained that many epochs without the rule (the others' numbers do not depend on it)."""
+    E, cap = 2, 12
+    ens, stop, snap = _stack_run(E, cap)
+    used, reached = stop["epochs"], stop["reached"]
+    assert reached.any() and (used < cap).any() and (used > E).any()        # the rule acted, unevenly
+    assert ((used == cap) | reached).all() and (used >= E).all()
+    assert len(snap) == 1 and stop["snapshot"] == 1                          # the fixed budget, once
+    for t in range(len(used)):
+        ref, _, _ = _stack_run(int(used[t]), int(used[t]))                   # the rule only at the end
+        for a, b in zip(ens.parameters(), ref.parameters()):
+            assert torch.equal(a[t], b[t]), (t, used[t])
+    # the snapshot after E epochs is the run without the rule's: the fixed budget is unchanged
+    ref, _, ref_snap = _stack_run(E, E)
+    assert torch.equal(snap[0], ref_snap[0])
+
+
+def _stop_table(train_widest=0.0, test_widest=0.04, reached_widest=5, trials=5, cap=60):
+    rows = []
+    for t in range(trials):
+        for w, tr, te in ((4, 0.10, 0.15), (16, 0.01, 0.05), (64, train_widest, test_widest + 0.001 * t)):
+            r = t < reached_widest if w == 64 else w > 4
+            rows.append(dict(width=w, trial=t, train_err=tr, test_err=te, test_loss=0.1, train_loss=0.01,
+                             epochs=30 if r else cap, reached=r, max_epochs=cap, diverged=False))
+    return pd.DataFrame(rows)
+
+
+def test_width_error_claim_pass_fail_and_cap_not_reached():
+    assert gf.width_error_claim(_stop_table()).verdict == "pass"
+    # the widest nets interpolate but test error rises 1 point above the best width: fail
+    assert gf.width_error_claim(_stop_table(test_widest=0.06)).verdict == "fail"
+    # cap reached without train error 0 in 2 of 5 runs at the largest width: inconclusive, even
+    # where the 0.5-point tolerance would have passed or the train error alone would have failed
+    for tr in (0.003, 0.02):
+        c = gf.width_error_claim(_stop_table(train_widest=tr, reached_widest=3))
+        assert c.verdict == "inconclusive" and "cap (60 epochs) was reached" in c.finding, tr
+    assert gf.width_error_claim(_stop_table(train_widest=0.02)).verdict == "fail"    # reached, yet 2 %
+    # ... but a test error rising with width fails whatever the budget
+    c = gf.width_error_claim(_stop_table(train_widest=0.02, test_widest=0.06, reached_widest=3))
+    assert c.verdict == "fail" and "the science" in c.finding
+    assert gf.width_error_claim(_stop_table(trials=3)).verdict == "inconclusive"     # 3 runs < 5
+
+
+def test_loss_histogram_finding_names_the_likely_cause():
+    rng = np.random.default_rng(0)
+    def table(means):
+        return pd.DataFrame([dict(width=w, trial=t, test_loss=m * np.exp(0.3 * rng.standard_normal()),
+                                  train_err=0.0, test_err=0.0, diverged=False)
+                             for w, m in zip((4, 16, 64, 256), means) for t in range(8)])
+    overfit = gf.loss_histogram_claim(table([0.5, 0.2, 0.3, 0.6]))          # test loss rises past 16
+    falling = gf.loss_histogram_claim(table([0.5, 0.3, 0.2, 0.1]))
+    assert overfit.verdict != "pass" and "likely our setup" in overfit.finding
+    assert falling.verdict != "pass" and "likely the science" in falling.finding

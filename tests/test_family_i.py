@@ -2,6 +2,7 @@
 invariance to the rescaling of a ReLU net, the claim's pure functions, and a tiny run."""
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -186,17 +187,69 @@ def test_a_faster_rescaled_sgd_fails_where_the_old_gap_passed():
     assert claim.verdict == "fail" and claim.value == pytest.approx(0.254)
 
 
-def test_a_diverged_rescaled_net_counts_as_untrained():
-    """At a step size tuned for the balanced net, the unbalanced SGD net can diverge (MNIST, η = 0.3):
-    it then counts at the initial loss, a slowdown, instead of removing the seed."""
-    ep = _epochs([1.2, 1.3, 1.25, 1.2, 1.3])
-    bad = (ep.optimizer == "SGD") & (ep.net == "rescaled") & (ep.epoch >= 1) & (ep.run <= "s1")
-    ep["net_diverged"] = bad
-    ep.loc[bad, "train_loss"] = math.nan                        # its weights are NaN
-    assert slowdown(ep)["s0"] == pytest.approx(2.0 / ((2.0 / 2 + 2.0 / 3 + 2.0 / 4) / 3))
-    assert slowdown(ep)["s2"] == pytest.approx(1.25)
+def _diverge(ep, runs, optimizer="SGD"):
+    """The rescaled net of ``optimizer`` diverges from epoch 1 on in ``runs`` (its weights NaN)."""
+    bad = (ep.optimizer == optimizer) & (ep.net == "rescaled") & (ep.epoch >= 1) & ep.run.isin(runs)
+    ep = ep.assign(net_diverged=bad)
+    ep.loc[bad, "train_loss"] = math.nan
+    return ep
+
+
+def test_a_diverged_pair_is_its_own_outcome_not_a_slowdown():
+    """At a step tuned for the balanced net the unbalanced SGD net diverged (MNIST, η = 0.3, all
+    5 seeds): the old claim counted it at its initial loss and passed on the cap. A diverged
+    pair is now reported (k of n) and the slowdown read on the pairs that finished."""
+    ratios = [1.2, 1.3, 1.25, 1.2, 1.3, 1.22, 1.28]
+    ep = _diverge(_epochs(ratios, seeds=7), ["s0", "s1"])
+    sd = slowdown(ep)
+    assert list(sd.index) == ["s2", "s3", "s4", "s5", "s6"] and sd.tolist() == pytest.approx(ratios[2:])
     claim = rescaling_claim(ep)
-    assert claim.n == 5 and claim.value > 1.5 and "SGD rescaled in 2 seed(s)" in claim.finding
+    assert claim.verdict == "pass" and claim.n == 5 and claim.value == pytest.approx(np.mean(ratios[2:]))
+    assert "diverged (own outcome) in 2 of 7" in claim.finding and claim.diverged == 2
+    # only 3 pairs finished: inconclusive, never a pass on divergence
+    few = _diverge(_epochs([1.5] * 5), ["s0", "s1"])
+    c = rescaling_claim(few)
+    assert c.verdict == "inconclusive" and c.n == 3 and "too few finished SGD pairs" in c.finding
+    everyone = _diverge(_epochs([1.5] * 5), [f"s{k}" for k in range(5)])
+    assert rescaling_claim(everyone).verdict == "inconclusive"
+    # finished pairs that trained faster: fail
+    faster = _diverge(_epochs([0.5, 0.6, 0.55, 0.5, 0.6, 0.5]), ["s5"])
+    assert rescaling_claim(faster).verdict == "fail"
+    # a diverged Path-SGD pair does not enter the coincidence gap
+    path = _diverge(_epochs([1.3] * 5), ["s0"], "Path-SGD")
+    assert worst_path_gap(rescaling_stats(path)["gaps"]) == pytest.approx(1e-15, rel=1e-3)
+
+
+def test_sgd_step_rule_is_half_the_stability_limit_of_the_sharper_net():
+    """η = min(lr, ½ · 2/λ_max): λ_max by power iteration equals the Hessian's top eigenvalue
+    (autograd reference on a tiny net); the rescaled net is the sharper one."""
+    from types import SimpleNamespace
+    from nnrepro.families.i.experiment import sgd_step, sharpness
+    net = _net(hidden=(5, 4))
+    x, y = _data(40)
+    params = list(net.parameters())
+    flat = torch.cat([p.detach().flatten() for p in params])
+
+    def loss(theta):
+        ws, k = [], 0
+        for p in params:
+            ws.append(theta[k:k + p.numel()].view(p.shape)); k += p.numel()
+        h = x
+        for i, w in enumerate(ws):
+            h = h @ w.T
+            h = torch.relu(h) if i < len(ws) - 1 else h
+        return torch.nn.functional.cross_entropy(h, y)
+
+    lam = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat)).abs().max().item()
+    assert sharpness(net, x, y, 200, torch.Generator().manual_seed(0)) == pytest.approx(lam, rel=1e-3)
+    d = unbalancing_factors(net, 10.0, torch.Generator().manual_seed(1))
+    ds = SimpleNamespace(x_train=x, y_train=y)
+    s = {"optimizers": {"sgd": {"lr": 100.0}}, "stable_step": {"fraction": 0.5, "examples": 40, "iterations": 200}}
+    row = sgd_step([net, rescale_units(net, d)], ds, s, 0)
+    assert row["lambda_rescaled"] > row["lambda_original"]
+    assert row["lr"] == pytest.approx(1 / row["lambda_rescaled"])
+    assert sgd_step([net, net], ds, {**s, "optimizers": {"sgd": {"lr": 1e-3}}}, 0)["lr"] == 1e-3
+    assert sgd_step([net, net], ds, {**s, "stable_step": None}, 0)["lr"] == 100.0
 
 
 def test_tiny_run_and_figure(env, tmp_path):

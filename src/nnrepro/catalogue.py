@@ -305,9 +305,13 @@ _FAMILIES = (
                "train and test error against hidden units",
                "train error reaches 0 with enough width while test error keeps falling or "
                "flattens (on the curve averaged over runs)",
-               test="on the error curves averaged over SGD runs: worst of train error at the "
-                    "largest width and its test error minus the best width's ≤ 0.5 percentage "
-                    "points (train error reaches 0, test error flattens; bootstrap over runs)",
+               test="each SGD run trains its fixed epochs, then on until an epoch without a "
+                    "training error or a cap; on the error curves averaged over the runs at their "
+                    "stopping points: worst of train error at the largest width and its test error "
+                    "minus the best width's ≤ 0.5 percentage points (train error reaches 0, test "
+                    "error flattens; bootstrap over runs); a run at the largest width that hit the "
+                    "cap makes it inconclusive (the budget ran out), unless the test-error half "
+                    "alone fails",
                threshold=0.5, units="trials"),
         Figure("G-loss-histogram",
                "histogram of final test losses of many SGD runs, one per width",
@@ -374,9 +378,13 @@ _FAMILIES = (
                "function) copy",
                "SGD curves differ (an unbalanced rescaling slows SGD, as in the source's panel); "
                "Path-SGD curves coincide",
-               test="SGD: area under the training-loss curve of the rescaled net / of the original "
-                    "> 1 (per seed: init and rescaling); Path-SGD: max relative gap between the two "
-                    "curves < 1e-06",
+               test="SGD, both nets at one step η = min(lr, ½·2/λ_max), λ_max the larger top "
+                    "Hessian eigenvalue of the two nets' training loss at init (half gradient "
+                    "descent's stability limit): area under the training-loss curve of the "
+                    "rescaled net / of the original > 1 (per seed: init and rescaling), on the "
+                    "seeds whose two SGD nets finished (≥ 5, else inconclusive; a divergence is "
+                    "reported as k of n, its own outcome); Path-SGD: max relative gap between the "
+                    "two curves < 1e-06",
                threshold=1.0, units="seeds"),
     )),
     Family("J", "Lottery tickets",

@@ -111,14 +111,14 @@ class RunContext:
         return -(-n // batch_size)
 
     def fit(self, state, epochs: int, epoch_fn: Callable, checkpoint=None, what: str = "epoch",
-            desc: str | None = None) -> Status:
+            desc: str | None = None, until: Callable | None = None) -> Status:
         """``training.fit`` with the run's checkpoint (or a stage's ``checkpoint``), device,
         divergence bound and progress label (``"<family> <run id> <what>"``, or ``desc``)."""
         from nnrepro.training import fit
 
         return Status(fit(state, epochs, self.checkpoint if checkpoint is None else checkpoint,
                           epoch_fn, self.device, desc=desc or f"{self.label} {what}",
-                          max_loss_ratio=self.max_loss_ratio))
+                          max_loss_ratio=self.max_loss_ratio, until=until))
 
     def stages(self):
         """The run's ``training.Stages``, under its checkpoint."""

@@ -284,18 +284,22 @@ class RunState(SimpleNamespace):
 
 def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
         epoch_fn: Callable[[int], torch.Tensor], device="cpu", desc: str = "",
-        max_loss_ratio: float | None = None) -> Status:
+        max_loss_ratio: float | None = None, until: Callable[[], bool] | None = None) -> Status:
     """Run ``epoch_fn(epoch)`` for epochs 1..``epochs``, resuming after the last epoch of a
     checkpoint left by the same settings and checkpointing ``state`` after every epoch.
     ``epoch_fn`` returns the epoch's losses (per step, in order). The run stops with status
     ``diverged`` (that epoch's rows kept, no checkpoint written) when a loss is non-finite or,
     with ``max_loss_ratio``, exceeds that multiple of the run's first loss (Adam at lr 1e4
-    reaches 1e14 while staying finite). Returns the status (``Status``, a ``str``)."""
+    reaches 1e14 while staying finite); ``until``: a stopping rule read after each epoch (its
+    checkpoint written): when it returns True, the run ends there with status ok. Returns the
+    status (``Status``, a ``str``)."""
     saved, start, initial = checkpoint.load(), 0, None
     if saved is not None:
         start, initial = saved.pop("epoch"), saved.pop("_initial_loss")
         set_rng_state(saved.pop("_rng"))                  # dropout masks go on as if never stopped
         state.load_state_dict(saved, device)
+        if until is not None and until():              # stopped by the rule before the kill
+            return Status.OK
     report = EpochLog(desc, start, epochs)
     todo = range(start + 1, epochs + 1)
     for epoch in progress(todo, desc=desc) if sys.stderr.isatty() else todo:  # a bar, or log lines
@@ -311,6 +315,8 @@ def fit(state: RunState, epochs: int, checkpoint: Checkpoint,
             return Status.DIVERGED
         checkpoint.save({"epoch": epoch, "_initial_loss": initial, "_rng": rng_state(),
                          **state.state_dict()})
+        if until is not None and until():
+            break
     return Status.OK
 
 

@@ -10,7 +10,10 @@ Three parts, chosen by ``parts`` (one run may compute all of them, or a sweep ma
   ``critical_points``.
 - ``width``: one-hidden-layer ReLU nets of several widths H, ``trials`` SGD runs each from
   independent inits (Neyshabur et al. 2015; Choromanska et al. 2015), all trials of one width
-  trained at once as a stacked ensemble. Table ``width`` (final train / test error and loss).
+  trained at once as a stacked ensemble, each run at least ``epochs`` epochs, then until its
+  train error is 0 or ``max_epochs`` (``train_ensemble``). Tables ``width`` (train / test error
+  and loss after ``epochs``) and ``width_stop`` (the same at each run's stopping point, with the
+  epochs used and whether it reached train error 0).
 - ``paths``: pairs of nets A, B trained from different seeds. Loss along the segment from A to its
   hidden-unit-permuted copy πA (the same function: seed 003 "n! permutations", seed 004 §6.1
   "averaging the parameters ... likely leads to larger loss"), and along the segment and a
@@ -43,9 +46,10 @@ def run(ctx) -> Status:
         points = stages("index energy", lambda _: index_energy(s["index_energy"], s["seed"], ctx.device))
         ctx.save_table("critical_points", points)
     if "width" in s["parts"]:
-        rows, status_w = width_sweep(ctx, train_subset(ctx.dataset(s["dataset"]), s["train_subset"]),
-                                     s["width"], stages)
+        rows, stop, status_w = width_sweep(ctx, train_subset(ctx.dataset(s["dataset"]), s["train_subset"]),
+                                           s["width"], stages)
         ctx.save_table("width", rows)
+        ctx.save_table("width_stop", stop)
         status = status_w if status_w != Status.OK else status
     if "paths" in s["parts"]:
         status_p = paths(ctx, train_subset(ctx.dataset(s["dataset"]), s["train_subset"]), s["paths"],
@@ -189,18 +193,60 @@ def ensemble_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         .view(logits.shape[:2]).mean(1)
 
 
-def train_ensemble(ctx, ens: Ensemble, opt, x, y, epochs: int, batch_size: int, gen, ckpt, what) -> Status:
+def train_ensemble(ctx, ens: Ensemble, opt, x, y, cfg: dict, gen, ckpt, what,
+                   snapshot=None) -> tuple[Status, dict]:
     """SGD on Σ_t L_t(θ_t): members share nothing, so each follows its own minibatch gradient
-    (one shuffle per member). An elementwise optimizer (sgd, adam, ...) keeps them independent."""
+    (one shuffle per member). An elementwise optimizer (sgd, adam, ...) keeps them independent.
+
+    Stopping rule (G-width-error; seed 003: "Achieve 0 training error with sufficiently large
+    networks", Neyshabur 2015): every member trains ``epochs`` epochs (``snapshot()`` is called
+    then: the fixed budget G-loss-histogram reads, as before the rule), then on until an epoch in which it
+    misclassified no training example (counted on each minibatch's forward pass, before that
+    step's update) or ``max_epochs``. A member that met the rule stops changing: after each step
+    its parameters are put back (all members still compute, so the shuffles, the other members'
+    steps and their numbers stay as in a run without the rule). The width ends when every
+    member has stopped. Returns (status, {"epochs": epochs used per member, "reached": met the
+    rule per member})."""
     T, n = len(ens.W1), len(x)
-    st = RunState(model=ens, opt=opt, gen=gen)
+    E, cap = cfg["epochs"], cfg.get("max_epochs") or cfg["epochs"]
+    params = list(ens.parameters())
+    st = RunState(model=ens, opt=opt, gen=gen, active=torch.ones(T, dtype=torch.bool),
+                  used=torch.zeros(T, dtype=torch.long), reached=torch.zeros(T, dtype=torch.bool),
+                  frozen=[p.detach().clone() for p in params], snapshot=None)
+    errors = torch.zeros(T, dtype=torch.long)
+
+    def count(out, target):                          # training errors of each member's minibatches
+        errors.add_((out.detach().argmax(-1) != target).sum(1).cpu())
+        return ensemble_loss(out, target).sum()
+
+    @torch.no_grad()
+    def keep_stopped():
+        if not st.active.all():
+            for p, f in zip(params, st.frozen):
+                p.copy_(torch.where(st.active.to(p.device).view(-1, *[1] * (p.dim() - 1)), p, f))
 
     def epoch_fn(epoch):
+        errors.zero_()
         perms = torch.stack([torch.randperm(n, generator=gen, device=gen.device) for _ in range(T)])
-        return train_epoch(ens, opt, x, y, batch_size, gen, batches=perms.split(batch_size, dim=1),
-                           loss_fn=lambda out, target: ensemble_loss(out, target).sum())
+        loss = train_epoch(ens, opt, x, y, batch_size=cfg["batch_size"], gen=gen,
+                           batches=perms.split(cfg["batch_size"], dim=1), loss_fn=count,
+                           after_step=keep_stopped)
+        st.used = torch.where(st.active, torch.full_like(st.used, epoch), st.used)
+        if epoch == E and snapshot is not None:
+            st.snapshot = snapshot()                  # checkpointed with the run
+        if epoch >= E:
+            stop = st.active & (errors == 0)
+            if stop.any():
+                with torch.no_grad():
+                    m = stop.to(params[0].device)
+                    st.frozen = [torch.where(m.view(-1, *[1] * (p.dim() - 1)), p.detach(), f)
+                                 for p, f in zip(params, st.frozen)]
+                st.reached = st.reached | stop
+                st.active = st.active & ~stop
+        return loss
 
-    return ctx.fit(st, epochs, epoch_fn, checkpoint=ckpt, what=what)
+    status = ctx.fit(st, cap, epoch_fn, checkpoint=ckpt, what=what, until=lambda: not st.active.any())
+    return status, {"epochs": st.used.numpy(), "reached": st.reached.numpy(), "snapshot": st.snapshot}
 
 
 @torch.no_grad()
@@ -211,24 +257,36 @@ def ensemble_metrics(ens: Ensemble, x, y) -> tuple[np.ndarray, np.ndarray]:
     return ensemble_loss(logits, y).cpu().numpy(), err.cpu().numpy()
 
 
-def width_sweep(ctx, ds, cfg: dict, stages: Stages) -> tuple[pd.DataFrame, Status]:
+def width_sweep(ctx, ds, cfg: dict, stages: Stages) -> tuple[pd.DataFrame, pd.DataFrame, Status]:
+    """Tables ``width`` (every run after ``epochs`` epochs: G-loss-histogram's fixed budget) and
+    ``width_stop`` (every run at its stopping point, ``train_ensemble``: G-width-error), one row
+    per width and trial."""
     s, dev = ctx.settings, ctx.device
 
-    def width(H: int, ckpt) -> tuple[pd.DataFrame, str]:
+    def metrics(ens, H):
+        tr_loss, tr_err = ensemble_metrics(ens, ds.x_train, ds.y_train)
+        te_loss, te_err = ensemble_metrics(ens, ds.x_test, ds.y_test)
+        return pd.DataFrame({"width": H, "trial": np.arange(cfg["repeats"]), "train_loss": tr_loss,
+                             "train_err": tr_err, "test_loss": te_loss, "test_err": te_err})
+
+    def width(H: int, ckpt) -> tuple[tuple[pd.DataFrame, pd.DataFrame], str]:
         gen = generator(stream_seed(s["seed"], "width", H), dev)
         gens = [stream(s["seed"], "width init", H, t) for t in range(cfg["repeats"])]
         ens = Ensemble(ds.n_features, H, ds.n_classes, gens).to(dev)
         opt = optimizers.build(ens.parameters(), cfg["optimizer"])
-        st = train_ensemble(ctx, ens, opt, ds.x_train, ds.y_train, cfg["epochs"], cfg["batch_size"], gen,
-                            ckpt, f"width {H} epoch")
-        tr_loss, tr_err = ensemble_metrics(ens, ds.x_train, ds.y_train)
-        te_loss, te_err = ensemble_metrics(ens, ds.x_test, ds.y_test)
-        return pd.DataFrame({"width": H, "trial": np.arange(cfg["repeats"]), "train_loss": tr_loss,
-                             "train_err": tr_err, "test_loss": te_loss, "test_err": te_err,
-                             "diverged": st != "ok"}), st
+        st, stop = train_ensemble(ctx, ens, opt, ds.x_train, ds.y_train, cfg, gen, ckpt,
+                                  f"width {H} epoch", snapshot=lambda: metrics(ens, H))
+        at_stop = metrics(ens, H).assign(epochs=stop["epochs"], reached=stop["reached"],
+                                         max_epochs=cfg.get("max_epochs") or cfg["epochs"],
+                                         diverged=st != "ok")
+        at_fixed = stop["snapshot"] if stop["snapshot"] is not None else at_stop.iloc[:, :6]  # diverged before
+        return (at_fixed.assign(diverged=st != "ok"), at_stop), st
 
-    frames, statuses = zip(*[stages(f"width {H}", lambda ckpt: width(H, ckpt)) for H in cfg["widths"]])
-    return pd.concat(frames, ignore_index=True), Status.DIVERGED if Status.DIVERGED in statuses else Status.OK
+    results = [stages(f"width {H}", lambda ckpt: width(H, ckpt)) for H in cfg["widths"]]
+    fixed = pd.concat([r[0][0] for r in results], ignore_index=True)
+    stop = pd.concat([r[0][1] for r in results], ignore_index=True)
+    statuses = [r[1] for r in results]
+    return fixed, stop, Status.DIVERGED if Status.DIVERGED in statuses else Status.OK
 
 
 # --- paths between solutions: permutation symmetry and mode connectivity --------------------------

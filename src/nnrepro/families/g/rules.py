@@ -9,7 +9,16 @@ WEIGHT_LIMIT = 4 * 2**30    # bytes of float32 weights the width sweep may stack
 
 def errors(s: dict) -> list[str]:
     """One line per broken rule of the run's settings ``s`` (defaults filled in)."""
-    return widths_fit(s) + bezier_optimizer(s)
+    return widths_fit(s) + bezier_optimizer(s) + width_cap(s)
+
+
+def width_cap(s: dict) -> list[str]:
+    """The stopping rule's cap comes after the fixed budget every run trains."""
+    w = s["width"]
+    if w.get("max_epochs") is not None and w["max_epochs"] < w["epochs"]:
+        return [f"width.max_epochs ({w['max_epochs']}) is below width.epochs ({w['epochs']}): every run "
+                "trains width.epochs, then on to the cap"]
+    return []
 
 
 def widths_fit(s: dict) -> list[str]:

@@ -10,12 +10,24 @@ seeded alike): {SGD, Path-SGD} × {original, rescaled}. SGD's update changes und
 so that "coincide" means to rounding error, not to float32's. Each seed draws its own init and
 its own rescaling: the seeds are the claim's units.
 
+SGD's step (``stable_step``): the source trains both nets with one SGD step size; an unbalanced
+rescaling multiplies some per-weight effective steps by up to c⁴, so a step tuned for the balanced
+net can make the rescaled net diverge (on MNIST at η = 0.3 it did in every seed: a divergence,
+not the slowdown the source's panel shows). Both nets of a seed therefore take the largest step
+at which both are stable, by a rule that does not depend on the data set: η = min(lr, fraction ·
+2/λ_max), where 2/λ_max is gradient descent's stability limit on a quadratic with largest
+curvature λ_max, and λ_max is the larger over the two nets of the largest Hessian eigenvalue of
+the training loss at init (power iteration, ``sharpness``, on a fixed random subset of the training
+set); fraction = 1/2 leaves room for the minibatch noise and the curvature's growth in training.
+A net that still diverges is reported as such (its own outcome), not counted as trained.
+
 Tables:
   steps   per optimizer, net and step: minibatch loss
   epochs  per optimizer, net and epoch: training loss and test error/NLL on the whole sets,
           whether the net has diverged (it then stops training; the others go on), and
           the relative distance of the rescaled net's weights, mapped back (÷ d, × d), to the
           original net's (0 when the two runs are the same run in other coordinates)
+  step    one row: the sharpness λ_max of each net at init and SGD's step η used
 """
 from __future__ import annotations
 
@@ -38,10 +50,42 @@ OPTIMIZERS = ("SGD", "Path-SGD")
 NETS = ("original", "rescaled")
 
 
-def build_optimizer(name: str, model, s: dict):
+def build_optimizer(name: str, model, s: dict, sgd_lr: float):
     if name == "SGD":
-        return optimizers.build(model.parameters(), s["optimizers"]["sgd"])
+        return optimizers.build(model.parameters(), {**s["optimizers"]["sgd"], "lr": sgd_lr})
     return PathSGD([m.weight for m in linear_layers(model)], lr=s["optimizers"]["path_sgd"]["lr"])
+
+
+def sharpness(model, x: torch.Tensor, y: torch.Tensor, iterations: int, gen: torch.Generator) -> float:
+    """λ_max: the largest eigenvalue (in magnitude) of the Hessian of the mean cross-entropy on
+    (x, y) with respect to all parameters, by power iteration on Hessian-vector products
+    (double backward), from a random start drawn from ``gen``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(F.cross_entropy(model(x), y), params, create_graph=True)
+    v = [torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) for p in params]
+    lam = 0.0
+    for _ in range(iterations):
+        norm = torch.sqrt(sum((u * u).sum() for u in v))
+        v = [u / norm for u in v]
+        hv = torch.autograd.grad(grads, params, v, retain_graph=True)
+        lam = sum((h * u).sum() for h, u in zip(hv, v)).item()          # Rayleigh quotient vᵀHv
+        v = [h.detach() for h in hv]
+    return abs(lam)
+
+
+def sgd_step(nets: list, ds, s: dict, seed: int) -> dict:
+    """SGD's step for both nets of a seed (module docstring): η = min(lr, fraction · 2/λ_max),
+    λ_max the larger ``sharpness`` of the nets at init on ``stable_step.examples`` training
+    examples drawn at random; without ``stable_step``, η = lr. Returns the row of table step."""
+    lr, rule = s["optimizers"]["sgd"]["lr"], s.get("stable_step")
+    if rule is None:
+        return {"lr": lr, "lambda_original": math.nan, "lambda_rescaled": math.nan, "limit": math.nan}
+    gen = stream(seed, "sharpness")
+    idx = torch.randperm(len(ds.x_train), generator=gen)[:rule["examples"]].to(ds.x_train.device)
+    x, y = ds.x_train[idx], ds.y_train[idx]
+    lam = [sharpness(net, x, y, rule["iterations"], gen) for net in nets]
+    limit = rule["fraction"] * 2 / max(lam)
+    return {"lr": min(lr, limit), "lambda_original": lam[0], "lambda_rescaled": lam[1], "limit": limit}
 
 
 @torch.no_grad()
@@ -68,7 +112,8 @@ def run(ctx) -> Status:
     nets = {(o, n): base if n == "original" else rescale_units(base, factors)
             for o in OPTIMIZERS for n in NETS}
     nets = {k: copy.deepcopy(m) for k, m in nets.items()}
-    opts = {k: build_optimizer(k[0], m, s) for k, m in nets.items()}
+    step = sgd_step([nets[("SGD", "original")], nets[("SGD", "rescaled")]], ds, s, s["seed"])
+    opts = {k: build_optimizer(k[0], m, s, step["lr"]) for k, m in nets.items()}
     # the same minibatch order for all four nets: one generator each, seeded alike
     gens = {k: torch.Generator(device=dev).manual_seed(s["seed"]) for k in nets}
     st = RunState(nets=nets, opts=opts, gens=gens, steps=[], epochs=[], dead=[])
@@ -98,6 +143,7 @@ def run(ctx) -> Status:
     status = ctx.fit(st, s["epochs"], epoch_fn)
     ctx.save_table("steps", pd.DataFrame(st.steps))
     ctx.save_table("epochs", pd.DataFrame(st.epochs))
+    ctx.save_table("step", pd.DataFrame([step]))
     return status
 
 

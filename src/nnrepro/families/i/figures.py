@@ -36,82 +36,126 @@ def worst_path_gap(gaps: pd.DataFrame) -> float:
     return float(path.max()) if len(path) else math.nan
 
 
-def capped(epochs: pd.DataFrame) -> pd.DataFrame:
-    """Training losses counted at most as the run's initial loss (the four nets start as one
-    function): a diverged net learnt nothing, so from its divergence on it counts as untrained."""
-    start = epochs[epochs["epoch"] == 0].groupby("run")["train_loss"].max()
-    L0 = epochs["run"].map(start)
-    bad = epochs.get("net_diverged", pd.Series(False, index=epochs.index)) | ~np.isfinite(epochs["train_loss"])
-    return epochs.assign(train_loss=np.where(bad, L0, np.minimum(epochs["train_loss"], L0)))
+def diverged_pairs(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per run and optimizer: whether the original or the rescaled net diverged (marked by the
+    experiment, or a non-finite training loss). A divergence is an outcome of its own, reported
+    as k of n seeds; it is neither a slowdown nor a speed-up."""
+    bad = epochs.get("net_diverged", pd.Series(False, index=epochs.index)).astype(bool) \
+        | ~np.isfinite(epochs["train_loss"])
+    return (epochs.assign(bad=bad).groupby(["run", "optimizer"])["bad"].any()
+            .rename("diverged").reset_index())
+
+
+def finished(epochs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the (run, optimizer) pairs in which both nets trained to the end."""
+    d = diverged_pairs(epochs)
+    ok = d[~d["diverged"]][["run", "optimizer"]]
+    return epochs.merge(ok, on=["run", "optimizer"])
 
 
 def slowdown(epochs: pd.DataFrame, optimizer: str = "SGD") -> pd.Series:
-    """Per run: area under the rescaled net's training-loss curve over epochs 1..E divided by the
-    original net's (the same function at epoch 0, trained on the same minibatches). > 1: the
-    rescaling slowed training (the source's panel: the unbalanced SGD curve lies above); losses
-    ``capped``, so a diverged net counts, as untrained."""
-    e = capped(epochs)
+    """Per run whose two nets both finished: area under the rescaled net's training-loss curve
+    over epochs 1..E divided by the original net's (the same function at epoch 0, trained on the
+    same minibatches with the same step). > 1: the rescaling slowed training (the source's
+    panel: "Can lead to completely different SGD behavior", the unbalanced SGD curve above)."""
+    e = finished(epochs)
     e = e[(e["optimizer"] == optimizer) & (e["epoch"] > 0)]
+    if not len(e):
+        return pd.Series(dtype=float, name="auc_ratio")
     area = e.groupby(["run", "net"])["train_loss"].mean().unstack("net")
     return (area["rescaled"] / area["original"]).rename("auc_ratio")
 
 
 def rescaling_stats(epochs: pd.DataFrame) -> dict:
     """What both the drawing and the claim read, computed once from the finished runs' epochs:
-    ``slowdown`` per optimizer (a Series per seed) and the ``gaps`` (``rescaling_gaps``)."""
+    ``slowdown`` per optimizer (a Series per seed whose pair finished), the ``gaps``
+    (``rescaling_gaps``) and ``diverged`` (``diverged_pairs``)."""
     if not len(epochs):
         return {"slowdown": {o: pd.Series(dtype=float) for o in ("SGD", "Path-SGD")},
-                "gaps": pd.DataFrame(columns=["run", "optimizer", "epoch", "loss_gap", "weight_gap"])}
+                "gaps": pd.DataFrame(columns=["run", "optimizer", "epoch", "loss_gap", "weight_gap"]),
+                "diverged": pd.DataFrame(columns=["run", "optimizer", "diverged"])}
     return {"slowdown": {o: slowdown(epochs, o) for o in ("SGD", "Path-SGD")},
-            "gaps": rescaling_gaps(epochs)}
+            "gaps": rescaling_gaps(finished(epochs)), "diverged": diverged_pairs(epochs)}
 
 
-def rescaling_claim(epochs: pd.DataFrame, diverged: int = 0, stats: dict | None = None) -> Claim:
-    """Both: SGD's ``slowdown`` > 1 over the seeds (t-interval, ≥ MIN_SEEDS seeds), and Path-SGD's
-    largest relative gap between the curves < PATH_COINCIDE (exact: float64 rounding);
-    ``stats``: ``rescaling_stats(epochs)`` when the caller has it."""
+def rescaling_claim(epochs: pd.DataFrame, diverged: int = 0, stats: dict | None = None,
+                    steps: pd.DataFrame | None = None) -> Claim:
+    """Both: SGD's ``slowdown`` > 1 over the seeds whose two SGD nets finished (t-interval,
+    ≥ MIN_SEEDS such seeds, else inconclusive), and Path-SGD's largest relative gap between the
+    curves < PATH_COINCIDE (exact: float64 rounding). A seed whose SGD pair diverged is counted
+    as its own outcome (k of n, in the note and finding), not as a slowdown. ``stats``:
+    ``rescaling_stats(epochs)`` when the caller has it; ``steps``: the runs' table step (SGD's
+    step η and the sharpness behind it), for the finding."""
     stats = stats or rescaling_stats(epochs)
     sgd, path_ratio = stats["slowdown"]["SGD"], stats["slowdown"]["Path-SGD"]
     path = worst_path_gap(stats["gaps"]) if len(epochs) else math.nan
-    finding = (f"SGD area ratio per seed: {', '.join(f'{v:.3g}' for v in sgd)}; Path-SGD's largest "
-               f"relative loss gap {path:.2g} (area ratios {', '.join(f'{v:.6g}' for v in path_ratio)})")
+    div = stats["diverged"]
+    n_seeds = epochs["run"].nunique() if len(epochs) else 0
+    sgd_div = sorted(div[(div["optimizer"] == "SGD") & div["diverged"]]["run"])
+    path_div = sorted(div[(div["optimizer"] == "Path-SGD") & div["diverged"]]["run"])
+    note = f"{n_seeds} seed(s); SGD pair diverged in {len(sgd_div)} of {n_seeds}" + \
+        (f" ({', '.join(sgd_div)}): slowdown on the {len(sgd)} that finished" if sgd_div else "")
+    finding = (f"SGD area ratio per finished seed: {', '.join(f'{v:.3g}' for v in sgd) or 'none'}; "
+               f"SGD diverged (own outcome) in {len(sgd_div)} of {n_seeds} seed(s)"
+               + (f", Path-SGD in {len(path_div)}" if path_div else "")
+               + f"; Path-SGD's largest relative loss gap {path:.2g} (area ratios "
+               f"{', '.join(f'{v:.6g}' for v in path_ratio)})")
+    if steps is not None and len(steps):
+        finding += ("; SGD step η per seed (min(lr, ½·2/λ_max)): " + ", ".join(f"{v:.3g}" for v in steps["lr"])
+                    + (", λ_max rescaled / original: " + ", ".join(
+                        f"{a:.3g} / {b:.3g}" for a, b in zip(steps["lambda_rescaled"], steps["lambda_original"]))
+                       if "lambda_rescaled" in steps else ""))
+    if len(sgd) < MIN_SEEDS and sgd_div:
+        finding += (f"; too few finished SGD pairs ({len(sgd)} < {MIN_SEEDS}): our setup's step is "
+                    "still above the rescaled net's stability limit, the slowdown is untested")
     if len(sgd) and sgd.mean() < 1:
-        last = capped(epochs).query("optimizer == 'SGD'")
+        last = finished(epochs).query("optimizer == 'SGD'")
         last = last[last["epoch"] == last["epoch"].max()].groupby("net")["train_loss"].mean()
         finding += (f"; the unbalanced SGD net trained faster (final training loss {last.get('rescaled', math.nan):.3g} "
                     f"vs {last.get('original', math.nan):.3g}): its per-unit steps grow by d² on a unit's outgoing "
                     "or 1/d² on its incoming weights, which speeds SGD unless the step is near its stability limit")
-    if "net_diverged" in epochs:
-        d = epochs[epochs["net_diverged"]].groupby(["optimizer", "net"])["run"].nunique()
-        if len(d):
-            finding += "; diverged nets (counted at the initial loss from then on): " + ", ".join(
-                f"{o} {n} in {k} seed(s)" for (o, n), k in d.items())
     if diverged:
         finding += f"; {diverged} seed(s) stopped: all four nets diverged (excluded)"
-    return both(greater("I-rescaling", INFO.test, math.nan, INFO.threshold,
-                        f"{epochs['run'].nunique() if len(epochs) else 0} seed(s)", units=list(sgd),
-                        min_n=MIN_SEEDS, finding=finding, diverged=diverged),
+    return both(greater("I-rescaling", INFO.test, math.nan, INFO.threshold, note, units=list(sgd),
+                        min_n=MIN_SEEDS, finding=finding, diverged=diverged + len(sgd_div)),
                 less("I-rescaling", "", path, PATH_COINCIDE))
 
 
-def draw_rescaling(ok: pd.DataFrame, claim: Claim, stats: dict, spec: dict, diverged: list[str]):
-    """Three panels: the training curves (capped), the slowdown per seed and the gap between
+def draw_rescaling(ok: pd.DataFrame, claim: Claim, stats: dict, spec: dict, diverged: list[str],
+                   steps: pd.DataFrame | None = None):
+    """Three panels: the training curves (diverged pairs drawn apart), the slowdown per seed and the gap between
     the two nets over epochs (``stats``: ``rescaling_stats``); ``diverged``: runs to mark."""
     c = spec["rescale"]["c"]
     lr = {"SGD": spec["optimizers"]["sgd"]["lr"], "Path-SGD": spec["optimizers"]["path_sgd"]["lr"]}
+    if steps is not None and len(steps):                    # the step each seed's rule gave
+        lr["SGD"] = float(steps["lr"].median())
     fig, (ax, rx, gx) = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.4, 0.8, 1]})
 
-    # (a) training curves: one thin line per seed, the mean over seeds thick
-    for (o, n), g in (capped(ok).groupby(["optimizer", "net"]) if len(ok) else []):
+    # (a) training curves: one thin line per seed, the mean over the finished pairs thick; a
+    # pair that diverged: grey, up to its last finite loss, with a cross there
+    fin = finished(ok) if len(ok) else ok
+    bad = ok.merge(stats["diverged"].query("diverged")[["run", "optimizer"]], on=["run", "optimizer"]) \
+        if len(ok) else ok
+    for (o, n), g in (bad.groupby(["optimizer", "net"]) if len(bad) else []):
+        for _, r in g.groupby("run"):
+            r = r[np.isfinite(r["train_loss"])
+                  & ~r.get("net_diverged", pd.Series(False, index=r.index)).astype(bool)]
+            if not len(r):
+                continue
+            ax.plot(r["epoch"], r["train_loss"], color="grey", lw=0.8, ls="-" if n == "original" else "--")
+            ax.plot(r["epoch"].iloc[-1:], r["train_loss"].iloc[-1:], "x", color="black", ms=7)
+    if len(bad):
+        ax.plot([], [], "x--", color="grey", mec="black", label="pair that diverged (x: last finite loss; excluded)")
+    for (o, n), g in (fin.groupby(["optimizer", "net"]) if len(fin) else []):
         style = dict(color=COLORS[o], ls="-" if n == "original" else "--")
         for _, r in g.groupby("run"):
             ax.plot(r["epoch"], r["train_loss"], lw=0.5, alpha=0.35, **style)
         m = g.groupby("epoch")["train_loss"].mean()
         ax.plot(m.index, m.values, lw=2.2 if n == "original" else 1.8,
-                label=f"{o} (η = {lr[o]:g}), {n} net", **style)
+                label=f"{o} (η = {lr[o]:.3g}{' median' if o == 'SGD' and steps is not None else ''}), {n} net", **style)
     ax.set(yscale="log", xlabel="epoch", ylabel="training loss (cross-entropy, whole set)",
-           title=f"Training curves (thick: mean over {ok['run'].nunique()} seeds; a diverged net\n"
-                 "counts at the initial loss from its divergence on)")
+           title=f"Training curves (thick: mean over the pairs that finished of {ok['run'].nunique()} seeds;\n"
+                 "grey: a pair in which a net diverged, its own outcome)")
     ax.legend(fontsize=8)
     mark_diverged(ax, diverged)
 
@@ -120,8 +164,12 @@ def draw_rescaling(ok: pd.DataFrame, claim: Claim, stats: dict, spec: dict, dive
     for i, (o, r) in enumerate(ratios.items()):
         x = np.full(len(r), i) + np.linspace(-0.12, 0.12, len(r)) if len(r) else []
         rx.scatter(x, r.values, color=COLORS[o], edgecolor="black", lw=0.4, s=30, zorder=3)
+        k = int(stats["diverged"].query("optimizer == @o")["diverged"].sum()) if len(stats["diverged"]) else 0
+        if k:
+            rx.annotate(f"{k} diverged\n(excluded)", (i, 0.97), xycoords=("data", "axes fraction"),
+                        ha="center", va="top", fontsize=8, color="black")
     rx.axhline(1, color="grey", ls="--", lw=1)
-    rx.set_xticks([0, 1], [f"SGD\n(η = {lr['SGD']:g})", f"Path-SGD\n(η = {lr['Path-SGD']:g})"])
+    rx.set_xticks([0, 1], [f"SGD\n(η = {lr['SGD']:.3g})", f"Path-SGD\n(η = {lr['Path-SGD']:g})"])
     rx.set(xlim=(-0.6, 1.6), yscale="log", ylabel="area under training loss: rescaled / original",
            title="Slowdown per seed (> 1: rescaled net slower)")
     rx.title.set_fontsize(10)
@@ -152,8 +200,9 @@ def draw_rescaling(ok: pd.DataFrame, claim: Claim, stats: dict, spec: dict, dive
 @figure("I-rescaling")
 def i_rescaling(res: Results):
     _, ok = finished_table(res, "epochs")
+    steps = res.table("step") if res.has_table("step") else None
     stats = rescaling_stats(ok)
-    claim = rescaling_claim(ok, len(res.diverged()), stats)
-    return draw_rescaling(ok, claim, stats, res.runs[0]["spec"], res.diverged()), claim
+    claim = rescaling_claim(ok, len(res.diverged()), stats, steps)
+    return draw_rescaling(ok, claim, stats, res.runs[0]["spec"], res.diverged(), steps), claim
 
 
