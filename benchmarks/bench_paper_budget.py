@@ -424,6 +424,12 @@ def settings_of(config: dict, fam: str) -> dict[str, dict]:
     return {rid: r.settings for rid, r in family_runs(config, fam).items()}
 
 
+def h_tf32(config: dict) -> bool:
+    """Whether the config's H runs use TF32 (``tf32: true``): H's VGG kinds are projected and
+    timed at that precision."""
+    return "H" in config["run"] and any(r.get("tf32") for r in settings_of(config, "H").values())
+
+
 def distinct_count(runs: dict) -> int:
     """Distinct trainings among ``runs`` (id → filled settings): identical settings train once."""
     return len({json.dumps(s, sort_keys=True, default=str) for s in runs.values()})
@@ -715,8 +721,8 @@ def main():
             s.runs, s.duplicate_runs = len(runs), len(runs) - distinct_count(runs)
         stages += st
     table = stacked_table()
-    h_tf32 = "H" in config["run"] and any(r.get("tf32") for r in settings_of(config, "H").values())
-    df = project(stages, measured, table, tf32=h_tf32)
+    tf32 = h_tf32(config)
+    df = project(stages, measured, table, tf32=tf32)
     df["total_steps"] = df["trainings_run"] * df["steps"]
     df["total_flops"] = df["total_steps"] * df["flops"]
     df["total_ops"] = df["total_steps"] * df["ops_per_step"].fillna(0)
@@ -765,9 +771,9 @@ def main():
         print(f"G index_energy on the device: {r['projected_min']:.1f} min ({r['bound']}-bound, "
               f"{r['steps'] * r['flops']:.2g} FLOP in float64); {r['note'].split('; ')[-1]}")
     # H at the other precision, for comparison
-    t32 = project([s for s in stages if s.family == "H"], measured, table, tf32=not h_tf32)
-    print(f"\nH {'with' if h_tf32 else 'without'} TF32 (the config: tf32 {str(h_tf32).lower()}); "
-          f"{'without' if h_tf32 else 'with'} it: "
+    t32 = project([s for s in stages if s.family == "H"], measured, table, tf32=not tf32)
+    print(f"\nH {'with' if tf32 else 'without'} TF32 (the config: tf32 {str(tf32).lower()}); "
+          f"{'without' if tf32 else 'with'} it: "
           + ", ".join(f"{c} {t32[t32['case'] == c]['projected_min'].sum():.1f} min" for c in CASES))
 
 
@@ -808,7 +814,7 @@ def measure_cuda(config: dict, a) -> None:
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
     ms = step_times(a.device, PAPER_SIZES)
-    if "H" in config["run"] and any(r.get("tf32") for r in settings_of(config, "H").values()):
+    if h_tf32(config):
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         ms.update(step_times(a.device, PAPER_SIZES, prefix="sgd_vgg"))       # H as it will run
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False

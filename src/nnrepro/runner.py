@@ -185,7 +185,7 @@ def _run(run: Run, out_dir: str | Path, env: Env) -> None:
     out = RunDir(Path(out_dir), run.family, run.id, run.spec)
     ctx = RunContext(run, out, env)
     t0 = time.perf_counter()
-    pinned = determinism.pin(ctx.device, run.settings.get("tf32", False))   # deterministic kernels, precision
+    pinned = determinism.pin(ctx.device, run.settings.get("tf32", False))   # kernels, precision (H: tf32)
     log.info("family %s run %s on %s", run.family, run.id, ctx.device)
     status = Status(experiment_module(run.family).run(ctx) or Status.OK)
     from nnrepro.training import stages_file
@@ -228,7 +228,7 @@ def run_stack(runs: list[Run], out_dirs: list[str | Path], env: Env,
         for d in out_dirs:
             locks.enter_context(exclusive(Path(d)))
         t0 = time.perf_counter()
-        pinned = determinism.pin(ctxs[0].device, runs[0].settings.get("tf32", False))      # deterministic kernels, precision
+        pinned = determinism.pin(ctxs[0].device, runs[0].settings.get("tf32", False))  # one shape: one precision
         log.info("family %s: %d runs as one stack on %s", runs[0].family, len(runs), ctxs[0].device)
         statuses = experiment_module(runs[0].family).run_stack(ctxs, ckpt)
         wall = round(time.perf_counter() - t0, 3)

@@ -139,10 +139,12 @@ def index_energy(cfg: dict, seed: int, device="cpu") -> pd.DataFrame:
     problem = torch.arange(K).repeat_interleave(R)                       # problem of each trajectory
     theta0 = torch.randn(K * R, P, generator=gen, dtype=F64) / math.sqrt(n)
     X, Y, theta0 = X.to(device), Y.to(device), theta0.to(device)
+    on = problem.to(device)
     starts, when = gd_snapshots(loss, theta0, cfg["gd"]["steps"], cfg["gd"]["lr"], cfg["snapshots"],
-                                X[problem.to(device)], Y[problem.to(device)])
+                                X[on], Y[on])
     problem = problem.repeat(len(starts) // len(problem))               # snapshots are stacked
-    data = (X[problem.to(device)], Y[problem.to(device)])
+    on = problem.to(device)
+    data = (X[on], Y[on])
     theta, gnorm = newton_critical_points(loss, starts, cfg["newton_steps"], *data)
     H = vmap(hessian(loss))(theta, *data)
     host = lambda t: t.cpu().numpy()
