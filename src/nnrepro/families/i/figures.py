@@ -114,6 +114,11 @@ def rescaling_claim(epochs: pd.DataFrame, diverged: int = 0, stats: dict | None 
         finding += (f"; the unbalanced SGD net trained faster (final training loss {last.get('rescaled', math.nan):.3g} "
                     f"vs {last.get('original', math.nan):.3g}): its per-unit steps grow by d² on a unit's outgoing "
                     "or 1/d² on its incoming weights, which speeds SGD unless the step is near its stability limit")
+        if steps is not None and len(steps) and "lambda_original" in steps:
+            room = (2 / steps["lambda_original"] / steps["lr"]).median()
+            finding += (f". Read as our setup, not the science: the one shared step sits {room:.3g}× "
+                        "(median) below the original net's own limit 2/λ, so the original is held back; "
+                        "the source compares at the lr tuned for the balanced net")
     if diverged:
         finding += f"; {diverged} seed(s) stopped: all four nets diverged (excluded)"
     return both(greater("I-rescaling", INFO.test, math.nan, INFO.threshold, note, units=list(sgd),
