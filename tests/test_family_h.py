@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nnrepro.families.h import experiment as h
-from nnrepro.families.h.noise import noise_power
+from nnrepro.families.h.noise import layer_noise, noise_power, per_layer_power
 from nnrepro.catalogue import FIGURE_INFO, FIGURES
 from nnrepro.families.h import figures as figs
 from nnrepro.render import render
@@ -127,35 +127,84 @@ def test_noise_power_is_the_mean_square_of_the_noise():
     noise = h.BatchNoise(0.84, 0.42, 1.26, torch.Generator().manual_seed(0)).train()
     draws = torch.cat([noise(torch.zeros(64, 500)).pow(2).mean(0) for _ in range(40)])
     assert draws.mean().item() == pytest.approx(noise_power(0.84, 0.42, 1.26), rel=0.03)
-    assert noise_power(0.84, 0.42, 1.26) == pytest.approx(1.0, abs=0.01)  # the configs: SNR 1
+    assert noise_power(0.84, 0.42, 1.26) == pytest.approx(1.0, abs=0.01)  # the configs: P₀ = 1
 
 
-def test_bn_lr_outcomes_and_claim_count_seeds():
-    runs = RUNS.copy()
-    runs.loc[runs["run"] == "standard_0.5_0", "status"] = "diverged"
-    end = {"standard_0.5_0": math.nan, "standard_0.5_1": 1.0, "bn_0.5_0": 0.01, "bn_0.5_1": 0.3}
-    steps = pd.DataFrame([dict(run=r, step=i, loss=2.0 if i == 0 else end.get(r, 0.5))
-                          for r in runs["run"] for i in range(10)])
-    out = figs.bn_lr_outcomes(steps, runs, 0.5).set_index("seed")
-    assert out.loc[0, "standard"] == math.inf and out.loc[0, "bn"] == pytest.approx(0.005)
-    assert out["holds"].tolist() == [True, False]        # seed 1: BN ratio 0.15 did not train
-    # Ten seeds; in one the standard net trains very well (ratio 1e-4). The old statistic, the
-    # mean of max(BN ratio / 0.1, 0.1 / standard ratio) capped at 1000, is dragged by that seed
-    # to ~100 with an interval across 1 (inconclusive); counting seeds, 9 of 10 has the exact
-    # interval [0.555, 0.997], above 1/2: pass.
-    from nnrepro.families.c.figures import fails_and_trains
-    table = pd.DataFrame(dict(seed=range(10), standard=[1e-4] + [math.inf] * 9, bn=[0.005] * 10))
-    table["holds"] = (table["standard"] >= 0.1) & (table["bn"] < 0.1)
-    old = figs.less("H-bn-lr", "", math.nan, 1.0, units=[fails_and_trains(s, b) for s, b in
-                                                          zip(table["standard"], table["bn"])])
-    assert old.verdict == "inconclusive" and old.value > 50
-    new = figs.bn_lr_claim(table, 0.5)
-    assert new.verdict == "pass" and (new.value, new.n) == (0.9, 10)
-    assert new.low == pytest.approx(0.555, abs=1e-3)
-    assert "9 of 10 seeds" in new.finding
-    few = figs.bn_lr_claim(table.head(5).assign(holds=True), 0.5)   # 5 of 5: [0.478, 1]
-    assert few.verdict == "inconclusive"
-    assert figs.bn_lr_claim(table.assign(holds=False, standard=1e-4), 0.5).verdict == "fail"
+def test_depth_rule_fixes_the_end_to_end_power():
+    """(1 + P)^L = 1 + P₀: the L = 10 nets of the quick and MNIST profiles get P = 2^0.1 − 1."""
+    assert per_layer_power(1.0, 10) == pytest.approx(2 ** 0.1 - 1) == pytest.approx(0.0718, abs=1e-4)
+    m = layer_noise(0.84, 0.42, 1.26, 10)
+    assert (1 + noise_power(*m)) ** 10 == pytest.approx(1 + noise_power(0.84, 0.42, 1.26))
+    assert m[0] == pytest.approx(0.225, abs=1e-3) and m[2] / m[1] == pytest.approx(3.0)
+    assert layer_noise(0.84, 0.42, 1.26, 10, "per_layer") == (0.84, 0.42, 1.26)
+    assert (1 + noise_power(0.84, 0.42, 1.26)) ** 10 > 1000                  # the old rule
+    net = h.build({"model": {"arch": "mlp", "hidden": [8] * 4, "activation": "relu", "init": "lecun",
+                             "gain": 1.0}, "variant": "noisy_bn", "dataset": "digits",
+                   "noise": {"mean": 0.84, "std_min": 0.42, "std_max": 1.26, "scale": "end_to_end"}},
+                  type("D", (), {"n_features": 5, "n_classes": 3})(), torch.Generator())
+    noise = [m for m in net.modules() if isinstance(m, h.BatchNoise)]
+    assert len(noise) == h.bn_layers(net) == 4
+    assert noise[0].mean == pytest.approx(layer_noise(0.84, 0.42, 1.26, 4)[0])
+
+
+def test_schema_defaults_of_the_noise():
+    from nnrepro.config import fill
+    s = fill("family_H", {})
+    assert s["noise"] == {"mean": 0.84, "std_min": 0.42, "std_max": 1.26, "scale": "end_to_end"}
+
+
+def _lr_tables(acc: dict, seeds=range(10), status=None):
+    """Runs of the standard and BN nets on the 5-lr grid and their one-epoch accuracy table;
+    ``acc[variant][i]``: final training accuracy (points) at the i-th lr, None: diverged."""
+    lrs = (0.1, 0.2, 0.5, 1.0, 2.0)
+    runs, epochs = [], []
+    for s in seeds:
+        for v in ("standard", "bn"):
+            for lr, a in zip(lrs, acc[v]):
+                run = f"{v}_{lr}_{s}"
+                runs.append(dict(run=run, status="ok" if a is not None else "diverged", seed=s,
+                                 variant=v, lr=lr, sweep="bn_lr"))
+                epochs.append(dict(run=run, epoch=1, train_acc=(a if a is not None else math.nan) / 100))
+    return pd.DataFrame(runs), pd.DataFrame(epochs)
+
+
+def test_run_outcomes_are_relative_to_chance_and_the_seeds_best():
+    runs, ep = _lr_tables({"standard": [97, 90, 40, None, None], "bn": [98, 98, 97, 96, 60]}, [0])
+    o = figs.run_outcomes(ep, runs).set_index("run")["outcome"]
+    # best 98: trains from 10 + 0.5 · 88 = 54 points up; 40 fails; a diverged run is its own outcome
+    assert o["standard_0.2_0"] == "trains" and o["standard_0.5_0"] == "fails"
+    assert o["standard_1.0_0"] == "diverged" and o["bn_2.0_0"] == "trains"
+    # the same net on a harder data set (every accuracy 30 points lower): the same outcomes
+    hard, ep2 = _lr_tables({"standard": [67, 60, 25, None, None], "bn": [68, 68, 67, 66, 45]}, [0])
+    o2 = figs.run_outcomes(ep2, hard).set_index("run")["outcome"]
+    assert (o2 == o).all()
+
+
+def test_largest_training_lrs_and_the_claim_pass_and_fail():
+    runs, ep = _lr_tables({"standard": [97, 95, None, None, None], "bn": [98, 98, 97, 96, 95]})
+    largest = figs.largest_training_lrs(figs.run_outcomes(ep, runs))
+    assert (largest["standard"] == 0.2).all() and (largest["bn"] == 2.0).all() and largest["holds"].all()
+    c = figs.bn_lr_claim(largest, figs.run_outcomes(ep, runs))
+    assert c.verdict == "pass" and (c.value, c.n) == (1.0, 10)
+    assert "10 of 10 seeds" in c.finding and "lr 0.5: standard 0/0/10 of 10, BN 10/0/0 of 10" in c.finding
+    assert c.test == FIGURE_INFO["H-bn-lr"].test and c.threshold == FIGURE_INFO["H-bn-lr"].threshold
+    # BN's edge one step above standard's (0.5 vs 0.2: 2.5 ×) holds; equal edges do not
+    out = pd.DataFrame(dict(seed=range(3), lr=0.1, variant="x", outcome="trains"))
+    t = lambda std, bn: pd.DataFrame([dict(seed=0, variant=v, lr=lr, outcome="trains" if lr <= edge else "fails")  # noqa: E731
+                                      for v, edge in (("standard", std), ("bn", bn))
+                                      for lr in (0.1, 0.2, 0.5, 1.0, 2.0)])
+    assert figs.largest_training_lrs(t(0.2, 0.5))["holds"].item()
+    assert not figs.largest_training_lrs(t(0.5, 0.5))["holds"].item()
+    assert not figs.largest_training_lrs(t(0.5, 0.0))["holds"].item()       # BN never trains
+    assert figs.largest_training_lrs(t(0.0, 0.1))["holds"].item()          # standard never trains
+    assert figs.largest_training_lrs(t(1.0, 2.0))["holds"].item()          # at the grid's top
+    # BN no better than standard in every seed: fail; 9 of 10 still passes; 5 of 5 is too few
+    same, ep = _lr_tables({"standard": [97, 95, 94, None, None], "bn": [98, 98, 97, None, None]})
+    assert figs.bn_lr_claim(figs.largest_training_lrs(figs.run_outcomes(ep, same)),
+                            figs.run_outcomes(ep, same)).verdict == "fail"
+    nine = largest.assign(holds=[False] + [True] * 9)
+    assert figs.bn_lr_claim(nine, figs.run_outcomes(ep, runs)).verdict == "pass"
+    assert figs.bn_lr_claim(largest.head(5), figs.run_outcomes(ep, runs)).verdict == "inconclusive"
 
 
 def test_drifts():
@@ -245,7 +294,7 @@ def test_noisy_activations_claim_passes_fails_and_needs_five_seeds():
     assert good.verdict == "pass" and good.n == 5 and good.value == pytest.approx(5.9)
     assert good.test == info.test and good.threshold == info.threshold == figs.DRIFT_FACTOR
     assert good.note.endswith("; 4 records per run (a drift needs 3)")
-    assert "per-layer SNR 1" in good.finding
+    assert "per-layer SNR 1 " in good.finding
     assert figs.noisy_activations_claim(_drift([1.0, 1.1, 0.9, 1.2, 1.0]), _stats(runs), runs).verdict == "fail"
     few = _runs5(range(3))
     assert figs.noisy_activations_claim(_drift([5, 6, 5.5], range(3)), _stats(few), few).verdict == "inconclusive"
@@ -257,16 +306,6 @@ def test_activations_claim_is_a_reference_with_standard_over_bn():
     assert c.verdict == "reference" and c.value == pytest.approx(5.0) and math.isnan(c.threshold)
     assert c.test == FIGURE_INFO["H-activations"].test and FIGURE_INFO["H-activations"].threshold is None
     assert "L1 0.050/0.100" in c.finding and "L2 0.010/0.100" in c.finding
-
-
-def test_bn_lr_claim_counts_seeds_for_the_finding_and_the_box():
-    out = pd.DataFrame(dict(seed=range(5), standard=[math.inf] * 4 + [0.01], bn=[0.005] * 5))
-    out["holds"] = (out["standard"] >= 0.1) & (out["bn"] < 0.1)
-    counts = figs.bn_lr_counts(out)
-    assert counts == "4 of 5 seeds: standard failed or diverged in 4, BN trained in 5"
-    c = figs.bn_lr_claim(out, 0.5)
-    assert c.finding.startswith(counts + "; loss ratio standard / BN at lr 0.5: seed 0: inf / 0.005")
-    assert c.test == FIGURE_INFO["H-bn-lr"].test and c.threshold == FIGURE_INFO["H-bn-lr"].threshold
 
 
 def test_a_failed_noisy_accuracy_with_its_premise_is_read_as_our_setup():

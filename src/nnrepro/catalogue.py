@@ -342,9 +342,12 @@ _FAMILIES = (
                "per seed)",
                "BN trains at lr 0.5 where the standard net does not (Santurkar et al. 2018, "
                "VGG on CIFAR-10)", "cifar10",
-               test="at the largest lr (its value: see the finding) the standard net fails or "
-                    "diverges (loss not below 1/10 of its start) and the BN net trains (below "
-                    "1/10): fraction of seeds > 0.5 (exact 95 % interval)",
+               test="per seed, on a geometric lr grid (0.1, 0.2, 0.5, 1, 2): the largest lr at "
+                    "which BN trains ≥ 2 × the largest at which the standard net trains (none: 0; "
+                    "or BN trains at the grid's largest lr where standard does not); trains: not "
+                    "diverged and final training accuracy at least half-way from chance to the "
+                    "best any net of the seed reached; fraction of seeds > 0.5 (exact 95 % "
+                    "interval); outcomes trains/fails/diverged k of n in the finding",
                threshold=0.5, units="seeds"),
         Figure("H-activations",
                "per-layer activation histograms over training, standard vs +BN",
@@ -356,9 +359,9 @@ _FAMILIES = (
         Figure("H-noisy-activations",
                "the same after injecting time-varying noise after BN",
                "noise visibly shifts the distributions",
-               test="noisy BN's mean drift / BN's (averaged over layers) > 2 per seed: the "
-                    "injected noise makes the distributions unstable (the premise of "
-                    "H-noisy-accuracy)",
+               test="the premise of H-noisy-accuracy (true by construction: a check that the "
+                    "noise is on): noisy BN's mean drift / BN's (averaged over layers) > 2 per "
+                    "seed, noise end to end SNR 1 ((1 + P)^L = 2)",
                threshold=2.0, units="seeds"),
         Figure("H-noisy-accuracy",
                "accuracy curves: standard, +BN, +noisy BN",
@@ -366,7 +369,8 @@ _FAMILIES = (
                "(H-noisy-activations, the premise), noisy BN's training accuracy stays close to "
                "BN's and above standard",
                test="under noise that makes the distributions unstable (premise: "
-                    "H-noisy-activations), noisy BN's final training accuracy stays within 2 "
+                    "H-noisy-activations; noise (1 + P)^L = 2 over the L noisy layers), noisy "
+                    "BN's final training accuracy stays within 2 "
                     "points of BN's and above standard's, at every lr (per seed; value: |BN − "
                     "noisy BN| at the smallest lr)",
                threshold=2.0, units="seeds"),

@@ -16,10 +16,13 @@ One run trains one ``variant`` at one learning rate with plain SGD:
 The noise scale. Santurkar et al. §2.1: "we perturb each activation for each sample in the batch
 using i.i.d. noise sampled from a non-zero mean and non-unit variance distribution", redrawn at
 every time step; its exact scale is in their Appendix A, which we could not find (nor a public
-re-implementation of it). Our rule, fixed before looking at any accuracy: the noise power per
-unit and step, E[μ²] + E[σ²] (``noise.noise_power``), equals the unit variance of the BN output it is
-added to, i.e. a per-layer signal-to-noise ratio of 1 at γ = 1: the noise is as large as the
-signal (it "undoes whatever the BN layer did", seed 004 §6.4) without drowning it.
+re-implementation of it). Our rule, fixed before looking at any accuracy (issue 26; the old rule,
+SNR 1 in each of 10 layers in series, left 1/1024 of the signal): the noise power per unit and
+step, E[μ²] + E[σ²] (``noise.noise_power``), is set *end to end*: with L noisy layers in series,
+(1 + P)^L = 1 + P₀ = 2 for the configured P₀ = 1 (``noise.layer_noise``), an end-to-end
+signal-to-noise ratio of 1 at γ = 1: the noise is as large as the signal (it "undoes whatever the
+BN layer did", seed 004 §6.4) without drowning it. L = 10 (the quick and MNIST MLP): P = 0.0718
+per layer, μ ~ U(−0.225, 0.225), σ ~ U(0.113, 0.338); L = 8 (VGG11): P = 0.0905.
 
 Tables: ``steps`` (minibatch loss), ``epochs`` (train loss and accuracy of the epoch's minibatches
 in train mode, i.e. with the noise; training-set accuracy and NLL, test accuracy and NLL in eval
@@ -41,6 +44,7 @@ from nnrepro.methods import score
 from nnrepro.models import CNN, MLP
 from nnrepro.results import Status
 from nnrepro.training import NONFINITE_CHECK_EVERY, RunState, generator, stream, train_epoch
+from nnrepro.families.h.noise import layer_noise
 
 IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
                 "cifar10": (3, 32, 32)}
@@ -95,8 +99,14 @@ def build(s: dict, ds, noise_gen: torch.Generator) -> nn.Module:
                   init=m["init"], gain=m["gain"])
     if s["variant"] == "noisy_bn":
         n = s["noise"]
-        add_noise_after_bn(net, lambda: BatchNoise(n["mean"], n["std_min"], n["std_max"], noise_gen))
+        mean, lo, hi = layer_noise(n["mean"], n["std_min"], n["std_max"], bn_layers(net), n["scale"])
+        add_noise_after_bn(net, lambda: BatchNoise(mean, lo, hi, noise_gen))
     return net
+
+
+def bn_layers(model: nn.Module) -> int:
+    """The BatchNorm layers of ``model``: the noisy layers in series of the noisy_bn variant."""
+    return sum(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in model.modules())
 
 
 @contextmanager

@@ -12,8 +12,8 @@ import seaborn as sns
 
 from nnrepro.catalogue import FIGURE_INFO
 from nnrepro.claims import Claim, both, greater, less, proportion_interval
-from nnrepro.families.h.noise import noise_power
-from nnrepro.plotting import FRACTION, empty, figure, loss_ratio, mark_diverged, runs_note, runs_table
+from nnrepro.families.h.noise import layer_noise, noise_power
+from nnrepro.plotting import empty, figure, mark_diverged, runs_note, runs_table
 from nnrepro.results import Results, Status
 
 # the thresholds, as the catalogue states them with each test's wording
@@ -22,6 +22,9 @@ DRIFT_FACTOR = FIGURE_INFO["H-noisy-activations"].threshold   # the premise: noi
 CLOSE = FIGURE_INFO["H-noisy-accuracy"].threshold   # "close": final training accuracies within 2 points
 MOST = FIGURE_INFO["H-bn-lr"].threshold   # H-bn-lr: the outcome holds in more than half of the seeds
 CHANCE = 10.0        # accuracy (%) of a diverged net: chance on the 10 classes of every H dataset
+TRAINS_GAP = 0.5     # H-bn-lr: a run "trains" when it closes half the gap from chance to the best
+                     # final training accuracy of its seed's nets (fixed before looking; issue 26)
+LR_FACTOR = 2.0      # H-bn-lr: BN's largest training lr ≥ 2 × the standard net's (issue 26)
 MIN_SEEDS = 5
 VARIANTS = {"standard": "Standard", "bn": "Standard + BatchNorm",
             "noisy_bn": "Standard + \"noisy\" BatchNorm"}
@@ -35,42 +38,76 @@ def with_runs(df: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=[c for c in runs.columns if c != "run" and c in df]).merge(runs, on="run")
 
 
-def bn_lr_outcomes(steps: pd.DataFrame, runs: pd.DataFrame, lr: float) -> pd.DataFrame:
-    """Per seed at learning rate ``lr``, seed 004 §6.4 ("with BN … converge even with higher
-    learning rates like 0.5 while the network without BN diverges"): the loss ratio (``loss_ratio``:
-    last 10 % of steps over the first; ∞ if diverged) of the standard and the BN net, and
-    ``holds``: the standard net fails (ratio ≥ 1/10, or diverged) and the BN net trains (< 1/10)."""
-    at = runs[(runs["lr"] == lr) & runs["variant"].isin(["standard", "bn"])]
-    ratio = {r.run: loss_ratio(steps.loc[steps["run"] == r.run].sort_values("step")["loss"], r.status)
-             for r in at.itertuples()}
+def run_outcomes(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per run of the standard and the BN net: its final training accuracy (points, eval mode on
+    the whole training set, last epoch) and its outcome, fixed before looking at MNIST (issue 26;
+    no constant of one data set's attainable loss): ``diverged`` (non-finite loss, or above
+    max_loss_ratio × its first: the run stopped), else ``trains`` when it closes at least half
+    the gap from chance to the best final accuracy any net of its seed reached on the grid
+    (acc ≥ CHANCE + TRAINS_GAP · (best − CHANCE)), else ``fails``."""
+    at = runs[runs["variant"].isin(["standard", "bn"])]
+    e = with_runs(epochs, at).sort_values("epoch")
+    last = e.groupby("run").tail(1).set_index("run")["train_acc"] * 100
+    out = at.assign(acc=at["run"].map(last))
+    ok = out["status"] == Status.OK
+    out.loc[~ok, "acc"] = math.nan
+    best = out[ok].groupby("seed")["acc"].max()
+    bar = CHANCE + TRAINS_GAP * (out["seed"].map(best) - CHANCE)
+    out["outcome"] = np.where(~ok, "diverged", np.where(out["acc"] >= bar, "trains", "fails"))
+    return out[["run", "seed", "variant", "lr", "status", "acc", "outcome"]].reset_index(drop=True)
+
+
+def largest_training_lrs(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per seed, seed 004 §6.4 ("with BN … converge even with higher learning rates like 0.5
+    while the network without BN diverges"): the largest grid lr at which the standard and the
+    BN net train (``run_outcomes``; 0 where one trains at no lr) and ``holds``: BN trains at
+    some lr and its largest is ≥ ``LR_FACTOR`` × standard's, or BN trains at the grid's largest
+    lr where the standard net does not (the grid cannot show more)."""
+    top = outcomes["lr"].max()
     rows = []
-    for seed, g in at.groupby("seed"):
-        std = [ratio[r] for r in g.loc[g["variant"] == "standard", "run"]]
-        bn = [ratio[r] for r in g.loc[g["variant"] == "bn", "run"]]
-        if std and bn:
-            rows.append(dict(seed=seed, standard=min(std), bn=max(bn),
-                             holds=min(std) >= FRACTION and max(bn) < FRACTION))
+    for seed, g in outcomes.groupby("seed"):
+        largest = {v: float(g.loc[(g["variant"] == v) & (g["outcome"] == "trains"), "lr"].max())
+                   if ((g["variant"] == v) & (g["outcome"] == "trains")).any() else 0.0
+                   for v in ("standard", "bn")}
+        if not {"standard", "bn"} <= set(g["variant"]):
+            continue
+        std, bn = largest["standard"], largest["bn"]
+        rows.append(dict(seed=seed, standard=std, bn=bn,
+                         holds=bn > 0 and (bn >= LR_FACTOR * std or (bn == top and std < top))))
     return pd.DataFrame(rows, columns=["seed", "standard", "bn", "holds"])
 
 
-def bn_lr_counts(outcomes: pd.DataFrame) -> str:
-    """"k of n seeds: standard failed or diverged in a, BN trained in b": the outcomes counted,
-    for the claim's finding and the figure's box."""
-    k, n = int(outcomes["holds"].sum()), len(outcomes)
-    fails = int((outcomes["standard"] >= FRACTION).sum())
-    trains = int((outcomes["bn"] < FRACTION).sum())
-    return f"{k} of {n} seeds: standard failed or diverged in {fails}, BN trained in {trains}"
+def outcome_counts(outcomes: pd.DataFrame) -> str:
+    """"lr 0.5: standard 3 trains / 1 fails / 6 diverged of 10, BN 10 / 0 / 0 of 10; …": the
+    runs' outcomes (k of n) per lr and net, for the finding and the figure."""
+    parts = []
+    for lr, g in outcomes.groupby("lr"):
+        per = []
+        for v, name in (("standard", "standard"), ("bn", "BN")):
+            o = g.loc[g["variant"] == v, "outcome"]
+            per.append(f"{name} {(o == 'trains').sum()}/{(o == 'fails').sum()}/"
+                       f"{(o == 'diverged').sum()} of {len(o)}")
+        parts.append(f"lr {lr:g}: " + ", ".join(per))
+    return "trains/fails/diverged: " + "; ".join(parts)
 
 
-def bn_lr_claim(outcomes: pd.DataFrame, lr: float, note: str = "", diverged: int = 0) -> Claim:
-    """H-bn-lr at the largest learning rate ``lr`` (``bn_lr_outcomes``): the fraction of seeds in
-    which the outcome holds, with its exact (Clopper–Pearson) interval, > 1/2; the finding
-    counts the outcomes (``bn_lr_counts``) and gives each seed's loss ratios at ``lr``."""
-    k, n = int(outcomes["holds"].sum()), len(outcomes)
-    ratios = ", ".join(f"seed {r.seed}: {r.standard:.3g} / {r.bn:.3g}" for r in outcomes.itertuples())
+def bn_lr_counts(largest: pd.DataFrame) -> str:
+    """"k of n seeds: BN's largest training lr ≥ 2 × standard's": for the finding and the box."""
+    k, n = int(largest["holds"].sum()), len(largest)
+    return f"{k} of {n} seeds: BN's largest training lr ≥ {LR_FACTOR:g} × standard's"
+
+
+def bn_lr_claim(largest: pd.DataFrame, outcomes: pd.DataFrame, note: str = "",
+                diverged: int = 0) -> Claim:
+    """H-bn-lr: the fraction of seeds in which ``largest_training_lrs`` holds, with its exact
+    (Clopper–Pearson) interval, > 1/2; the finding gives each seed's largest training lrs and
+    every lr's outcomes (``outcome_counts``)."""
+    k, n = int(largest["holds"].sum()), len(largest)
+    lrs = ", ".join(f"{r.standard:g}/{r.bn:g}" for r in largest.itertuples())
     return greater("H-bn-lr", FIGURE_INFO["H-bn-lr"].test, math.nan, MOST, note,
                    interval=proportion_interval(k, n), min_n=MIN_SEEDS, diverged=diverged,
-                   finding=f"{bn_lr_counts(outcomes)}; loss ratio standard / BN at lr {lr:g}: {ratios}")
+                   finding=f"{bn_lr_counts(largest)}; largest training lr standard/BN per seed: "
+                           f"{lrs}; {outcome_counts(outcomes)}")
 
 
 def drifts(stats: pd.DataFrame) -> pd.DataFrame:
@@ -152,9 +189,9 @@ def noisy_accuracy_claim(units: pd.DataFrame, premise: Claim, note: str = "",
     if layers is not None and claim.verdict == "fail" and premise.verdict == "pass":  # whose failure
         claim = replace(claim, finding=f"{claim.finding}. Read as our setup failing, not the "
                         f"source: the noise scale is our stated rule (per-layer SNR "
-                        f"{1 / power:.2g}; Santurkar et al.'s Appendix A scale was not found), "
-                        f"and after {layers} noisy layers little signal is left for plain SGD; the "
-                        "paper's own scale, or a scale that shrinks with depth, would decide it")
+                        f"{1 / power:.2g}, end to end {1 / ((1 + power) ** layers - 1):.2g} after "
+                        f"{layers} noisy layers; Santurkar et al.'s Appendix A scale was not "
+                        "found); the paper's own scale would decide it")
     return claim
 
 
@@ -173,7 +210,8 @@ def activations_claim(drift: pd.DataFrame, runs: pd.DataFrame) -> Claim:
                  float(ratio.mean()) if len(ratio) else math.nan, math.nan, None, finding=per_layer)
 
 
-def noisy_premise(drift: pd.DataFrame, runs: pd.DataFrame, power: float = math.nan) -> Claim:
+def noisy_premise(drift: pd.DataFrame, runs: pd.DataFrame, power: float = math.nan,
+                  layers: int | None = None) -> Claim:
     """H-noisy-activations, the premise of H-noisy-accuracy (seed 004 §6.4: the noise "undoes
     whatever the BN layer did … making the inputs substantially more unstable"): per seed, noisy
     BN's mean drift over BN's (averaged over layers) > ``DRIFT_FACTOR``, at the smallest lr."""
@@ -181,7 +219,9 @@ def noisy_premise(drift: pd.DataFrame, runs: pd.DataFrame, power: float = math.n
     units = drift_ratio_units(drift, at, "noisy_bn", "bn")
     var_ratio = drift_ratio_units(drift, at, "noisy_bn", "bn", "var_drift")
     over_std = drift_ratio_units(drift, at, "noisy_bn", "standard")
-    finding = [f"noise power E[μ²] + E[σ²] = {power:.3g} (per-layer SNR {1 / power:.3g} at γ = 1)"
+    finding = [f"noise power per layer E[μ²] + E[σ²] = {power:.3g} (per-layer SNR {1 / power:.3g} at "
+               f"γ = 1" + (f"; {layers} layers: end to end (1 + P)^L − 1 = "
+                           f"{(1 + power) ** layers - 1:.3g})" if layers else ")")
                if math.isfinite(power) else "",
                f"log-variance drift ratio {var_ratio.mean():.3g}" if len(var_ratio) else "",
                f"noisy BN's mean drift / standard's {over_std.mean():.3g}" if len(over_std) else ""]
@@ -192,10 +232,10 @@ def noisy_premise(drift: pd.DataFrame, runs: pd.DataFrame, power: float = math.n
 
 
 def noisy_activations_claim(drift: pd.DataFrame, stats: pd.DataFrame, runs: pd.DataFrame,
-                            power: float = math.nan) -> Claim:
+                            power: float = math.nan, layers: int | None = None) -> Claim:
     """H-noisy-activations: ``noisy_premise``, its note saying how many records (of the
     ``activation_stats`` table) a run of BN or noisy BN at the shown lr holds."""
-    claim = noisy_premise(drift, runs, power)
+    claim = noisy_premise(drift, runs, power, layers)
     shown = runs[(runs["lr"] == _shown_lr(runs)) & runs["variant"].isin(["bn", "noisy_bn"])]["run"]
     records = stats[stats["run"].isin(shown)].groupby("run")["step"].nunique().min()
     return replace(claim, note=f"{claim.note}; {records} records per run (a drift needs 3)")
@@ -203,7 +243,16 @@ def noisy_activations_claim(drift: pd.DataFrame, stats: pd.DataFrame, runs: pd.D
 
 # ---------------------------------------------------------------- selection
 def _runs(res: Results) -> pd.DataFrame:
-    return runs_table(res, seed="seed", variant="variant", lr="optimizer.lr")
+    return runs_table(res, seed="seed", variant="variant", lr="optimizer.lr", sweep="sweep")
+
+
+BN_LR_SWEEP, NOISY_SWEEP = "bn_lr", "noisy"   # the config's grid sweeps (config.yaml, family H)
+
+
+def _sweep(runs: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The runs of sweep ``name`` (H-bn-lr: the lr grid; the others: the noisy sweep); all runs
+    where the grid has no sweep of that name (one sweep for all figures)."""
+    return runs[runs["sweep"] == name] if (runs["sweep"] == name).any() else runs
 
 
 def _shown_lr(runs: pd.DataFrame) -> float:
@@ -227,9 +276,17 @@ def _net(spec: dict) -> str:
         f", {m['activation']}, {spec['dataset']}"
 
 
+def _layers(spec: dict) -> int:
+    """The noisy (BN) layers in series: one per hidden Linear / conv."""
+    m = spec["model"]
+    return len(m["hidden"]) if m["arch"] == "mlp" else sum(c != "M" for c in m["channels"])
+
+
 def _power(spec: dict) -> float:
+    """The noise power each noisy layer adds (``noise.layer_noise``: the depth rule)."""
     n = spec.get("noise", {})
-    return noise_power(n["mean"], n["std_min"], n["std_max"]) if n else math.nan
+    return noise_power(*layer_noise(n["mean"], n["std_min"], n["std_max"], _layers(spec),
+                                    n.get("scale", "per_layer"))) if n else math.nan
 
 
 # ---------------------------------------------------------------- drawings
@@ -277,39 +334,57 @@ def draw_histograms(acts: pd.DataFrame, drift: pd.DataFrame, runs: pd.DataFrame,
     return fig
 
 
-def draw_bn_lr(steps: pd.DataFrame, runs: pd.DataFrame, outcomes: pd.DataFrame, claim: Claim,
-               net: str):
+def draw_bn_lr(steps: pd.DataFrame, runs: pd.DataFrame, outcomes: pd.DataFrame,
+               largest: pd.DataFrame, claim: Claim, net: str):
     """Training curves of the standard and the BN net, one panel per learning rate (× where a
-    diverged run left the plot); at the largest lr the outcomes counted (``bn_lr_counts``)."""
+    diverged run stopped; titles: the runs' outcomes, k of n), and a last panel with each seed's
+    largest training lr of both nets (``largest_training_lrs``; 0: none)."""
     lrs = sorted(runs["lr"].unique())
-    fig, axes = plt.subplots(1, len(lrs), figsize=(5.2 * len(lrs), 4.4), sharey=True, squeeze=False)
-    for ax, lr in zip(axes[0], lrs):
+    cols = min(3, len(lrs) + 1)
+    rows = -(-(len(lrs) + 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 4.0 * rows), squeeze=False)
+    axes = axes.ravel()
+    first = steps[steps["step"] == 0]["loss"]
+    top = 10 * first.max() if len(first) else None
+    for ax, lr in zip(axes, lrs):
         for r in runs[(runs["lr"] == lr) & runs["variant"].isin(["standard", "bn"])].itertuples():
             g = steps[steps["run"] == r.run].sort_values("step")
             smooth = g["loss"].rolling(10, min_periods=1).mean()
-            ax.plot(g["step"], smooth, color=COLORS[r.variant], lw=1.2, alpha=0.85)
-            if r.status != Status.OK:                          # at the top edge: it left the plot
+            ax.plot(g["step"], smooth, color=COLORS[r.variant], lw=1.0, alpha=0.7)
+            if r.status != Status.OK and top is not None:     # at the top edge: it left the plot
                 last = g[np.isfinite(g["loss"])].tail(1)
-                ax.scatter(last["step"], [10 * g["loss"].iloc[0]] * len(last), marker="x", s=60,
+                ax.scatter(last["step"], [top] * len(last), marker="x", s=50,
                            color=COLORS[r.variant], zorder=3, clip_on=False)
-        for v in ("standard", "bn"):
-            ax.plot([], [], color=COLORS[v], label=VARIANTS[v])
-        ax.set(yscale="log", title=f"learning rate {lr:g}", xlabel="step (minibatch)",
-               ylabel="training loss (10-step moving average)")
-        ax.legend(fontsize=8, loc="lower left")
-        div = runs[(runs["lr"] == lr) & (runs["status"] != Status.OK)]["run"].tolist()
-        mark_diverged(ax, [f"{len(div)} run(s) (×: where it left the plot)"] if div else [])
-    fig.suptitle(f"Training curves with and without BatchNorm, plain SGD ({net}; one line "
-                 "per seed)", fontsize=11)
-    first = steps[steps["step"] == 0]["loss"]
-    if len(first):                       # a diverged run's last losses would squash the rest
-        axes[0, 0].set_ylim(top=10 * first.max())
-    axes[0, -1].text(0.98, 0.80, bn_lr_counts(outcomes).replace(": ", ":\n", 1), ha="right",
-                     va="top", fontsize=8, transform=axes[0, -1].transAxes,
-                     bbox=dict(boxstyle="round", fc="white", alpha=0.85))
+        o = outcomes[outcomes["lr"] == lr]
+        counts = ", ".join(f"{'BN' if v == 'bn' else v}: " + "/".join(
+            str(int((o.loc[o['variant'] == v, 'outcome'] == k).sum())) for k in
+            ("trains", "fails", "diverged")) for v in ("standard", "bn"))
+        ax.set(yscale="log", xlabel="step (minibatch)", ylabel="training loss (10-step mean)",
+               title=f"learning rate {lr:g}\ntrains/fails/diverged: {counts}")
+        ax.title.set_fontsize(9)
+        if top is not None:
+            ax.set_ylim(top=top)
+    for v in ("standard", "bn"):
+        axes[0].plot([], [], color=COLORS[v], label=VARIANTS[v])
+    axes[0].plot([], [], "x", color="grey", label="diverged (stopped)")
+    axes[0].legend(fontsize=8, loc="lower left")
+    ax = axes[len(lrs)]                                   # per seed: the largest training lr
+    for v, dx, marker in (("standard", -0.12, "o"), ("bn", 0.12, "s")):
+        y = largest[v].replace(0.0, min(lrs) / 2)
+        ax.scatter(largest["seed"] + dx, y, color=COLORS[v], marker=marker, label=VARIANTS[v])
+    ax.set(yscale="log", xlabel="seed", ylabel="largest lr at which the net trains",
+           yticks=[min(lrs) / 2, *lrs], yticklabels=["none", *(f"{lr:g}" for lr in lrs)],
+           title=bn_lr_counts(largest))
+    ax.minorticks_off()
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8, loc="lower right")
+    for a in axes[len(lrs) + 1:]:
+        a.axis("off")
+    fig.suptitle(f"Training curves with and without BatchNorm, plain SGD ({net}; one line per "
+                 f"seed; trains: half-way from chance to the seed's best final training "
+                 f"accuracy)", fontsize=11)
+    fig.tight_layout()
     return fig
-
-
 
 
 def draw_noisy_accuracy(ep: pd.DataFrame, runs: pd.DataFrame, units: pd.DataFrame, claim: Claim,
@@ -343,18 +418,19 @@ def draw_noisy_accuracy(ep: pd.DataFrame, runs: pd.DataFrame, units: pd.DataFram
 # ---------------------------------------------------------------- figures
 @figure("H-bn-lr")
 def h_bn_lr(res: Results):
-    runs, steps = _runs(res), res.table("steps")
-    lr = runs["lr"].max()
-    at = runs[runs["lr"] == lr]
-    outcomes = bn_lr_outcomes(steps, runs, lr)
-    claim = bn_lr_claim(outcomes, lr, runs_note(at, excluded=False),
+    runs = _sweep(_runs(res), BN_LR_SWEEP)
+    steps, epochs = res.table("steps"), res.table("epochs")
+    outcomes = run_outcomes(epochs, runs)
+    largest = largest_training_lrs(outcomes)
+    at = runs[runs["variant"].isin(["standard", "bn"])]
+    claim = bn_lr_claim(largest, outcomes, runs_note(at, excluded=False),
                         diverged=int((at["status"] != Status.OK).sum()))
-    return draw_bn_lr(steps, runs, outcomes, claim, _net(res.runs[0]["spec"])), claim
+    return draw_bn_lr(steps, at, outcomes, largest, claim, _net(res.runs[0]["spec"])), claim
 
 
 @figure("H-activations")
 def h_activations(res: Results):
-    runs, acts = _runs(res), res.table("activations")
+    runs, acts = _sweep(_runs(res), NOISY_SWEEP), res.table("activations")
     drift = drifts(res.table("activation_stats"))
     claim = activations_claim(drift, runs)
     return draw_histograms(acts, drift, runs, ("standard", "bn"), "Distribution of a unit's input "
@@ -363,9 +439,11 @@ def h_activations(res: Results):
 
 @figure("H-noisy-activations")
 def h_noisy_activations(res: Results):
-    runs, acts, stats = _runs(res), res.table("activations"), res.table("activation_stats")
+    runs, acts, stats = (_sweep(_runs(res), NOISY_SWEEP), res.table("activations"),
+                         res.table("activation_stats"))
     drift = drifts(stats)
-    claim = noisy_activations_claim(drift, stats, runs, _power(res.runs[0]["spec"]))
+    spec = next(r["spec"] for r in res.runs if r["run"] == runs["run"].iloc[0])
+    claim = noisy_activations_claim(drift, stats, runs, _power(spec), _layers(spec))
     return draw_histograms(acts, drift, runs, ("bn", "noisy_bn"), "BatchNorm and \"noisy\" "
                            "BatchNorm (time-varying noise after every BN layer)",
                            _net(res.runs[0]["spec"])), claim
@@ -373,15 +451,15 @@ def h_noisy_activations(res: Results):
 
 @figure("H-noisy-accuracy")
 def h_noisy_accuracy(res: Results):
-    spec = res.runs[0]["spec"]
-    runs = _runs(res)
+    runs = _sweep(_runs(res), NOISY_SWEEP)
+    spec = next(r["spec"] for r in res.runs if r["run"] == runs["run"].iloc[0])
     lrs = _all_variants_lrs(runs)
     ep = with_runs(res.table("epochs"), runs)
     units = final_accuracy_units(ep, runs)
-    premise = noisy_premise(drifts(res.table("activation_stats")), runs, _power(spec))
+    premise = noisy_premise(drifts(res.table("activation_stats")), runs, _power(spec), _layers(spec))
     at = runs[runs["lr"].isin(lrs)]
     claim = noisy_accuracy_claim(units[units["lr"].isin(lrs)], premise,
                                  runs_note(at, excluded=False),
                                  diverged=int((at["status"] != Status.OK).sum()),
-                                 power=_power(spec), layers=len(spec["model"].get("hidden", [])))
+                                 power=_power(spec), layers=_layers(spec))
     return draw_noisy_accuracy(ep, runs, units, claim, _net(spec)), claim
