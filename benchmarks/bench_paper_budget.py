@@ -351,7 +351,8 @@ def step_kinds(device: str = "cpu", paper: dict | None = None) -> list[Kind]:
     for variant in ("standard", "bn", "noisy_bn"):
         s = {"model": {"arch": "cnn", "channels": chans, "activation": "relu", "init": "default",
                        "gain": 1.0}, "variant": variant, "dataset": "cifar10",
-             "noise": {"mean": 0.84, "std_min": 0.42, "std_max": 1.26}}
+             "noise": {"mean": 0.84, "std_min": 0.42, "std_max": 1.26,
+                       "scale": "end_to_end"}}
         ds = SimpleNamespace(n_classes=10)
         gen = generator(0, dev)
         net = build_h(s, ds, torch.Generator(device=dev).manual_seed(1)).to(dev)
@@ -535,13 +536,14 @@ def family_stages(config: dict, fam: str, max_stack: int, g_newton_s: float | No
         image = IMAGES[s["dataset"]]
         fwd, first, W = vgg_forward_flops(image, s["model"]["channels"])
         b = s["batch_size"]
-        steps = s["epochs"] * (n // b)                            # drop_last
         for variant in ("standard", "bn", "noisy_bn"):
             vr = [r for r in specs if r["variant"] == variant]
             if not vr:
                 continue
+            epochs = sum(r["epochs"] for r in vr) / len(vr)      # sweeps differ (bn_lr, noisy)
+            steps = round(epochs * (n // b))                      # drop_last; mean over the runs
             out.append(Stage(fam, f"VGG11 {variant}", f"sgd_vgg_H_{variant}", len(vr), len(vr), steps,
-                             3 * fwd * b - first * b, W, cap(len(vr)), evals=s["epochs"],
+                             3 * fwd * b - first * b, W, cap(len(vr)), evals=round(epochs),
                              eval_flops=fwd * (n + n_test),
                              note="fwd+bwd ≈ 3 × forward; per epoch train- and test-set scores",
                              group=variant, jobs=len(vr)))

@@ -319,6 +319,16 @@ def test_a_failed_noisy_accuracy_with_its_premise_is_read_as_our_setup():
     assert "Read as our setup" not in figs.noisy_accuracy_claim(u, premise).finding
 
 
+def test_noisy_bn_not_above_a_standard_net_at_the_ceiling_is_read_as_no_room():
+    """Close passes, above fails: the standard net trains as well as BN, not the noise scale."""
+    runs = _runs5()
+    top = _accuracy_table({"standard": [98, 99.6], "bn": [98.5, 99.7], "noisy_bn": [97, 99.2]})
+    premise = figs.greater("H-noisy-activations", "", math.nan, 2.0, units=[10, 11, 12, 10, 11])
+    c = figs.noisy_accuracy_claim(figs.final_accuracy_units(top, runs), premise, power=1.0, layers=3)
+    assert c.verdict == "fail" and "has no room" in c.finding and "noise scale" not in c.finding
+    assert "standard 100, BN 100" in c.finding     # the means at the failing lr, 3 digits
+
+
 def with_variant(epochs, runs):
     return epochs.merge(runs, on="run")
 
