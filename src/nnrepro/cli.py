@@ -61,7 +61,7 @@ def cmd_train(a) -> None:
     finished runs' files are hard-linked beside their folders until the job ends: Snakemake
     deletes the folders). Runs with identical settings are trained once, the others get its
     tables (``runner.copy_run``). Two or more runs to train that can stack (``runner.can_stack``:
-    family A's jobs with ``max_stack`` > 1) train as one stack, checkpointed beside the marker;
+    family A's or J's jobs with ``max_stack`` > 1) train as one stack, checkpointed beside the marker;
     otherwise one after another."""
     import shutil
 

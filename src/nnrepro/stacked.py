@@ -73,12 +73,20 @@ class StackedMLP(nn.Module):
             p = nn.Parameter(self.theta[:, o:o + n].view(view))
             p.grad = self.grad[:, o:o + n].view(view)             # backward accumulates here
             self.params.append(p)
+        self.masks: list[torch.Tensor] | None = None
+
+    def set_masks(self, masks: Sequence[torch.Tensor] | None) -> None:
+        """Per layer a (K, out, in) 0/1 mask on the weights (family J's pruning), or None."""
+        self.masks = None if masks is None else [m.to(self.theta) for m in masks]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(K, B, in) → (K, B, n_classes) logits: h ← h W_lᵀ + b_l per member, then ReLU/tanh."""
+        """(K, B, in) → (K, B, n_classes) logits: h ← h (m_l ⊙ W_l)ᵀ + b_l per member (m_l: the
+        pruning mask, ``set_masks``; none by default), then ReLU/tanh."""
         h, last = x, len(self.params) // 2 - 1
         for l in range(last + 1):
             W, b = self.params[2 * l], self.params[2 * l + 1]
+            if self.masks is not None:
+                W = W * self.masks[l]                    # as torch.nn.utils.prune: weight_orig ⊙ mask
             h = torch.baddbmm(b, h, W.mT)
             if l < last:
                 h = self.act(h)
@@ -407,3 +415,49 @@ class StackedSGHMCChain:
         self.sampler.resample_momentum([
             k for k, c in enumerate(self.cfgs) if (members is None or k in members)
             and epoch % c["cycle_epochs"] == 0 and c["resample"] == "cycle"])
+
+
+class StackedAdam:
+    """``optimizers.Adam`` (Kingma & Ba 2015; seed 001 eq. 3 with bias correction) for the K
+    members of a ``StackedMLP``, one step for all: the same element-wise ops in the same order
+    on the (K, D) buffers, so that member k moves as a separate ``optimizers.Adam`` on its net
+    moves for the same gradient. ``lr`` is a scalar or one value per member; betas, eps,
+    weight decay and amsgrad are shared (the stack's shape: ``rules.stack_key``). Reads
+    ∇ from ``model.grad``."""
+
+    def __init__(self, model: StackedMLP, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0.0, amsgrad=False):
+        self.model, self.lr = model, _per_member(lr, model.k)
+        self.betas, self.eps, self.weight_decay, self.amsgrad = tuple(betas), eps, weight_decay, amsgrad
+        self.m = torch.zeros_like(model.theta)           # first moment
+        self.v = torch.zeros_like(model.theta)           # second moment
+        self.v_max = torch.zeros_like(model.theta) if amsgrad else None
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self) -> None:
+        theta, g = self.model.theta, self.model.grad
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            g = g.add(theta, alpha=self.weight_decay)                # ∇(f + wd/2‖w‖²)
+        self.t += 1
+        m = self.m.lerp_(g, 1 - beta1)                               # m ← β₁m + (1−β₁)g
+        v = self.v.mul_(beta2).addcmul_(g, g, value=1 - beta2)       # v ← β₂v + (1−β₂)g²
+        if self.amsgrad:
+            v = torch.maximum(self.v_max, v, out=self.v_max)         # v̂ non-decreasing
+        bc1, bc2 = 1 - beta1 ** self.t, 1 - beta2 ** self.t
+        denom = (v.sqrt() / bc2 ** 0.5).add_(self.eps)               # √v̂ + ε
+        if len(set(self.lr)) == 1:
+            theta.addcdiv_(m, denom, value=-self.lr[0] / bc1)        # w ← w − α m̂/(√v̂+ε)
+        else:                                                        # addcdiv's order: (c·m)/denom
+            c = torch.tensor([-lr / bc1 for lr in self.lr], dtype=torch.float64)
+            theta.add_(m.mul(c.to(theta)[:, None]).div_(denom))
+
+    def state_dict(self) -> dict:
+        return {"m": self.m.clone(), "v": self.v.clone(), "t": self.t,
+                "v_max": None if self.v_max is None else self.v_max.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.m.copy_(state["m"]); self.v.copy_(state["v"]); self.t = state["t"]
+        if self.v_max is not None:
+            self.v_max.copy_(state["v_max"])

@@ -15,7 +15,7 @@ FIGURE_CODE = {f: code_version(f"families.{f.lower()}.figures") for f in FAMILIE
 # family -> run id -> Run (settings with the schema's defaults filled in, sweep, point, code)
 RUNS = {f: family_runs(config, f, code=CODE[f]) for f in FAMILIES}
 # family -> job id (sweep and hash of its runs) -> run ids: a changed run changes only its job
-# (max_stack > 1: a family that stacks, A, has its runs of one shape stacked in few jobs)
+# (max_stack > 1: a family that stacks, A or J, has its runs of one shape stacked in few jobs)
 JOBS = {f: family_jobs(config, f, RUNS[f]) for f in FAMILIES}
 DATA = config["data"]["root"]
 DATASETS = sorted({r.settings["dataset"] for f in FAMILIES for r in RUNS[f].values()

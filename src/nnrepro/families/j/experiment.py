@@ -222,3 +222,165 @@ def reinitialized(ticket: nn.Module, s: dict, ds, r: int, dev) -> nn.Module:
     for m, t in zip(linears(net), linears(ticket)):
         prune.custom_from_mask(m, "weight", t.weight_mask.clone())
     return net
+
+
+# ---------------------------------------------------------------- several runs as one stack
+def _stack_nets(nets: list[nn.Module]):
+    """The K prunable nets (one shape) as one ``stacked.StackedMLP``: member k's weights
+    (``weight_orig``), biases and masks."""
+    from nnrepro.stacked import StackedMLP
+
+    layers = [linears(n) for n in nets]
+    first = layers[0]
+    acts = [n for n, a in models.ACTIVATIONS.items()
+            if {type(m) for m in nets[0] if not isinstance(m, nn.Linear)} == {a}]
+    p0 = first[0].weight_orig
+    model = StackedMLP(len(nets), first[0].in_features, [m.out_features for m in first[:-1]],
+                       first[-1].out_features, acts[0] if acts else "linear", p0.device, p0.dtype)
+    with torch.no_grad():
+        for l in range(len(first)):
+            W, b = model.params[2 * l], model.params[2 * l + 1]
+            for k, ls in enumerate(layers):
+                W[k].copy_(ls[l].weight_orig)
+                b[k, 0].copy_(ls[l].bias)
+    model.set_masks([torch.stack([ls[l].weight_mask for ls in layers]) for l in range(len(first))])
+    return model
+
+
+@torch.no_grad()
+def _unstack(model, nets: list[nn.Module]) -> None:
+    """Each member's trained weights and biases back into its prunable net."""
+    for k, net in enumerate(nets):
+        for l, m in enumerate(linears(net)):
+            m.weight_orig.copy_(model.params[2 * l][k])
+            m.bias.copy_(model.params[2 * l + 1][k, 0])
+
+
+@torch.no_grad()
+def _stack_scores(model, d) -> torch.Tensor:
+    """(K, 4) ``device_scores`` of every member (eval: the stacked net has no train mode)."""
+    out = []
+    for x, y in ((d.x_val, d.y_val), (d.x_test, d.y_test)):
+        probs = torch.cat([model(x[i:i + 8192].expand(model.k, -1, -1)).softmax(-1)
+                           for i in range(0, len(x), 8192)], dim=1).double()   # predict_probs
+        acc = (probs.argmax(-1) == y).double().mean(1)
+        nll = -probs.gather(-1, y.expand(model.k, -1)[..., None]).clamp_min(1e-300).log().mean((1, 2))
+        out += [nll, acc]
+    val_nll, val_acc, test_nll, test_acc = out
+    return torch.stack([val_nll, val_acc, test_acc, test_nll], dim=1)   # SCORES order
+
+
+def train_stack(nets: list[nn.Module], s: dict, d, gens: list[torch.Generator], lrs=None):
+    """``train`` for K nets at once (issue 25): one ``stacked.StackedAdam`` step for all (``lrs``:
+    each member's learning rate; default the settings'), each member on its own shuffle from
+    its own generator, drawn as ``train_epoch`` draws it; the trained weights go back into
+    ``nets``. Returns the (K, steps) minibatch losses and each member's evaluations."""
+    from nnrepro.stacked import StackedAdam
+
+    o = dict(s["optimizer"])
+    name = o.pop("name")
+    if name not in ("adam", "amsgrad"):
+        raise ValueError("a stacked J run trains with Adam")
+    o["amsgrad"] = o.get("amsgrad", False) or name == "amsgrad"
+    if lrs is not None:
+        o["lr"] = list(lrs)
+    model = _stack_nets(nets)
+    opt = StackedAdam(model, **o)
+    K, n, b = model.k, len(d.x_train), s["batch_size"]
+    losses, iters, values, it = [], [], [], 0
+    for _ in range(s["epochs"]):
+        perm = torch.stack([torch.randperm(n, generator=g, device=g.device) for g in gens])
+        for idx in perm.split(b, dim=1):                         # (K, B): member k's minibatch
+            out = model(d.x_train[idx])
+            loss = nn.functional.cross_entropy(out.flatten(0, 1), d.y_train[idx].flatten(),
+                                               reduction="none").view(K, -1).mean(1)
+            model.grad.zero_()
+            loss.sum().backward()                                # model.grad: ∇ of each member's loss
+            opt.step()
+            losses.append(loss.detach())
+            it += 1
+            if it % s["record_every"] == 0:
+                iters.append(it)
+                values.append(_stack_scores(model, d))
+    if not iters or iters[-1] != it:
+        iters.append(it)
+        values.append(_stack_scores(model, d))
+    _unstack(model, nets)
+    rows = torch.stack(values).cpu().tolist()                    # (evals, K, 4): one transfer
+    evals = [[{"iteration": i, **dict(zip(SCORES, v[k]))} for i, v in zip(iters, rows)]
+             for k in range(K)]
+    return torch.stack(losses, dim=1), evals
+
+
+def run_stack(ctxs, checkpoint) -> list[Status]:
+    """The runs of ``ctxs`` (one shape: ``rules.stack_key``; they differ in the seed and Adam's
+    learning rate) trained
+    as one stack (issue 25): round by round, the members' tickets as one ``train_stack``, then
+    their controls as another, then each member pruned and rewound as ``run`` does. Each member
+    draws its init, its shuffles and its control's init as its separate run draws them, and
+    writes ``run``'s tables. A member whose round has a non-finite loss, or one above
+    ``max_loss_ratio`` × its first, stops as ``fit`` stops it (that round's rows kept). One
+    ``checkpoint`` for the stack, after every round."""
+    from nnrepro.training import EpochLog, finite, to_cpu
+
+    s0, dev = ctxs[0].settings, ctxs[0].device
+    ds = ctxs[0].dataset(s0["dataset"])
+    d, p = split(ds, s0["validation"]), s0["prune"]
+    gens, tickets = [], []
+    for ctx in ctxs:                                     # as run(): the seed, then θ₀
+        gens.append(generator(ctx.settings["seed"], dev))
+        tickets.append(prunable(models.build(s0["model"], ds.n_features, ds.n_classes).to(dev)))
+    theta0 = [initial_weights(t) for t in tickets]
+    controls = control_rounds(p, [n for _, n in mask_counts(tickets[0])])
+    members = [dict(rounds=[], evals=[], masks=[], status=None, initial=None) for _ in ctxs]
+    start, saved = 0, checkpoint.load()
+    if saved is not None:
+        start = saved["round"]
+        for k, ms in enumerate(saved["members"]):
+            members[k] = ms["rows"]
+            tickets[k].load_state_dict({n: t.to(dev) for n, t in ms["ticket"].items()})
+            gens[k].set_state(ms["gen"])
+    report = EpochLog(f"J stack of {len(ctxs)} round", start, p["rounds"] + 1)
+    ratio = ctxs[0].max_loss_ratio
+    for r in range(start, p["rounds"] + 1):
+        live = [k for k, m in enumerate(members) if m["status"] is None]
+        if not live:
+            break
+        losses = {k: [] for k in live}
+        for k in live:
+            counts = mask_counts(tickets[k])
+            members[k]["frac"] = sum(c for c, _ in counts) / sum(n for _, n in counts)
+            members[k]["masks"] += [{"round": r, "layer": i, "left": c, "total": n}
+                                    for i, (c, n) in enumerate(counts)]
+        kinds = [("ticket", [tickets[k] for k in live])]
+        if r in controls:                                # same masks, fresh weights
+            kinds.append(("random reinit", [reinitialized(tickets[k], ctxs[k].settings, ds, r, dev)
+                                            for k in live]))
+        for kind, nets in kinds:
+            loss, evals = train_stack(nets, s0, d, [gens[k] for k in live],
+                                      [ctxs[k].settings["optimizer"]["lr"] for k in live])
+            loss = loss.double().cpu()
+            for j, k in enumerate(live):
+                m, e = members[k], evals[j]
+                losses[k].append(loss[j])
+                m["evals"] += [{"round": r, "kind": kind, **x} for x in e]
+                m["rounds"].append({"round": r, "kind": kind, "frac_weights": m["frac"],
+                                    **early_stop(e), "test_acc": e[-1]["test_acc"],
+                                    "test_nll": e[-1]["test_nll"]})
+        for k in live:                                   # as fit: non-finite, or over the bound
+            m, u = members[k], torch.cat(losses[k])
+            if finite(u) and m["initial"] is None:
+                m["initial"] = u[0].abs().item()
+            if not finite(u) or (ratio is not None and u.max().item() > ratio * m["initial"]):
+                m["status"] = Status.DIVERGED
+            elif r < p["rounds"]:
+                prune_round(tickets[k], p["hidden_rate"], p["output_rate"])
+                load_weights(tickets[k], theta0[k])      # rewind the survivors to θ₀
+        report(r + 1, torch.cat([torch.cat(losses[k]) for k in live]))
+        checkpoint.save({"round": r + 1, "members": [
+            {"rows": m, "ticket": to_cpu(t.state_dict()), "gen": g.get_state()}
+            for m, t, g in zip(members, tickets, gens)]})
+    for ctx, m in zip(ctxs, members):
+        for name in ("rounds", "evals", "masks"):
+            ctx.save_table(name, pd.DataFrame(m[name]))
+    return [m["status"] or Status.OK for m in members]
