@@ -62,6 +62,23 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     return proc
 
 
+def stack_runs(runs, out, env, **kw):
+    """``runs`` trained as one stack (``runner.run_stack``), each into ``out/<run id>``."""
+    from nnrepro import runner
+
+    runner.run_stack(runs, [out / r.id for r in runs], env, **kw)
+    return out
+
+
+def runs_alone(runs, out, env):
+    """``runs`` trained one by one (``runner.run_one``), each into ``out/<run id>``."""
+    from nnrepro import runner
+
+    for r in runs:
+        runner.run_one(r, out / r.id, env)
+    return out
+
+
 @pytest.fixture(scope="session")
 def processed(tmp_path_factory):
     """sklearn's digits, processed once for the whole test session."""

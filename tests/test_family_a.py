@@ -14,6 +14,7 @@ from nnrepro.render import render
 from nnrepro.results import Results
 
 from conftest import dnorm2_dt_atol, run_sweep, tiny
+from conftest import runs_alone as _alone, stack_runs as _stack
 
 # tests/test_resume.py resumes this family's tiny run here (its resume has code of its own)
 RESUME_POINT = {"epochs": 4, "sampler.resample": "cycle", "sampler.gamma": 0.1, "sampler.alpha": 10.0}
@@ -217,17 +218,6 @@ def _runs(block) -> list[Run]:
 
 def _distinct(runs):
     return list({settings_key(r): r for r in reversed(runs)}.values())[::-1]
-
-
-def _stack(runs, out, env, **kw):
-    runner.run_stack(runs, [out / r.id for r in runs], env, **kw)
-    return out
-
-
-def _alone(runs, out, env):
-    for r in runs:
-        runner.run_one(r, out / r.id, env)
-    return out
 
 
 def _same_tables(a, b, exact=False):

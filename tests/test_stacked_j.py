@@ -11,7 +11,7 @@ from nnrepro.config import Run
 from nnrepro.models import MLP
 from nnrepro.stacked import StackedAdam, StackedMLP
 
-from conftest import tiny
+from conftest import runs_alone as _alone, stack_runs as _stack, tiny
 
 TABLES = ["evals.parquet", "masks.parquet", "rounds.parquet"]
 
@@ -21,17 +21,6 @@ def _runs(seeds=(0, 1, 2), **over) -> list[Run]:
     block["grid"] = {"seeds": {"seed": list(seeds)}}
     block.update(over)
     return [Run.from_spec("J", rid, spec) for rid, spec in config.expand_runs(block).items()]
-
-
-def _stack(runs, out, env, **kw):
-    runner.run_stack(runs, [out / r.id for r in runs], env, **kw)
-    return out
-
-
-def _alone(runs, out, env):
-    for r in runs:
-        runner.run_one(r, out / r.id, env)
-    return out
 
 
 def _same_tables(a, b, exact=False):
