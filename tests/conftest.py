@@ -97,6 +97,18 @@ def env(processed):
     return Env(device="cpu", processed_dir=processed, max_loss_ratio=1000.0)
 
 
+@pytest.fixture
+def cuda_env(processed):
+    """The same on CUDA; the test is skipped without a CUDA GPU."""
+    import torch
+
+    from nnrepro.runner import Env
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    return Env(device="cuda", processed_dir=processed, max_loss_ratio=1000.0)
+
+
 def run_sweep(family: str, family_cfg: dict, out: Path, env):
     """Train every grid point of a (tiny) family config in ``out/<run id>``; its Results."""
     from nnrepro.config import expand_runs

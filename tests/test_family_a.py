@@ -298,6 +298,12 @@ class Killed(Exception):
     """Stands for SIGKILL right after the stack's checkpoint reached the disk."""
 
 
+
+def test_e1_and_e4_on_cuda(cuda_env, tmp_path):
+    """E1 and E4 with every run on CUDA (its own CUDA generators): skipped without a GPU."""
+    test_e1_each_run_of_a_mixed_stack_has_the_tables_of_its_run_alone(cuda_env, tmp_path / "e1")
+    test_e4_a_member_that_diverges_leaves_the_others_as_without_it(cuda_env, tmp_path / "e4")
+
 def test_e5_a_killed_stacked_job_resumes_to_the_uninterrupted_tables(env, tmp_path, monkeypatch):
     runs = _distinct(_runs(_mixed_block()))[:5]
     save, saves = Checkpoint.save, []

@@ -97,6 +97,12 @@ def test_e4_a_member_that_diverges_leaves_the_others_as_without_it(env, tmp_path
     assert set(rounds["round"]) == {0}                               # stopped after its first round
 
 
+
+def test_e1_and_e4_on_cuda(cuda_env, tmp_path):
+    """E1 and E4 with every run on CUDA (its own CUDA generators): skipped without a GPU."""
+    test_e1_each_seed_of_a_stack_has_the_tables_of_its_run_alone(cuda_env, tmp_path / "e1")
+    test_e4_a_member_that_diverges_leaves_the_others_as_without_it(cuda_env, tmp_path / "e4")
+
 def test_e5_a_killed_and_resumed_stack_equals_an_uninterrupted_one(env, tmp_path, monkeypatch):
     runs = _runs((0, 1))
     _stack(runs, tmp_path / "whole", env)
