@@ -63,6 +63,24 @@ def test_index_of_a_known_quadratic_saddle():
     assert torch.allclose(theta, -torch.linalg.solve(A, b).expand(5, 6), atol=1e-9)
 
 
+
+def test_newton_steps_on_two_threads_at_the_paper_size():
+    """Regression (the paper-shaped run): a batched LU solve of P ≥ 200 fails on a CPU after
+    torch.set_num_threads(2) (torch 2.14.1, MKL); the Cholesky solve of H² + μI does not."""
+    n = 10                                                      # P = 2·(n² + n) = 220
+    loss, P = g.tanh_net_loss(n, 0.01)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(3, 8, n, generator=gen, dtype=F64), torch.randn(3, 8, n, generator=gen, dtype=F64)
+    starts = torch.randn(3, P, generator=gen, dtype=F64) / n ** 0.5
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        theta, gnorm = g.newton_critical_points(loss, starts, 3, x, y)
+    finally:
+        torch.set_num_threads(before)
+    g0 = torch.func.vmap(torch.func.grad(loss))(starts, x, y).norm(dim=1)
+    assert torch.isfinite(theta).all() and (gnorm < g0).all()
+
 def test_index_energy_table():
     cfg = dict(n=2, points=6, repeats=2, trajectories=3, gd=dict(steps=50, lr=0.3), snapshots=4,
                newton_steps=15, weight_decay=0.01, grad_tol=1e-8, eig_tol=1e-6)

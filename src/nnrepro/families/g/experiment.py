@@ -102,9 +102,14 @@ def newton_critical_points(loss, starts: torch.Tensor, steps: int, *data):
     for _ in range(steps):
         H = H_fn(theta, *data)
         mu = c * (g ** 2).sum(1) + 1e-15                  # + 1e-15: g = 0 exactly leaves H² singular
-        delta = -torch.linalg.solve(H @ H + mu[:, None, None] * eye, H @ g[..., None])[..., 0]
+        # H² + μI is symmetric positive definite: Cholesky, not LU (torch 2.14.1's batched LU
+        # solve on a CPU fails for P ≳ 200 after torch.set_num_threads(2), an MKL DLASWP error).
+        # A start whose factorization fails (not PD in floating point) has its step refused.
+        L, info = torch.linalg.cholesky_ex(H @ H + mu[:, None, None] * eye)
+        ok = info == 0
+        delta = torch.where(ok[:, None], -torch.cholesky_solve(H @ g[..., None], L)[..., 0], 0.0)
         g_new = g_fn(theta + delta, *data)
-        better = g_new.norm(dim=1) < g.norm(dim=1)
+        better = ok & (g_new.norm(dim=1) < g.norm(dim=1))
         theta = torch.where(better[:, None], theta + delta, theta)
         g = torch.where(better[:, None], g_new, g)
         c = torch.where(better, c / 3, c * 3).clamp(1e-12, 1e12)
