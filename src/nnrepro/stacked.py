@@ -433,6 +433,9 @@ class StackedAdam:
         self.v = torch.zeros_like(model.theta)           # second moment
         self.v_max = torch.zeros_like(model.theta) if amsgrad else None
         self.t = 0
+        # mixed lrs: −α per member, float64 on the device (no host-to-device copy in a step)
+        self.neg_lr = torch.tensor([-lr for lr in self.lr], dtype=torch.float64,
+                                   device=model.theta.device)[:, None]
 
     @torch.no_grad()
     def step(self) -> None:
@@ -450,8 +453,7 @@ class StackedAdam:
         if len(set(self.lr)) == 1:
             theta.addcdiv_(m, denom, value=-self.lr[0] / bc1)        # w ← w − α m̂/(√v̂+ε)
         else:                                                        # addcdiv's order: (c·m)/denom
-            c = torch.tensor([-lr / bc1 for lr in self.lr], dtype=torch.float64)
-            theta.add_(m.mul(c.to(theta)[:, None]).div_(denom))
+            theta.add_(m.mul((self.neg_lr / bc1).to(theta.dtype)).div_(denom))
 
     def state_dict(self) -> dict:
         return {"m": self.m.clone(), "v": self.v.clone(), "t": self.t,
